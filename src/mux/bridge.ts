@@ -1,0 +1,65 @@
+import type { Socket } from 'node:net';
+import type { CloseReason, MuxSession } from './session.ts';
+
+/**
+ * Joins a session to a local TCP socket, both ways, with backpressure and half-close:
+ * - socket data → session.write(); when the session cannot take more, the socket is paused
+ *   until the session drains (credit or link drain);
+ * - session data → socket.write(); consumption is reported as the bytes that left the socket's
+ *   buffer, so the peer's credit never exceeds what this socket has really taken;
+ * - socket FIN → session.end(); session FIN → socket.end() (half-close end to end);
+ * - either side closing for good tears the other down.
+ * The socket must have been created with allowHalfOpen: true.
+ */
+export function bridge(session: MuxSession, socket: Socket, onClose?: (reason: CloseReason) => void): void {
+  let received = 0;
+  let sessionReason: CloseReason | null = null;
+  let socketClosed = false;
+  // onClose fires once both ends are gone, with the session's reason.
+  const settle = (): void => {
+    if (sessionReason !== null && socketClosed) onClose?.(sessionReason);
+  };
+  const report = (): void => {
+    session.consumed(received - socket.writableLength);
+    session.congested(socket.writableNeedDrain);
+  };
+  session.attach({
+    data(buf) {
+      received += buf.length;
+      socket.write(buf);
+      report();
+    },
+    end() {
+      socket.end();
+    },
+    close(reason) {
+      if (reason === 'done' || reason === 'remote') {
+        // Deliver what is buffered, then close; stop reading from the socket.
+        socket.end();
+        socket.pause();
+        socket.destroySoon();
+      } else {
+        socket.destroy();
+      }
+      sessionReason = reason;
+      settle();
+    },
+  }, () => socket.resume());
+  socket.on('drain', report);
+  socket.on('data', (chunk: Buffer) => {
+    if (!session.write(chunk)) socket.pause();
+  });
+  let ended = false;
+  socket.on('end', () => {
+    ended = true;
+    session.end();
+  });
+  socket.on('error', () => undefined); // 'close' follows
+  socket.on('close', (hadError: boolean) => {
+    // A socket that closed cleanly after its FIN leaves the session to deliver what it still
+    // holds (it may be waiting for credit); one that died aborts the session.
+    if (hadError || !ended) session.close();
+    socketClosed = true;
+    settle();
+  });
+}

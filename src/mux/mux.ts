@@ -1,0 +1,276 @@
+import { randomInt } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import {
+  ALL_FEATURES, Command, Decoder, decodeCredit, decodeHello, encodeCls, encodeCmd, encodeCredit, encodeDatChunks,
+  encodeHello, encodeOpn, Feature, FrameType, PROTOCOL_VERSION, ProtocolError, SessionStateError,
+  bytesToIp, ipToBytes, type CmdFrame, type Frame, type Hello,
+} from '../protocol/index.ts';
+import { MuxSession, type SessionHost } from './session.ts';
+
+export class LinkDeadError extends Error {
+  readonly code = 'DK_LINK_DEAD';
+  constructor(ms: number) {
+    super(`no bytes from the peer for ${ms} ms`);
+  }
+}
+
+export interface MuxInit {
+  /** The side that opens sessions (the gateway) or accepts them (the agent). */
+  role: 'gateway' | 'agent';
+  /** Our receive window per session, announced in HELLO. */
+  window?: number;
+  /** Extension features we offer; 0 speaks the seed protocol only. */
+  features?: number;
+  /** PING interval; the link is declared dead after `deadAfterMs` with no bytes received. */
+  keepaliveMs?: number;
+  deadAfterMs?: number;
+  /** Agent side: an OPN arrived. Call session.close() to refuse. */
+  onOpen?: (session: MuxSession, port: number, address: string) => void;
+  /** Commands the mux does not handle itself (PORT QUERY, EXPOSE, unknown ones). */
+  onCommand?: (f: CmdFrame) => void;
+  /** HELLO exchange completed; features is the negotiated set. */
+  onHello?: (features: number) => void;
+  /** The link is gone; err is set for protocol errors and dead links. Called once. */
+  onClose?: (err?: Error) => void;
+  now?: () => number;
+}
+
+export const DEFAULT_WINDOW = 256 * 1024;
+/** Link-level pause threshold while a legacy-mode sink is congested is the socket's own buffer. */
+
+/**
+ * A DK chunk-protocol multiplexer over one link (a TCP socket, or later the encrypted link).
+ * Owns the decoder, the session table, HELLO negotiation, keepalive and dead-link detection.
+ */
+export class Mux implements SessionHost {
+  readonly link: Duplex;
+  readonly role: 'gateway' | 'agent';
+  readonly window: number;
+  readonly offered: number;
+  readonly #init: MuxInit;
+  readonly #decoder = new Decoder();
+  readonly sessions = new Map<number, MuxSession>();
+  #peerHello: Hello | null = null;
+  #helloSent = false;
+  #features = 0;
+  #blocked = false;
+  readonly #waiting = new Set<MuxSession>();
+  readonly #congested = new Set<MuxSession>();
+  #closed = false;
+  #lastRx: number;
+  #timer: NodeJS.Timeout | null = null;
+  readonly #now: () => number;
+  rttMs: number | null = null;
+  bytesRx = 0;
+  bytesTx = 0;
+
+  constructor(link: Duplex, init: MuxInit) {
+    this.link = link;
+    this.role = init.role;
+    this.#init = init;
+    this.window = init.window ?? DEFAULT_WINDOW;
+    this.offered = init.features ?? ALL_FEATURES;
+    this.#now = init.now ?? Date.now;
+    this.#lastRx = this.#now();
+    link.on('data', this.#onData);
+    link.on('drain', this.#onDrain);
+    link.on('error', (err: Error) => this.destroy(err));
+    link.on('close', () => this.destroy());
+    link.on('end', () => this.destroy());
+    const keepalive = init.keepaliveMs ?? 15_000;
+    const dead = init.deadAfterMs ?? keepalive * 3;
+    if (keepalive > 0) {
+      this.#timer = setInterval(() => this.#tick(dead), keepalive);
+      this.#timer.unref();
+    }
+    // The agent speaks first (after its 32-byte handshake); the gateway answers, so a seed-only
+    // gateway simply ignores our HELLO (unknown commands are ignored, SPEC §4).
+    if (this.role === 'agent' && this.offered !== 0) this.#sendHello();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+  /** Negotiated extension features (0 until HELLO has been exchanged). */
+  get features(): number {
+    return this.#features;
+  }
+  get peerHello(): Hello | null {
+    return this.#peerHello;
+  }
+  get writable(): boolean {
+    return !this.#blocked && !this.#closed;
+  }
+
+  /** Feeds bytes that arrived before the mux took over the link (after the handshake). */
+  feed(chunk: Buffer): void {
+    if (chunk.length > 0) this.#onData(chunk);
+  }
+
+  /** Gateway side: opens a session to address:port on the agent. */
+  open(port: number, address: string): MuxSession {
+    if (this.#closed) throw new SessionStateError('link is closed');
+    let id: number;
+    do id = randomInt(1, 2 ** 32 - 1); while (this.sessions.has(id));
+    const s = this.#newSession(id);
+    this.#write(encodeOpn(id, port, ipToBytes(address)));
+    return s;
+  }
+
+  command(id: number, command: number, params?: Uint8Array): void {
+    if (!this.#closed) this.#write(encodeCmd(id, command, params));
+  }
+
+  destroy(err?: Error): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    for (const s of [...this.sessions.values()]) s.onLinkDown();
+    this.sessions.clear();
+    this.link.destroy();
+    this.#init.onClose?.(err);
+  }
+
+  #newSession(id: number): MuxSession {
+    const flow = (this.#features & Feature.FLOW) !== 0;
+    const s = new MuxSession(id, this, flow, this.window, this.#peerHello?.window ?? 0);
+    this.sessions.set(id, s);
+    return s;
+  }
+
+  #sendHello(): void {
+    this.#helloSent = true;
+    this.#write(encodeCmd(0, Command.HELLO, encodeHello({ version: PROTOCOL_VERSION, features: this.offered, window: this.window })));
+  }
+
+  #write(buf: Buffer): void {
+    this.bytesTx += buf.length;
+    if (!this.link.write(buf)) this.#blocked = true;
+  }
+
+  readonly #onDrain = (): void => {
+    this.#blocked = false;
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    for (const s of waiting) {
+      if (this.#blocked) { this.#waiting.add(s); continue; }
+      s.flush();
+    }
+  };
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#closed) return;
+    this.#lastRx = this.#now();
+    this.bytesRx += chunk.length;
+    try {
+      this.#decoder.push(chunk, this.#onFrame);
+    } catch (err) {
+      this.destroy(err instanceof Error ? err : new Error(String(err)));
+    }
+  };
+
+  readonly #onFrame = (f: Frame): void => {
+    if (this.#closed) return;
+    switch (f.type) {
+      case FrameType.DAT:
+        this.sessions.get(f.session)?.onData(f.data);
+        return;
+      case FrameType.CLS:
+        this.sessions.get(f.session)?.onCls();
+        return;
+      case FrameType.OPN:
+        this.#onOpn(f.session, f.port, f.address);
+        return;
+      case FrameType.CMD:
+        this.#onCmd(f);
+        return;
+    }
+  };
+
+  #onOpn(id: number, port: number, address: Uint8Array): void {
+    if (id === 0) throw new SessionStateError('OPN with session id 0');
+    if (this.sessions.has(id)) throw new SessionStateError(`OPN for session ${id} which is open`);
+    const s = this.#newSession(id);
+    if (!this.#init.onOpen) {
+      s.close(); // this side does not accept sessions: refuse with CLS
+      return;
+    }
+    this.#init.onOpen(s, port, bytesToIp(address));
+  }
+
+  #onCmd(f: CmdFrame): void {
+    const ext = this.#features;
+    switch (f.command) {
+      case Command.PING:
+        if (ext & Feature.PONG && f.params.length > 0) this.command(f.id, Command.PONG, f.params);
+        return;
+      case Command.PONG:
+        if (f.params.length === 8) this.rttMs = Math.max(0, this.#now() - f.params.readDoubleBE(0));
+        return;
+      case Command.HELLO: {
+        if (this.#peerHello || this.offered === 0) return;
+        this.#peerHello = decodeHello(f.params);
+        if (!this.#helloSent) this.#sendHello();
+        this.#features = this.offered & this.#peerHello.features;
+        this.#init.onHello?.(this.#features);
+        return;
+      }
+      case Command.CREDIT:
+        if (ext & Feature.FLOW) this.sessions.get(f.id)?.onCredit(decodeCredit(f.params));
+        return;
+      case Command.FIN:
+        if (ext & Feature.FLOW) this.sessions.get(f.id)?.onFin();
+        return;
+      default:
+        this.#init.onCommand?.(f);
+    }
+  }
+
+  #tick(deadAfterMs: number): void {
+    if (this.#closed) return;
+    if (this.#now() - this.#lastRx > deadAfterMs) {
+      this.destroy(new LinkDeadError(deadAfterMs));
+      return;
+    }
+    if (this.#features & Feature.PONG) {
+      const p = Buffer.allocUnsafe(8);
+      p.writeDoubleBE(this.#now(), 0);
+      this.command(0, Command.PING, p);
+    } else {
+      this.command(0, Command.PING);
+    }
+  }
+
+  // ---- SessionHost ----
+  sendData(session: number, data: Buffer): void {
+    this.#write(encodeDatChunks(session, data));
+  }
+  sendFin(session: number): void {
+    this.#write(encodeCmd(session, Command.FIN));
+  }
+  sendCls(session: number): void {
+    if (!this.#closed) this.#write(encodeCls(session));
+  }
+  sendCredit(session: number, n: number): void {
+    this.#write(encodeCmd(session, Command.CREDIT, encodeCredit(n)));
+  }
+  waitDrain(s: MuxSession): void {
+    this.#waiting.add(s);
+  }
+  setCongested(s: MuxSession, congested: boolean): void {
+    if (congested) this.#congested.add(s);
+    else this.#congested.delete(s);
+    if (this.#congested.size > 0) this.link.pause();
+    else if (!this.#closed) this.link.resume();
+  }
+  forget(session: number): void {
+    const s = this.sessions.get(session);
+    if (s) {
+      this.#waiting.delete(s);
+      this.#congested.delete(s);
+    }
+    this.sessions.delete(session);
+  }
+}
+
+export { ProtocolError };

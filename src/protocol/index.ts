@@ -1,0 +1,6 @@
+export * from './frame.ts';
+export * from './errors.ts';
+export * from './encode.ts';
+export * from './decode.ts';
+export * from './command.ts';
+export * from './address.ts';

@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ALL_FEATURES, Feature } from '../../src/protocol/index.ts';
+import { pair, settle } from './helpers.ts';
+
+test('HELLO: both sides agree on the intersection of features and learn the peer window', async () => {
+  const { g, a } = pair({ window: 65536 }, { window: 131072, features: Feature.FLOW | Feature.EXPOSE });
+  await settle();
+  assert.equal(g.features, Feature.FLOW | Feature.EXPOSE);
+  assert.equal(a.features, Feature.FLOW | Feature.EXPOSE);
+  assert.equal(g.peerHello?.window, 131072);
+  assert.equal(a.peerHello?.window, 65536);
+  g.destroy(); a.destroy();
+});
+
+test('a seed-only gateway (features 0) ignores HELLO and both stay on the seed protocol', async () => {
+  const { g, a } = pair({ features: 0 });
+  await settle();
+  assert.equal(g.features, 0);
+  assert.equal(a.features, 0);
+  assert.equal(a.offered, ALL_FEATURES);
+  g.destroy(); a.destroy();
+});
