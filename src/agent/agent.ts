@@ -1,0 +1,199 @@
+import { EventEmitter } from 'node:events';
+import { connect, isIP, type Socket } from 'node:net';
+import { makeHandshake } from '../auth/handshake.ts';
+import { splitHostPort, type AgentConfig } from '../config/agent-config.ts';
+import { ConfigError } from '../config/errors.ts';
+import { bridge } from '../mux/bridge.ts';
+import { Mux } from '../mux/mux.ts';
+import type { MuxSession } from '../mux/session.ts';
+import {
+  ALL_FEATURES, Command, decodeExposeReply, decodePortQuery, encodeExpose, encodeScanReplies, ExposeStatus, Feature, ipToBytes,
+  ScanFlag, type CmdFrame,
+} from '../protocol/index.ts';
+import { cidrToWire } from '../util/cidr.ts';
+import type { Logger } from '../util/log.ts';
+import { Allowlist } from './allowlist.ts';
+import { backoffDelay } from './backoff.ts';
+import { connectScan, scanTargets } from './scan.ts';
+
+/** A link that lived this long counts as healthy even without HELLO (a seed-only gateway). */
+const HEALTHY_MS = 10_000;
+const MAX_CONCURRENT_SCANS = 2;
+
+interface ExposeSpec {
+  remotePort: number;
+  host: string;
+  port: number;
+  allow: string[];
+}
+
+/**
+ * The agent (SPEC §2, "DKS"): dials the gateway, authenticates, keeps the link alive, reconnects
+ * with jittered exponential backoff, dials allowed LAN targets on OPN and answers PORT QUERY.
+ * Events: 'online' (link up), 'offline' (link lost), 'expose' (a static tunnel's answer).
+ */
+export class Agent extends EventEmitter {
+  readonly config: AgentConfig;
+  readonly log: Logger;
+  readonly allowlist: Allowlist;
+  readonly #exposes: ExposeSpec[];
+  #mux: Mux | null = null;
+  #attempt = 0;
+  #stopped = false;
+  #retry: NodeJS.Timeout | null = null;
+  #scans = 0;
+  readonly #targets = new Set<Socket>();
+  refused = 0;
+
+  constructor(config: AgentConfig, log: Logger) {
+    super();
+    this.config = config;
+    this.log = log;
+    this.#exposes = config.expose.map((e) => {
+      const { host, port } = splitHostPort(e.local);
+      const ip = host === 'localhost' ? '127.0.0.1' : host;
+      if (isIP(ip) === 0) throw new ConfigError(`expose.local ${e.local}: must be an IP address and port, like 127.0.0.1:8080`);
+      return { remotePort: e.remote_port, host: ip, port, allow: e.allow };
+    });
+    // The agent always allows what it publishes itself.
+    this.allowlist = new Allowlist([...config.lan_nets, ...this.#exposes.map((e) => (e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`))]);
+  }
+
+  get online(): boolean {
+    return this.#mux !== null && !this.#mux.closed;
+  }
+  get mux(): Mux | null {
+    return this.#mux;
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.#dial();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#mux?.destroy();
+    for (const s of this.#targets) s.destroy();
+    await new Promise((r) => setImmediate(r));
+  }
+
+  #dial(): void {
+    if (this.#stopped) return;
+    const { host, port } = splitHostPort(this.config.gateway);
+    const socket = connect({ host, port, noDelay: true });
+    let settled = false;
+    let healthy: NodeJS.Timeout | null = null;
+    const lost = (why: string): void => {
+      if (settled) return;
+      settled = true;
+      if (healthy) clearTimeout(healthy);
+      socket.destroy();
+      const wasOnline = this.#mux !== null;
+      this.#mux = null;
+      if (wasOnline) this.emit('offline', why);
+      if (this.#stopped) return;
+      const delay = backoffDelay(this.#attempt++, this.config.reconnect_min * 1000, this.config.reconnect_max * 1000);
+      this.log.warn({ gateway: this.config.gateway, why, retry_ms: Math.round(delay) }, 'gateway link lost; reconnecting');
+      this.#retry = setTimeout(() => this.#dial(), delay);
+      this.#retry.unref();
+    };
+    socket.once('error', (e) => lost(e.message));
+    socket.once('close', () => lost('closed'));
+    socket.once('connect', () => {
+      // SPEC §4: 16-byte seed, then the first 16 bytes of HMAC-SHA256(key, seed ‖ name).
+      socket.write(makeHandshake(this.config.name, this.config.key));
+      const mux = new Mux(socket, {
+        role: 'agent',
+        window: this.config.window,
+        features: this.config.seed_only ? 0 : ALL_FEATURES,
+        keepaliveMs: this.config.keepalive * 1000,
+        onOpen: (s, p, ip) => this.#onOpen(s, p, ip),
+        onCommand: (f) => this.#onCommand(mux, f),
+        onHello: (features) => {
+          this.#attempt = 0;
+          if (features & Feature.EXPOSE) this.#publish(mux);
+        },
+        onClose: (err) => lost(err?.message ?? 'link closed'),
+      });
+      this.#mux = mux;
+      healthy = setTimeout(() => { this.#attempt = 0; }, HEALTHY_MS);
+      healthy.unref();
+      this.log.info({ gateway: this.config.gateway, name: this.config.name }, 'connected to gateway');
+      this.emit('online');
+    });
+  }
+
+  #onOpen(session: MuxSession, port: number, ip: string): void {
+    if (!this.allowlist.allows(ip, port)) {
+      this.refused++;
+      this.log.warn({ target: `${ip}:${port}` }, 'gateway asked for a target outside lan_nets; refused');
+      session.close();
+      return;
+    }
+    const sock = connect({ host: ip, port, allowHalfOpen: true, noDelay: true });
+    this.#targets.add(sock);
+    let connected = false;
+    const timer = setTimeout(() => sock.destroy(), this.config.connect_timeout * 1000);
+    timer.unref();
+    sock.once('connect', () => {
+      connected = true;
+      clearTimeout(timer);
+      if (session.closed) {
+        sock.destroy();
+        return;
+      }
+      bridge(session, sock);
+    });
+    sock.once('error', (e) => {
+      if (connected) return; // after connect, the bridge handles errors
+      this.log.info({ target: `${ip}:${port}`, err: e.message }, 'target unreachable');
+    });
+    sock.once('close', () => {
+      clearTimeout(timer);
+      this.#targets.delete(sock);
+      if (!connected) session.close(); // never connected: tell the gateway (CLS)
+    });
+  }
+
+  #onCommand(mux: Mux, f: CmdFrame): void {
+    if (f.command === Command.PORT_QUERY) {
+      const port = decodePortQuery(f.params);
+      void this.#scan(mux, f.id, port);
+    } else if (f.command === Command.EXPOSE) {
+      const r = decodeExposeReply(f.params);
+      const spec = this.#exposes[f.id - 1];
+      const ok = r.status === ExposeStatus.OK;
+      this.log[ok ? 'info' : 'warn']({ remote_port: spec?.remotePort, status: r.status, message: r.message }, ok ? 'static tunnel published' : 'static tunnel refused');
+      this.emit('expose', { remotePort: spec?.remotePort, ok, message: r.message });
+    }
+  }
+
+  async #scan(mux: Mux, id: number, port: number): Promise<void> {
+    const rules = this.allowlist.rulesFor(port);
+    if (rules.length === 0 || this.#scans >= MAX_CONCURRENT_SCANS) {
+      for (const p of encodeScanReplies([], ScanFlag.REFUSED)) mux.command(id, Command.PORT_QUERY, p);
+      return;
+    }
+    this.#scans++;
+    try {
+      const { hosts, truncated } = scanTargets(rules, this.config.scan_max_hosts);
+      const open = await connectScan(hosts, port, {
+        concurrency: this.config.scan_concurrency, timeoutMs: this.config.scan_timeout * 1000, maxHosts: this.config.scan_max_hosts,
+      });
+      for (const p of encodeScanReplies(open.map(ipToBytes), truncated ? ScanFlag.TRUNCATED : 0)) mux.command(id, Command.PORT_QUERY, p);
+      this.log.info({ port, scanned: hosts.length, open: open.length }, 'port query answered');
+    } finally {
+      this.#scans--;
+    }
+  }
+
+  #publish(mux: Mux): void {
+    this.#exposes.forEach((e, i) => {
+      mux.command(i + 1, Command.EXPOSE, encodeExpose({
+        remotePort: e.remotePort, targetPort: e.port, target: ipToBytes(e.host), allow: e.allow.map(cidrToWire),
+      }));
+    });
+  }
+}

@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { bool, bytes, list, logLevel, name, netRule, port, seconds, cidr } from './fields.ts';
+import { dropUndefined, fromEnv, readYaml, validate } from './load.ts';
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT (IPv6 in brackets: [::1]:35357)');
+
+export const AgentConfigSchema = z.object({
+  gateway: hostPort,
+  name,
+  key: z.string().min(8, 'must be at least 8 characters (the key the gateway has for this name)'),
+  /** What this agent will dial: CIDR[:PORTS]. Default: only its own host (SPEC §2). */
+  lan_nets: list(netRule).default(['127.0.0.1/32', '::1/128']),
+  expose: z.array(z.object({
+    remote_port: port.refine((p) => p > 0, 'must be 1-65535'),
+    local: hostPort,
+    allow: list(cidr).default([]),
+  }).strict()).default([]),
+  reconnect_min: seconds.default(0.5),
+  reconnect_max: seconds.default(30),
+  keepalive: seconds.default(15),
+  connect_timeout: seconds.default(10),
+  scan_concurrency: z.coerce.number().int().min(1).max(4096).default(256),
+  scan_timeout: seconds.default(1),
+  scan_max_hosts: z.coerce.number().int().min(1).max(65536).default(4096),
+  window: bytes.default(256 * 1024),
+  seed_only: bool.default(false),
+  log_level: logLevel.default('info'),
+}).strict();
+
+export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+
+export interface AgentFlags {
+  config?: string;
+  gateway?: string;
+  name?: string;
+  key?: string;
+  allow?: string[];
+}
+
+const ENV_KEYS = ['gateway', 'name', 'key', 'lan_nets', 'reconnect_min', 'reconnect_max', 'keepalive', 'log_level', 'seed_only', 'window'];
+
+export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+  const file = readYaml(flags.config ?? env.DK_AGENT_CONFIG);
+  const merged: Record<string, unknown> = { ...file, ...fromEnv(ENV_KEYS, env) };
+  Object.assign(merged, dropUndefined({
+    gateway: flags.gateway, name: flags.name, key: flags.key,
+    lan_nets: flags.allow && flags.allow.length > 0 ? flags.allow : undefined,
+  }));
+  return validate(AgentConfigSchema, merged, flags.config ? `file ${flags.config}, env and flags` : 'env and flags');
+}
+
+export function splitHostPort(hp: string): { host: string; port: number } {
+  const i = hp.lastIndexOf(':');
+  const host = hp.slice(0, i).replace(/^\[|\]$/g, '');
+  return { host, port: Number(hp.slice(i + 1)) };
+}

@@ -1,0 +1,76 @@
+import { z } from 'zod';
+import { bool, bytes, cidr, list, logLevel, name, port, portSet, seconds } from './fields.ts';
+import { dropUndefined, fromEnv, readYaml, validate } from './load.ts';
+import { ConfigError } from './errors.ts';
+
+/** Defaults come from SPEC §2 (ports, handshake, idle_close, auth_time) unless noted. */
+export const GatewayConfigSchema = z.object({
+  bind: z.string().default('0.0.0.0'),
+  mgmt_bind: z.string().optional(),
+  serv_port: port.default(35357),
+  mgmt_port: port.default(3535),
+  /** Access ports are numbered upward from serv_port+1 (SPEC §2); default range: 1000 ports. */
+  access_ports: portSet.optional(),
+  data_dir: z.string().default('./dk-data'),
+  handshake: seconds.default(10),
+  idle_close: seconds.default(600),
+  auth_time: seconds.default(3600),
+  keepalive: seconds.default(15),
+  scan_timeout: seconds.default(10),
+  /** How often deadlines are checked. */
+  sweep_interval: seconds.default(1),
+  /** Per-session receive window (bytes) offered to agents. */
+  window: bytes.default(256 * 1024),
+  /** Speak only the seed protocol (no HELLO extensions): for interoperability tests. */
+  seed_only: bool.default(false),
+  trusted_proxies: list(cidr).default([]),
+  /** Ports agents may publish static tunnels on. */
+  expose_ports: portSet.default('1024-65535'),
+  /** Failed API authentications per source IP per minute before 429. */
+  auth_fail_limit: z.coerce.number().int().min(1).default(10),
+  max_body: z.coerce.number().int().min(256).max(1024 * 1024).default(16 * 1024),
+  audit_days: z.coerce.number().positive().default(90),
+  log_level: logLevel.default('info'),
+  admin_token: z.string().min(16, 'must be at least 16 characters').optional(),
+  backends: z.record(name, z.object({
+    key: z.string().min(8, 'backend keys must be at least 8 characters'),
+    expose_ports: portSet.optional(),
+  })).default({}),
+}).strict();
+
+export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+
+export interface GatewayFlags {
+  config?: string;
+  servPort?: string;
+  mgmtPort?: string;
+  dataDir?: string;
+  backend?: string[];
+  adminToken?: string;
+  bind?: string;
+}
+
+const ENV_KEYS = ['bind', 'mgmt_bind', 'serv_port', 'mgmt_port', 'access_ports', 'data_dir', 'handshake', 'idle_close', 'auth_time',
+  'keepalive', 'trusted_proxies', 'log_level', 'admin_token', 'seed_only', 'window', 'expose_ports'];
+
+export function loadGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const file = readYaml(flags.config ?? env.DK_CONFIG);
+  const merged: Record<string, unknown> = { ...file, ...fromEnv(ENV_KEYS, env) };
+  Object.assign(merged, dropUndefined({
+    serv_port: flags.servPort, mgmt_port: flags.mgmtPort, data_dir: flags.dataDir, admin_token: flags.adminToken, bind: flags.bind,
+  }));
+  if (flags.backend && flags.backend.length > 0) {
+    const backends = { ...(merged.backends as Record<string, unknown> | undefined) };
+    for (const b of flags.backend) {
+      const eq = b.indexOf('=');
+      if (eq <= 0) throw new ConfigError(`--backend ${b}: expected NAME=KEY`);
+      backends[b.slice(0, eq)] = { key: b.slice(eq + 1) };
+    }
+    merged.backends = backends;
+  }
+  return validate(GatewayConfigSchema, merged, flags.config ? `file ${flags.config}, env and flags` : 'defaults, env and flags');
+}
+
+export function accessRange(c: GatewayConfig): string {
+  return c.access_ports ?? `${c.serv_port + 1}-${Math.min(65535, c.serv_port + 1000)}`;
+}

@@ -1,0 +1,97 @@
+import { randomInt } from 'node:crypto';
+import type { Mux } from '../mux/mux.ts';
+import { bytesToIp, Command, decodeScanReply, encodePortQuery, ScanFlag } from '../protocol/index.ts';
+
+/** A connected, authenticated agent. */
+export interface AgentLink {
+  name: string;
+  mux: Mux;
+  remote: string;
+  since: number;
+  /** Static tunnels this agent published (remote ports). */
+  exposes: Set<number>;
+}
+
+export interface ScanResult {
+  hosts: string[];
+  complete: boolean;
+  truncated: boolean;
+  refused: boolean;
+}
+
+export class ScanTimeoutError extends Error {
+  readonly code = 'DK_SCAN_TIMEOUT';
+}
+
+interface PendingScan {
+  hosts: string[];
+  truncated: boolean;
+  refused: boolean;
+  resolve: (r: ScanResult) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Live agent links by name; a newer link for a name replaces the older (SPEC §4). */
+export class AgentRegistry {
+  readonly #links = new Map<string, AgentLink>();
+  readonly #scans = new Map<number, PendingScan>();
+
+  get(name: string): AgentLink | undefined {
+    return this.#links.get(name);
+  }
+  list(): AgentLink[] {
+    return [...this.#links.values()];
+  }
+  get size(): number {
+    return this.#links.size;
+  }
+
+  /** Registers a link; returns the one it replaced. */
+  add(link: AgentLink): AgentLink | undefined {
+    const old = this.#links.get(link.name);
+    this.#links.set(link.name, link);
+    return old;
+  }
+
+  /** Removes `link` if it is still the current one for its name. */
+  remove(link: AgentLink): boolean {
+    if (this.#links.get(link.name) !== link) return false;
+    this.#links.delete(link.name);
+    return true;
+  }
+
+  /**
+   * PORT QUERY (SPEC §4): asks the agent which LAN hosts have `port` open. Answers arrive as CMD 1
+   * frames with our correlation id; the last is marked. On timeout, what arrived so far is
+   * returned with complete=false.
+   */
+  scan(link: AgentLink, port: number, timeoutMs: number): Promise<ScanResult> {
+    let id: number;
+    do id = randomInt(1, 2 ** 32 - 1); while (this.#scans.has(id));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.#finish(id, false), timeoutMs);
+      timer.unref();
+      this.#scans.set(id, { hosts: [], truncated: false, refused: false, resolve, timer });
+      link.mux.command(id, Command.PORT_QUERY, encodePortQuery(port));
+    });
+  }
+
+  /** Routes a PORT QUERY answer frame. Frames with unknown ids (late, after a timeout) are ignored. */
+  onScanReply(id: number, params: Buffer): void {
+    const p = this.#scans.get(id);
+    if (!p) return;
+    const r = decodeScanReply(params);
+    for (const h of r.hosts) if (p.hosts.length < 65536) p.hosts.push(bytesToIp(h));
+    p.truncated ||= (r.flags & ScanFlag.TRUNCATED) !== 0;
+    p.refused ||= (r.flags & ScanFlag.REFUSED) !== 0;
+    if (r.flags & ScanFlag.LAST) this.#finish(id, true);
+  }
+
+  #finish(id: number, complete: boolean): void {
+    const p = this.#scans.get(id);
+    if (!p) return;
+    this.#scans.delete(id);
+    clearTimeout(p.timer);
+    p.resolve({ hosts: p.hosts, complete, truncated: p.truncated, refused: p.refused });
+  }
+}

@@ -1,0 +1,214 @@
+import type { HttpBindings } from '@hono/node-server';
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { z } from 'zod';
+import { isIP } from 'node:net';
+import { NetSet } from '../../util/cidr.ts';
+import { PortSet } from '../../util/port-range.ts';
+import type { Logger } from '../../util/log.ts';
+import { ApiError, badRequest, forbidden, notFound, unauthorized } from '../errors.ts';
+import type { Gateway, LiveSession } from '../gateway.ts';
+import type { Grant } from '../grants.ts';
+import type { User } from '../users.ts';
+import { clientIp } from './client-ip.ts';
+import { FailureLimiter } from './rate-limit.ts';
+
+type Env = { Bindings: Partial<HttpBindings>; Variables: { user: User; clientIp: string } };
+
+const AccessBody = z.object({
+  backend: z.string().min(1).max(64),
+  port: z.number().int().min(1).max(65535),
+  host: z.string().refine((h) => isIP(h) !== 0, 'must be an IP address (IPv4 or IPv6) of a host the agent can reach').optional(),
+}).strict();
+
+const UserBody = z.object({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be 1-64 letters, digits, ".", "_" or "-"'),
+  admin: z.boolean().default(false),
+  backends: z.array(z.string()).default([]),
+  hosts: z.array(z.string().refine((c) => { try { new NetSet([c]); return true; } catch { return false; } }, 'must be a CIDR or "*"')).default(['*']),
+  ports: z.string().refine((p) => { try { PortSet.parse(p); return true; } catch { return false; } }, 'must be like "22,3389,8000-8100" or "*"').default('*'),
+  totp: z.boolean().default(false),
+}).strict();
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+export function grantJson(g: Grant, gw: Gateway): Record<string, unknown> {
+  return {
+    grant_id: g.id, user: g.userName, client_ip: g.clientIp, access_port: g.accessPort, backend: g.backend, host: g.host, port: g.port,
+    created_at: iso(g.createdAt), start_before: iso(g.startBefore), expires_at: iso(g.expiresAt),
+    start_before_unix: Math.floor(g.startBefore / 1000), expires_at_unix: Math.floor(g.expiresAt / 1000),
+    active_sessions: gw.grants.activeSessions(g.id),
+  };
+}
+
+function sessionJson(s: LiveSession): Record<string, unknown> {
+  return {
+    id: s.key, kind: s.kind, backend: s.backend, grant_id: s.grantId, user: s.user, client: `${s.clientIp}:${s.clientPort}`,
+    access_port: s.accessPort, target: s.target, started_at: iso(s.startedAt), bytes_up: s.session.bytesOut, bytes_down: s.session.bytesIn,
+  };
+}
+
+/** Parses a JSON body whatever its Content-Type (curl -d sends form encoding), with a clear 400 on failure. */
+async function jsonBody<T extends z.ZodType>(c: Context<Env>, schema: T, example: string): Promise<z.infer<T>> {
+  let raw: unknown;
+  const text = await c.req.text();
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw badRequest(`request body must be JSON, like ${example}`);
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) throw badRequest(r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+  return r.data;
+}
+
+/** The management API (SPEC §6), as a Hono app: testable with app.request(), served by node-server. */
+export function buildApi(gw: Gateway, log: Logger): Hono<Env> {
+  const app = new Hono<Env>();
+  const trusted = gw.config.trusted_proxies.length > 0 ? new NetSet(gw.config.trusted_proxies) : null;
+  const limiter = new FailureLimiter(gw.config.auth_fail_limit, 60_000);
+
+  app.use('*', async (c, next) => {
+    c.set('clientIp', clientIp(c.env?.incoming?.socket?.remoteAddress, c.req.raw.headers, trusted));
+    await next();
+    gw.metrics.apiRequests.inc({ method: c.req.method, status: String(c.res.status) });
+  });
+
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return c.json({ error: { code: err.code, message: err.message } }, err.status);
+    if (err instanceof HTTPException) {
+      const status = err.status;
+      const code = status === 413 ? 'body_too_large' : 'bad_request';
+      return c.json({ error: { code, message: status === 413 ? `request body over ${gw.config.max_body} bytes` : err.message } }, status);
+    }
+    log.error({ err }, 'API handler failed');
+    return c.json({ error: { code: 'internal', message: 'internal error; see the gateway log' } }, 500);
+  });
+  app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}; see docs/api.md` } }, 404));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok', agents_online: gw.agents.size, grants: gw.grants.all().length, sessions: gw.sessions.size }));
+  app.get('/metrics', async (c) => c.text(await gw.metrics.registry.metrics(), 200, { 'content-type': gw.metrics.registry.contentType }));
+
+  // Authentication for everything under /api: API token or TOTP code; failures rate-limited per IP.
+  app.use('/api/*', bodyLimit({ maxSize: gw.config.max_body, onError: () => { throw new HTTPException(413); } }));
+  app.use('/api/*', async (c, next) => {
+    const ip = c.get('clientIp');
+    const wait = limiter.retryAfter(ip);
+    if (wait > 0) {
+      c.header('Retry-After', String(wait));
+      throw new ApiError(429, 'too_many_failures', `too many failed authentications from ${ip}; retry in ${wait} s`);
+    }
+    const h = c.req.header('authorization') ?? '';
+    let user: User | null = null;
+    const bearer = /^Bearer\s+(\S{1,200})$/i.exec(h);
+    const totp = /^TOTP\s+([^:\s]{1,64}):(\d{6})$/i.exec(h);
+    if (bearer) user = gw.users.byToken(bearer[1]!);
+    else if (totp) user = gw.users.verifyTotp(totp[1]!, totp[2]!);
+    if (!user) {
+      limiter.fail(ip);
+      gw.metrics.apiAuthFailures.inc();
+      throw unauthorized();
+    }
+    c.set('user', user);
+    await next();
+  });
+  const admin = (c: Context<Env>): User => {
+    const u = c.get('user');
+    if (!u.admin) throw forbidden('this needs an admin token');
+    return u;
+  };
+
+  app.post('/api/v1/access', async (c) => {
+    const body = await jsonBody(c, AccessBody, '{"backend":"home","port":22,"host":"192.168.1.9"}');
+    const ip = c.get('clientIp');
+    const g = await gw.requestAccess(c.get('user'), ip, body.backend, body.host ?? '127.0.0.1', body.port);
+    if (c.req.query('format') === 'text' || (c.req.header('accept') ?? '').startsWith('text/plain')) {
+      return c.text(`access_port ${g.accessPort}\nclient_ip ${g.clientIp}\ntarget ${g.backend} ${g.host}:${g.port}\nstart_before ${iso(g.startBefore)}\nexpires_at ${iso(g.expiresAt)}\n`, 201);
+    }
+    return c.json(grantJson(g, gw), 201);
+  });
+
+  app.get('/api/v1/backends', (c) => {
+    const u = c.get('user');
+    const names = gw.backendNames().filter((n) => u.admin || u.permissions.backends.includes('*') || u.permissions.backends.includes(n));
+    return c.json({
+      backends: names.map((name) => {
+        const a = gw.agents.get(name);
+        return {
+          name, online: !!a, since: a ? iso(a.since) : null, remote: a && u.admin ? a.remote : undefined,
+          features: a?.mux.features ?? null, rtt_ms: a?.mux.rttMs ?? null, sessions: a?.mux.sessions.size ?? 0,
+          exposes: gw.exposes().filter((e) => e.backend === name),
+        };
+      }),
+    });
+  });
+
+  app.get('/api/v1/backends/:name/scan', async (c) => {
+    const u = c.get('user');
+    const name = c.req.param('name');
+    const port = Number(c.req.query('port'));
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw badRequest('query parameter port must be 1-65535, like ?port=22');
+    if (!u.admin) {
+      const p = u.permissions;
+      if (!p.backends.includes('*') && !p.backends.includes(name)) throw forbidden(`user "${u.name}" may not use backend "${name}"`);
+      if (!PortSet.parse(p.ports).has(port)) throw forbidden(`user "${u.name}" may not open port ${port}`);
+    }
+    const r = await gw.scan(name, port);
+    const hostsOk = u.admin ? null : new NetSet(u.permissions.hosts);
+    const hosts = hostsOk ? r.hosts.filter((h) => hostsOk.has(h)) : r.hosts;
+    return c.json({ backend: name, port, hosts, complete: r.complete, truncated: r.truncated, refused: r.refused });
+  });
+
+  const visibleGrants = (u: User): Grant[] => gw.grants.all().filter((g) => u.admin || g.userName === u.name);
+  app.get('/api/v1/grants', (c) => c.json({ grants: visibleGrants(c.get('user')).map((g) => grantJson(g, gw)) }));
+  app.get('/api/v1/grants/:id', (c) => {
+    const g = visibleGrants(c.get('user')).find((x) => x.id === c.req.param('id'));
+    if (!g) throw notFound(`grant ${c.req.param('id')}`);
+    return c.json(grantJson(g, gw));
+  });
+  app.delete('/api/v1/grants/:id', (c) => {
+    const u = c.get('user');
+    const g = visibleGrants(u).find((x) => x.id === c.req.param('id'));
+    if (!g) throw notFound(`grant ${c.req.param('id')}`);
+    return c.json({ revoked: grantJson(gw.revokeGrant(g.id, u.name), gw) });
+  });
+
+  const visibleSessions = (u: User): LiveSession[] => [...gw.sessions.values()].filter((s) => u.admin || s.user === u.name);
+  app.get('/api/v1/sessions', (c) => c.json({ sessions: visibleSessions(c.get('user')).map(sessionJson) }));
+  app.get('/api/v1/sessions/:id', (c) => {
+    const s = visibleSessions(c.get('user')).find((x) => x.key === c.req.param('id'));
+    if (!s) throw notFound(`session ${c.req.param('id')}`);
+    return c.json(sessionJson(s));
+  });
+  app.delete('/api/v1/sessions/:id', (c) => {
+    const s = visibleSessions(c.get('user')).find((x) => x.key === c.req.param('id'));
+    if (!s) throw notFound(`session ${c.req.param('id')}`);
+    return c.json({ killed: sessionJson(gw.killSession(s.key)) });
+  });
+
+  app.get('/api/v1/audit', (c) => {
+    admin(c);
+    const limit = Math.min(1000, Math.max(1, Number(c.req.query('limit') ?? 100) || 100));
+    return c.json({ events: gw.audit.recent(limit).map((e) => ({ ...e, ts: iso(e.ts) })) });
+  });
+
+  app.get('/api/v1/users', (c) => {
+    admin(c);
+    return c.json({ users: gw.users.list() });
+  });
+  app.post('/api/v1/users', async (c) => {
+    admin(c);
+    const b = await jsonBody(c, UserBody, '{"name":"alice","backends":["home"],"ports":"22"}');
+    if (gw.users.byName(b.name)) throw new ApiError(409, 'exists', `user "${b.name}" exists`);
+    const r = gw.users.create(b.name, { admin: b.admin, totp: b.totp, permissions: { backends: b.backends, hosts: b.hosts, ports: b.ports } });
+    return c.json({ user: r.user, token: r.token, totp_uri: r.totpUri ?? null }, 201);
+  });
+  app.delete('/api/v1/users/:name', (c) => {
+    admin(c);
+    if (!gw.users.remove(c.req.param('name'))) throw notFound(`user "${c.req.param('name')}"`);
+    return c.json({ removed: c.req.param('name') });
+  });
+
+  return app;
+}

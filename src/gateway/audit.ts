@@ -1,0 +1,55 @@
+import type { DatabaseSync } from 'node:sqlite';
+
+export interface AuditEvent {
+  event: string;
+  user?: string | null;
+  clientIp?: string | null;
+  backend?: string | null;
+  target?: string | null;
+  grantId?: string | null;
+  sessionId?: number | null;
+  bytesUp?: number | null;
+  bytesDown?: number | null;
+  detail?: string | null;
+}
+
+export interface AuditRow extends AuditEvent {
+  id: number;
+  ts: number;
+}
+
+/**
+ * The audit log of access (who, from which IP, to what, when, bytes each way). Only authenticated
+ * actions are written, so unauthenticated traffic cannot grow the file; rows older than
+ * `audit_days` are pruned.
+ */
+export class AuditLog {
+  readonly #db: DatabaseSync;
+  readonly #now: () => number;
+  constructor(db: DatabaseSync, now: () => number = Date.now) {
+    this.#db = db;
+    this.#now = now;
+  }
+
+  write(e: AuditEvent): void {
+    this.#db.prepare(`INSERT INTO audit (ts, event, user_name, client_ip, backend, target, grant_id, session_id, bytes_up, bytes_down, detail)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
+      this.#now(), e.event, e.user ?? null, e.clientIp ?? null, e.backend ?? null, e.target ?? null, e.grantId ?? null,
+      e.sessionId ?? null, e.bytesUp ?? null, e.bytesDown ?? null, e.detail ?? null,
+    );
+  }
+
+  recent(limit: number): AuditRow[] {
+    const rows = this.#db.prepare('SELECT * FROM audit ORDER BY id DESC LIMIT ?').all(limit) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: r.id as number, ts: r.ts as number, event: r.event as string, user: r.user_name as string | null,
+      clientIp: r.client_ip as string | null, backend: r.backend as string | null, target: r.target as string | null,
+      grantId: r.grant_id as string | null, sessionId: r.session_id as number | null, bytesUp: r.bytes_up as number | null,
+      bytesDown: r.bytes_down as number | null, detail: r.detail as string | null,
+    }));
+  }
+
+  prune(days: number): void {
+    this.#db.prepare('DELETE FROM audit WHERE ts < ?').run(this.#now() - days * 86_400_000);
+  }
+}

@@ -1,0 +1,444 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { DatabaseSync } from 'node:sqlite';
+import { type Credential, HANDSHAKE_SIZE, verifyHandshake } from '../auth/handshake.ts';
+import { ReplayCache } from '../auth/replay-cache.ts';
+import { accessRange, type GatewayConfig } from '../config/gateway-config.ts';
+import { bridge } from '../mux/bridge.ts';
+import { Mux } from '../mux/mux.ts';
+import type { MuxSession } from '../mux/session.ts';
+import {
+  ALL_FEATURES, Command, decodeExpose, encodeExposeReply, ExposeStatus, Feature, bytesToIp, normalizeIp, type CmdFrame,
+} from '../protocol/index.ts';
+import { openDb } from '../store/db.ts';
+import { NetSet, wireToCidr } from '../util/cidr.ts';
+import type { Logger } from '../util/log.ts';
+import { PortSet } from '../util/port-range.ts';
+import { AccessPorts } from './access-ports.ts';
+import { AgentRegistry, type AgentLink, type ScanResult } from './agents.ts';
+import { AuditLog } from './audit.ts';
+import { ApiError, forbidden, notFound } from './errors.ts';
+import { type Grant, GrantStore, GrantTable, type GrantEnd } from './grants.ts';
+import { GatewayMetrics } from './metrics.ts';
+import { permits, UserStore, type User } from './users.ts';
+
+/** A tunnelled TCP connection in progress. */
+export interface LiveSession {
+  key: string;
+  kind: 'grant' | 'expose';
+  backend: string;
+  grantId: string | null;
+  user: string | null;
+  clientIp: string;
+  clientPort: number;
+  accessPort: number;
+  target: string;
+  startedAt: number;
+  session: MuxSession;
+  socket: Socket;
+}
+
+interface Expose {
+  port: number;
+  link: AgentLink;
+  server: Server;
+  allow: NetSet;
+  target: { host: string; port: number };
+}
+
+/** What gets generated on a first start, printed once by the CLI. */
+export interface FirstRun {
+  adminToken?: string;
+  backend?: { name: string; key: string };
+}
+
+const MAX_PENDING_HANDSHAKES = 1024;
+
+export class Gateway {
+  readonly config: GatewayConfig;
+  readonly log: Logger;
+  readonly metrics = new GatewayMetrics();
+  readonly agents = new AgentRegistry();
+  readonly sessions = new Map<string, LiveSession>();
+  readonly grants: GrantTable;
+  db!: DatabaseSync;
+  users!: UserStore;
+  audit!: AuditLog;
+  #grantStore!: GrantStore;
+  #backends = new Map<string, Credential & { exposePorts: PortSet }>();
+  readonly #replay = new ReplayCache(3_600_000, 100_000);
+  readonly #access: AccessPorts;
+  readonly #exposes = new Map<number, Expose>();
+  #serv: Server | null = null;
+  #sweeper: NodeJS.Timeout | null = null;
+  #pendingHandshakes = 0;
+  #accessLock: Promise<unknown> = Promise.resolve();
+  #lastPrune = 0;
+  servPort = 0;
+
+  constructor(config: GatewayConfig, log: Logger) {
+    this.config = config;
+    this.log = log;
+    this.grants = new GrantTable(config.idle_close * 1000, config.auth_time * 1000);
+    const range = PortSet.parse(accessRange(config)).bounds();
+    this.#access = new AccessPorts(config.bind, range, (port, s) => this.#onAccess(port, s));
+  }
+
+  /** Opens state, makes first-run secrets, restores grants and listens on serv_port. */
+  async start(): Promise<FirstRun> {
+    this.db = openDb(this.config.data_dir);
+    this.users = new UserStore(this.db);
+    this.audit = new AuditLog(this.db);
+    this.#grantStore = new GrantStore(this.db);
+    const first = this.#bootstrap();
+    for (const g of this.#grantStore.loadValid(Date.now())) {
+      this.grants.restore(g);
+      if (!(await this.#access.open(g.accessPort))) this.log.warn({ port: g.accessPort, grant: g.id }, 'could not reopen access port of a restored grant');
+    }
+    this.#serv = createServer({ noDelay: true }, (s) => this.#onAgentSocket(s));
+    await new Promise<void>((resolve, reject) => {
+      this.#serv!.once('error', reject);
+      this.#serv!.listen({ host: this.config.bind, port: this.config.serv_port }, () => resolve());
+    });
+    this.#serv.on('error', (e) => this.log.error({ err: e }, 'serv_port listener error'));
+    this.servPort = (this.#serv.address() as { port: number }).port;
+    this.#sweeper = setInterval(() => this.sweep(), this.config.sweep_interval * 1000);
+    this.#sweeper.unref();
+    this.#updateGauges();
+    this.log.info({ serv_port: this.servPort, grants: this.grants.all().length, backends: [...this.#backends.keys()] }, 'gateway listening for agents');
+    return first;
+  }
+
+  #bootstrap(): FirstRun {
+    const first: FirstRun = {};
+    if (this.config.admin_token) {
+      if (this.users.byName('admin')) this.users.setToken('admin', this.config.admin_token);
+      else this.users.create('admin', { admin: true, token: this.config.admin_token });
+    } else if (this.users.count() === 0) {
+      first.adminToken = this.users.create('admin', { admin: true }).token;
+    }
+    const rows = this.db.prepare('SELECT name, key FROM backends').all() as { name: string; key: string }[];
+    for (const r of rows) this.#backends.set(r.name, { name: r.name, key: r.key, exposePorts: PortSet.parse(this.config.expose_ports) });
+    for (const [name, b] of Object.entries(this.config.backends)) {
+      this.#backends.set(name, { name, key: b.key, exposePorts: PortSet.parse(b.expose_ports ?? this.config.expose_ports) });
+    }
+    if (this.#backends.size === 0) {
+      const key = randomBytes(18).toString('base64url');
+      this.addBackend('default', key);
+      first.backend = { name: 'default', key };
+    }
+    return first;
+  }
+
+  /** Adds (or re-keys) a backend in the database; it takes effect at the agent's next handshake. */
+  addBackend(name: string, key: string): void {
+    this.db.prepare('INSERT INTO backends (name, key, created_at) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET key = excluded.key')
+      .run(name, key, Date.now());
+    this.#backends.set(name, { name, key, exposePorts: PortSet.parse(this.config.expose_ports) });
+  }
+
+  backendNames(): string[] {
+    return [...this.#backends.keys()].sort();
+  }
+
+  // ---------------------------------------------------------------- agents
+
+  #onAgentSocket(socket: Socket): void {
+    const remote = `${normalizeIp(socket.remoteAddress)}:${socket.remotePort}`;
+    socket.on('error', () => undefined);
+    if (this.#pendingHandshakes >= MAX_PENDING_HANDSHAKES) {
+      this.metrics.agentAuthFailures.inc({ reason: 'overload' });
+      socket.destroy();
+      return;
+    }
+    this.#pendingHandshakes++;
+    const chunks: Buffer[] = [];
+    let have = 0;
+    let settled = false;
+    const done = (): void => {
+      if (settled) return;
+      settled = true;
+      this.#pendingHandshakes--;
+      clearTimeout(timer);
+      socket.off('data', onData);
+    };
+    const refuse = (reason: string): void => {
+      done();
+      this.metrics.agentAuthFailures.inc({ reason });
+      this.log.warn({ remote, reason }, 'agent handshake refused');
+      socket.destroy();
+    };
+    // SPEC §2: the agent must authenticate within `handshake` seconds.
+    const timer = setTimeout(() => refuse('timeout'), this.config.handshake * 1000);
+    timer.unref();
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      have += chunk.length;
+      if (have < HANDSHAKE_SIZE) return;
+      const all = Buffer.concat(chunks, have);
+      const ok = verifyHandshake(all.subarray(0, HANDSHAKE_SIZE), this.#backends.values());
+      if (!ok) return refuse('bad_hmac');
+      if (!this.#replay.check(ok.seed)) return refuse('replay');
+      done();
+      this.#onAgentAuthenticated(ok.name, socket, remote, all.subarray(HANDSHAKE_SIZE));
+    };
+    socket.on('data', onData);
+    socket.on('close', () => { if (!settled) done(); });
+  }
+
+  #onAgentAuthenticated(name: string, socket: Socket, remote: string, rest: Buffer): void {
+    const link: AgentLink = { name, remote, since: Date.now(), exposes: new Set(), mux: null as unknown as Mux };
+    link.mux = new Mux(socket, {
+      role: 'gateway',
+      window: this.config.window,
+      features: this.config.seed_only ? 0 : ALL_FEATURES,
+      keepaliveMs: this.config.keepalive * 1000,
+      onCommand: (f) => this.#onAgentCommand(link, f),
+      onHello: (features) => this.log.info({ backend: name, features }, 'agent extensions negotiated'),
+      onClose: (err) => this.#onAgentGone(link, err),
+    });
+    const old = this.agents.add(link);
+    if (old) {
+      this.log.info({ backend: name, old: old.remote, remote }, 'newer connection for this backend replaces the old one');
+      old.mux.destroy();
+    }
+    this.#updateGauges();
+    this.log.info({ backend: name, remote }, 'agent online');
+    link.mux.feed(rest);
+  }
+
+  #onAgentGone(link: AgentLink, err?: Error): void {
+    for (const port of link.exposes) this.#closeExpose(port, link);
+    if (this.agents.remove(link)) this.log.info({ backend: link.name, remote: link.remote, err: err?.message }, 'agent offline');
+    this.#updateGauges();
+  }
+
+  #onAgentCommand(link: AgentLink, f: CmdFrame): void {
+    if (f.command === Command.PORT_QUERY) this.agents.onScanReply(f.id, f.params);
+    else if (f.command === Command.EXPOSE && link.mux.features & Feature.EXPOSE) {
+      // A malformed request is a protocol error: close the link, as for any bad frame.
+      this.#onExpose(link, f.id, f.params).catch((err: unknown) => link.mux.destroy(err instanceof Error ? err : new Error(String(err))));
+    }
+  }
+
+  // ---------------------------------------------------------------- static tunnels (expose)
+
+  async #onExpose(link: AgentLink, id: number, params: Buffer): Promise<void> {
+    const reply = (status: number, msg: string): void => link.mux.command(id, Command.EXPOSE, encodeExposeReply(status, msg));
+    const req = decodeExpose(params);
+    const port = req.remotePort;
+    const allowed = this.#backends.get(link.name)?.exposePorts ?? PortSet.parse(this.config.expose_ports);
+    const reserved = port === this.servPort || port === this.config.mgmt_port || this.#access.inRange(port);
+    if (!allowed.has(port) || reserved) {
+      this.log.warn({ backend: link.name, port }, 'expose refused: port not allowed');
+      return reply(ExposeStatus.REFUSED, `port ${port} is not open to static tunnels on this gateway`);
+    }
+    const held = this.#exposes.get(port);
+    if (held && held.link.name !== link.name) return reply(ExposeStatus.IN_USE, `port ${port} is published by another backend`);
+    if (held) this.#closeExpose(port, held.link);
+    const allow = new NetSet(req.allow.length > 0 ? req.allow.map(wireToCidr) : ['*']);
+    const target = { host: bytesToIp(req.target), port: req.targetPort };
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.#onExposeConnection(port, s));
+    const ok = await new Promise<string | null>((resolve) => {
+      server.once('error', (e) => resolve(e.message));
+      server.listen({ host: this.config.bind, port }, () => resolve(null));
+    });
+    if (ok !== null) return reply(ExposeStatus.IN_USE, `cannot listen on port ${port}: ${ok}`);
+    if (link.mux.closed) { server.close(); return; }
+    server.on('error', () => undefined);
+    this.#exposes.set(port, { port, link, server, allow, target });
+    link.exposes.add(port);
+    this.log.info({ backend: link.name, port, target, allow: allow.entries }, 'static tunnel published');
+    reply(ExposeStatus.OK, 'ok');
+  }
+
+  #closeExpose(port: number, link: AgentLink): void {
+    const e = this.#exposes.get(port);
+    if (!e || e.link !== link) return;
+    this.#exposes.delete(port);
+    link.exposes.delete(port);
+    e.server.close();
+  }
+
+  exposes(): { port: number; backend: string; target: string; allow: readonly string[] }[] {
+    return [...this.#exposes.values()].map((e) => ({ port: e.port, backend: e.link.name, target: `${e.target.host}:${e.target.port}`, allow: e.allow.entries }));
+  }
+
+  #onExposeConnection(port: number, socket: Socket): void {
+    const e = this.#exposes.get(port);
+    const ip = normalizeIp(socket.remoteAddress);
+    if (!e || e.link.mux.closed || !e.allow.has(ip)) {
+      this.metrics.connectionsRefused.inc({ reason: e ? 'source_not_allowed' : 'no_tunnel' });
+      socket.destroy();
+      return;
+    }
+    this.#startSession(socket, e.link, { kind: 'expose', grantId: null, user: null, clientIp: ip, accessPort: port, host: e.target.host, port: e.target.port });
+  }
+
+  // ---------------------------------------------------------------- access ports
+
+  #onAccess(port: number, socket: Socket): void {
+    const ip = normalizeIp(socket.remoteAddress);
+    const grant = this.grants.lookup(port, ip);
+    // SPEC §3: no grant for this source IP on this port → close at once: not a byte, not a hint.
+    if (!grant) {
+      this.metrics.connectionsRefused.inc({ reason: 'no_grant' });
+      socket.on('error', () => undefined);
+      socket.destroy();
+      return;
+    }
+    const link = this.agents.get(grant.backend);
+    if (!link || link.mux.closed) {
+      this.metrics.connectionsRefused.inc({ reason: 'backend_offline' });
+      this.log.info({ grant: grant.id, backend: grant.backend }, 'access refused: backend offline');
+      socket.on('error', () => undefined);
+      socket.destroy();
+      return;
+    }
+    this.grants.sessionStarted(grant.id);
+    this.#startSession(socket, link, { kind: 'grant', grantId: grant.id, user: grant.userName, clientIp: ip, accessPort: port, host: grant.host, port: grant.port });
+  }
+
+  #startSession(socket: Socket, link: AgentLink, s: { kind: 'grant' | 'expose'; grantId: string | null; user: string | null; clientIp: string; accessPort: number; host: string; port: number }): void {
+    const session = link.mux.open(s.port, s.host);
+    const key = `${link.name}.${session.id.toString(16)}`;
+    const target = s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
+    const live: LiveSession = {
+      key, kind: s.kind, backend: link.name, grantId: s.grantId, user: s.user, clientIp: s.clientIp, clientPort: socket.remotePort ?? 0,
+      accessPort: s.accessPort, target, startedAt: Date.now(), session, socket,
+    };
+    this.sessions.set(key, live);
+    this.metrics.sessionsTotal.inc({ kind: s.kind });
+    this.metrics.sessionsActive.set(this.sessions.size);
+    this.log.debug({ session: key, client: s.clientIp, target }, 'session open');
+    bridge(session, socket, (reason) => {
+      this.sessions.delete(key);
+      if (s.grantId) this.grants.sessionEnded(s.grantId);
+      this.metrics.sessionsActive.set(this.sessions.size);
+      this.metrics.bytes.inc({ direction: 'up' }, session.bytesOut);
+      this.metrics.bytes.inc({ direction: 'down' }, session.bytesIn);
+      this.#audit({
+        event: 'session', user: s.user, clientIp: s.clientIp, backend: link.name, target, grantId: s.grantId, sessionId: session.id,
+        bytesUp: session.bytesOut, bytesDown: session.bytesIn, detail: `${s.kind} ${reason} ${Date.now() - live.startedAt}ms`,
+      });
+    });
+  }
+
+  // ---------------------------------------------------------------- API operations
+
+  /** SPEC §3 step 3: records a grant and opens (or reuses) an access port. Serialized. */
+  requestAccess(user: User, clientIp: string, backend: string, host: string, port: number): Promise<Grant> {
+    const run = async (): Promise<Grant> => {
+      if (!this.#backends.has(backend)) throw notFound(`backend "${backend}"`);
+      if (!permits(user, backend, host, port)) throw forbidden(`user "${user.name}" may not open ${backend} ${host}:${port}`);
+      const req = { userId: user.id, userName: user.name, clientIp, backend, host, port };
+      const existing = this.grants.existing(req);
+      if (existing && this.#access.has(existing.accessPort)) {
+        this.#grantStore.save(existing);
+        return existing;
+      }
+      let accessPort = this.grants.reusablePort(clientIp, this.#access.ports());
+      if (accessPort === null) {
+        accessPort = await this.#access.openNext(new Set(this.#exposes.keys()));
+        if (accessPort === null) throw new ApiError(503, 'no_access_port', 'every access port is in use; try again when grants expire, or widen access_ports');
+      }
+      const g = this.grants.create(req, accessPort);
+      this.#grantStore.save(g);
+      this.#audit({ event: 'grant', user: user.name, clientIp, backend, target: `${host}:${port}`, grantId: g.id, detail: `access_port ${accessPort}` });
+      this.#updateGauges();
+      return g;
+    };
+    const p = this.#accessLock.then(run, run);
+    this.#accessLock = p.catch(() => undefined);
+    return p;
+  }
+
+  revokeGrant(id: string, by: string): Grant {
+    const g = this.grants.get(id);
+    if (!g) throw notFound(`grant ${id}`);
+    this.#endGrant(g, 'revoked', by);
+    this.#closeIdlePorts();
+    this.#updateGauges();
+    return g;
+  }
+
+  #endGrant(g: Grant, why: GrantEnd, by?: string): void {
+    this.grants.remove(g.id);
+    this.#grantStore.delete(g.id);
+    for (const s of this.sessions.values()) if (s.grantId === g.id) this.#kill(s);
+    this.#audit({ event: `grant.${why}`, user: g.userName, clientIp: g.clientIp, backend: g.backend, target: `${g.host}:${g.port}`, grantId: g.id, detail: by ? `by ${by}` : null });
+    this.log.info({ grant: g.id, why }, 'grant ended');
+  }
+
+  killSession(key: string): LiveSession {
+    const s = this.sessions.get(key);
+    if (!s) throw notFound(`session ${key}`);
+    this.#kill(s);
+    return s;
+  }
+
+  #kill(s: LiveSession): void {
+    s.session.close();
+    s.socket.destroy();
+  }
+
+  async scan(backend: string, port: number): Promise<ScanResult> {
+    const link = this.agents.get(backend);
+    if (!this.#backends.has(backend)) throw notFound(`backend "${backend}"`);
+    if (!link) throw new ApiError(503, 'backend_offline', `backend "${backend}" has no agent online`);
+    return this.agents.scan(link, port, this.config.scan_timeout * 1000);
+  }
+
+  /** Deadlines: drop idle and expired grants, close access ports nobody holds. */
+  sweep(): void {
+    for (const { grant, why } of this.grants.sweep()) this.#endGrant(grant, why);
+    this.#closeIdlePorts();
+    this.#updateGauges();
+    if (Date.now() - this.#lastPrune > 3_600_000) {
+      this.#lastPrune = Date.now();
+      this.audit.prune(this.config.audit_days);
+    }
+  }
+
+  #closeIdlePorts(): void {
+    const used = this.grants.portsInUse();
+    for (const s of this.sessions.values()) if (s.kind === 'grant') used.add(s.accessPort);
+    for (const p of this.#access.ports()) if (!used.has(p)) this.#access.close(p);
+  }
+
+  accessPorts(): number[] {
+    return this.#access.ports().sort((a, b) => a - b);
+  }
+
+  #audit(e: Parameters<AuditLog['write']>[0]): void {
+    try {
+      this.audit.write(e);
+    } catch (err) {
+      this.log.error({ err }, 'audit write failed');
+    }
+  }
+
+  #updateGauges(): void {
+    this.metrics.agentsOnline.set(this.agents.size);
+    this.metrics.grantsActive.set(this.grants.all().length);
+    this.metrics.accessPortsOpen.set(this.#access.ports().length);
+    this.metrics.sessionsActive.set(this.sessions.size);
+    for (const a of this.agents.list()) if (a.mux.rttMs !== null) this.metrics.linkRtt.observe(a.mux.rttMs / 1000);
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, give live sessions up to `drainMs` to finish, then close
+   * everything. Grants stay in the database for the next start.
+   */
+  async stop(drainMs = 0): Promise<void> {
+    if (this.#sweeper) clearInterval(this.#sweeper);
+    this.#serv?.close();
+    this.#access.closeAll();
+    for (const e of this.#exposes.values()) e.server.close();
+    const deadline = Date.now() + drainMs;
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const s of this.sessions.values()) this.#kill(s);
+    for (const a of this.agents.list()) a.mux.destroy();
+    this.db?.close();
+  }
+}

@@ -1,0 +1,21 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prometheus metrics of one gateway (its own registry, so tests can run several gateways). */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly agentsOnline = new Gauge({ name: 'dk_agents_online', help: 'Agents with a live link', registers: [this.registry] });
+  readonly sessionsActive = new Gauge({ name: 'dk_sessions_active', help: 'Tunnelled TCP sessions open now', registers: [this.registry] });
+  readonly sessionsTotal = new Counter({ name: 'dk_sessions_total', help: 'Tunnelled sessions opened', labelNames: ['kind'] as const, registers: [this.registry] });
+  readonly connectionsRefused = new Counter({ name: 'dk_connections_refused_total', help: 'Connections closed without a session', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly bytes = new Counter({ name: 'dk_bytes_total', help: 'Tunnelled bytes', labelNames: ['direction'] as const, registers: [this.registry] });
+  readonly grantsActive = new Gauge({ name: 'dk_grants_active', help: 'Grants in force', registers: [this.registry] });
+  readonly accessPortsOpen = new Gauge({ name: 'dk_access_ports_open', help: 'Access ports listening', registers: [this.registry] });
+  readonly agentAuthFailures = new Counter({ name: 'dk_agent_auth_failures_total', help: 'Agent handshakes refused', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly apiAuthFailures = new Counter({ name: 'dk_api_auth_failures_total', help: 'API requests with bad credentials', registers: [this.registry] });
+  readonly apiRequests = new Counter({ name: 'dk_api_requests_total', help: 'API requests', labelNames: ['method', 'status'] as const, registers: [this.registry] });
+  readonly linkRtt = new Histogram({ name: 'dk_link_rtt_seconds', help: 'Agent link round-trip time (PING/PONG)', buckets: [0.001, 0.005, 0.02, 0.05, 0.1, 0.3, 1, 3], registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'dk_' });
+  }
+}

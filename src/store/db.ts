@@ -1,0 +1,76 @@
+import { chmodSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+
+/**
+ * The gateway's state: one SQLite file in its data dir (SPEC §8), opened with node:sqlite.
+ * Migrations are numbered and run in order inside a transaction; the version lives in
+ * PRAGMA user_version.
+ */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE users (
+     id INTEGER PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     token_hash TEXT UNIQUE,
+     totp_secret TEXT,
+     totp_last_step INTEGER NOT NULL DEFAULT 0,
+     admin INTEGER NOT NULL DEFAULT 0,
+     permissions TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE backends (
+     name TEXT PRIMARY KEY,
+     key TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE TABLE grants (
+     id TEXT PRIMARY KEY,
+     user_id INTEGER,
+     user_name TEXT NOT NULL,
+     client_ip TEXT NOT NULL,
+     access_port INTEGER NOT NULL,
+     backend TEXT NOT NULL,
+     host TEXT NOT NULL,
+     port INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     start_before INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE INDEX grants_port ON grants(access_port);
+   CREATE TABLE audit (
+     id INTEGER PRIMARY KEY,
+     ts INTEGER NOT NULL,
+     event TEXT NOT NULL,
+     user_name TEXT,
+     client_ip TEXT,
+     backend TEXT,
+     target TEXT,
+     grant_id TEXT,
+     session_id INTEGER,
+     bytes_up INTEGER,
+     bytes_down INTEGER,
+     detail TEXT
+   );
+   CREATE INDEX audit_ts ON audit(ts);`,
+];
+
+export function openDb(dataDir: string, file = 'doorkeeper.db'): DatabaseSync {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const path = join(dataDir, file);
+  const db = new DatabaseSync(path);
+  try { chmodSync(path, 0o600); } catch { /* best effort: the file holds backend keys */ }
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
+  const row = db.prepare('PRAGMA user_version').get() as { user_version: number };
+  for (let v = row.user_version; v < MIGRATIONS.length; v++) {
+    db.exec('BEGIN');
+    try {
+      db.exec(MIGRATIONS[v]!);
+      db.exec(`PRAGMA user_version = ${v + 1}`);
+      db.exec('COMMIT');
+    } catch (e) {
+      db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+  return db;
+}
