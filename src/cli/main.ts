@@ -1,0 +1,164 @@
+#!/usr/bin/env node
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import qrcode from 'qrcode-terminal';
+import { Agent } from '../agent/agent.ts';
+import { loadAgentConfig } from '../config/agent-config.ts';
+import { ConfigError } from '../config/errors.ts';
+import { loadGatewayConfig } from '../config/gateway-config.ts';
+import { startGateway } from '../gateway/serve.ts';
+import { UserStore } from '../gateway/users.ts';
+import { openDb } from '../store/db.ts';
+import { makeLogger } from '../util/log.ts';
+import { ApiClientError, callApi, type Credentials } from './api-client.ts';
+import { firstRunBanner } from './banner.ts';
+import { agentTemplate, gatewayTemplate } from './templates.ts';
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+const program = new Command('dk')
+  .description('DoorKeeper: controlled access to hosts behind NAT.\nRun `dk gateway` on a public host, `dk agent` inside the private network, `dk access` to get a port.')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)');
+
+program.command('gateway')
+  .description('run the gateway: agents dial serv_port, people ask mgmt_port for access')
+  .option('-c, --config <file>', 'YAML config file (see `dk init gateway`)')
+  .option('--serv-port <n>', 'port agents connect to (default 35357)')
+  .option('--mgmt-port <n>', 'management API port (default 3535)')
+  .option('--data-dir <dir>', 'state directory: SQLite database (default ./dk-data)')
+  .option('--backend <name=key>', 'a backend agents may log in as (repeatable)', collect)
+  .option('--admin-token <token>', 'use this admin API token instead of a generated one')
+  .option('--bind <addr>', 'address to listen on (default 0.0.0.0)')
+  .addOption(new Option('--public-host <host>', 'host name to print in the first-start instructions').default('127.0.0.1'))
+  .action(async (o: { config?: string; servPort?: string; mgmtPort?: string; dataDir?: string; backend?: string[]; adminToken?: string; bind?: string; publicHost: string }) => {
+    const config = loadGatewayConfig(o);
+    const log = makeLogger(config.log_level, 'gateway');
+    const g = await startGateway(config, log);
+    if (g.first.adminToken || g.first.backend) process.stdout.write(firstRunBanner(g, o.publicHost) + '\n');
+    else process.stdout.write(`DoorKeeper gateway: agents on :${g.servPort}, API on :${g.mgmtPort} (data in ${config.data_dir})\n`);
+    const stop = (sig: string): void => {
+      log.info({ signal: sig }, 'shutting down: draining sessions for up to 5 s');
+      void g.stop(5000).then(() => process.exit(0));
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+program.command('agent')
+  .description('run an agent inside the private network: dials the gateway, opens allowed LAN targets')
+  .option('-c, --config <file>', 'YAML config file (see `dk init agent`)')
+  .option('--gateway <host:port>', "the gateway's serv_port address")
+  .option('--name <name>', 'backend name agreed with the gateway')
+  .option('--key <key>', 'backend key agreed with the gateway')
+  .option('--allow <cidr[:ports]>', 'a network this agent may dial, e.g. 192.168.1.0/24:22,3389 (repeatable; default: this host only)', collect)
+  .action((o: { config?: string; gateway?: string; name?: string; key?: string; allow?: string[] }) => {
+    const config = loadAgentConfig(o);
+    const log = makeLogger(config.log_level, 'agent');
+    const agent = new Agent(config, log);
+    agent.start();
+    const stop = (): void => void agent.stop().then(() => process.exit(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+interface ApiOpts { api: string; token?: string; totp?: string; json?: boolean }
+const apiOptions = (c: Command): Command => c
+  .addOption(new Option('--api <url>', 'management API URL').env('DK_API').default('http://127.0.0.1:3535'))
+  .addOption(new Option('--token <token>', 'API token').env('DK_TOKEN'))
+  .addOption(new Option('--totp <user:code>', 'authenticate with a TOTP code instead of a token'))
+  .option('--json', 'print JSON for scripts');
+const creds = (o: ApiOpts): Credentials => ({ api: o.api, ...(o.token ? { token: o.token } : {}), ...(o.totp ? { totp: o.totp } : {}) });
+
+apiOptions(program.command('access')
+  .description('ask the gateway for access; prints the access port to connect to')
+  .argument('<backend>', 'backend name')
+  .argument('<port>', 'target port')
+  .argument('[host]', 'target host IP in the backend LAN (default: the agent host)'))
+  .action(async (backend: string, port: string, host: string | undefined, o: ApiOpts) => {
+    const body: Record<string, unknown> = { backend, port: Number(port) };
+    if (host) body.host = host;
+    const r = await callApi(creds(o), 'POST', 'api/v1/access', body);
+    if (o.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    const apiHost = new URL(o.api).hostname;
+    process.stdout.write(`access port ${String(r.access_port)} → ${backend} ${String(r.host)}:${String(r.port)} for ${String(r.client_ip)}\n`
+      + `connect before ${String(r.start_before)}; the grant ends at ${String(r.expires_at)}\n`
+      + `e.g. ssh -p ${String(r.access_port)} user@${apiHost}\n`);
+  });
+
+apiOptions(program.command('scan')
+  .description("ask a backend's agent which LAN hosts have a port open")
+  .argument('<backend>', 'backend name')
+  .argument('<port>', 'port to look for'))
+  .action(async (backend: string, port: string, o: ApiOpts) => {
+    const r = await callApi(creds(o), 'GET', `api/v1/backends/${encodeURIComponent(backend)}/scan?port=${encodeURIComponent(port)}`);
+    if (o.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    const hosts = r.hosts as string[];
+    process.stdout.write(hosts.length > 0 ? hosts.map((h) => `${h}:${port}`).join('\n') + '\n' : `no host in ${backend}'s lan_nets has port ${port} open\n`);
+    if (r.refused) process.stderr.write(`the agent refused the query: port ${port} is outside its lan_nets\n`);
+    if (r.truncated) process.stderr.write('the list is truncated: the agent scans at most scan_max_hosts hosts\n');
+    if (!r.complete) process.stderr.write('the scan timed out; the list may be incomplete\n');
+  });
+
+program.command('init')
+  .description('write a commented config file with fresh secrets')
+  .argument('<role>', 'gateway or agent')
+  .option('-o, --output <file>', 'file to write (default: dk-gateway.yaml / dk-agent.yaml)')
+  .option('--gateway <host:port>', 'agent: the gateway address', '127.0.0.1:35357')
+  .option('--name <name>', 'agent: backend name', 'home')
+  .option('--key <key>', 'agent: backend key (default: a fresh one; give the same to the gateway)')
+  .option('--force', 'overwrite an existing file')
+  .action((role: string, o: { output?: string; gateway: string; name: string; key?: string; force?: boolean }) => {
+    if (role !== 'gateway' && role !== 'agent') throw new ConfigError('dk init: role must be "gateway" or "agent"');
+    const file = o.output ?? `dk-${role}.yaml`;
+    if (existsSync(file) && !o.force) throw new ConfigError(`${file} exists; pass --force to overwrite it`);
+    const key = o.key ?? randomBytes(18).toString('base64url');
+    const text = role === 'gateway' ? gatewayTemplate(o.name, key, `dk_${randomBytes(24).toString('base64url')}`) : agentTemplate(o.gateway, o.name, key);
+    writeFileSync(file, text, { mode: 0o600 });
+    process.stdout.write(`wrote ${file}\n`);
+  });
+
+const user = program.command('user').description('manage API users in a gateway data dir (works while the gateway runs)');
+user.command('add')
+  .argument('<name>')
+  .option('--data-dir <dir>', 'gateway data dir', './dk-data')
+  .option('--admin', 'may do everything')
+  .option('--backends <list>', 'comma-separated backends this user may open ("*" = all)', '')
+  .option('--hosts <list>', 'comma-separated CIDRs of target hosts ("*" = all)', '*')
+  .option('--ports <list>', 'target ports, e.g. 22,3389,8000-8100 ("*" = all)', '*')
+  .option('--totp', 'also enrol a TOTP authenticator (prints a QR code)')
+  .action((name: string, o: { dataDir: string; admin?: boolean; backends: string; hosts: string; ports: string; totp?: boolean }) => {
+    const users = new UserStore(openDb(o.dataDir));
+    if (users.byName(name)) throw new ConfigError(`user "${name}" exists`);
+    const split = (s: string): string[] => s.split(',').map((x) => x.trim()).filter(Boolean);
+    const r = users.create(name, { admin: !!o.admin, totp: !!o.totp, permissions: { backends: split(o.backends), hosts: split(o.hosts), ports: o.ports } });
+    process.stdout.write(`user ${name} created\napi token: ${r.token}   (shown once)\n`);
+    if (r.totpUri) {
+      process.stdout.write(`TOTP enrolment: ${r.totpUri}\nScan with an authenticator app, then authenticate with --totp ${name}:CODE\n`);
+      qrcode.generate(r.totpUri, { small: true }, (qr) => process.stdout.write(qr + '\n'));
+    }
+  });
+user.command('list').option('--data-dir <dir>', 'gateway data dir', './dk-data').action((o: { dataDir: string }) => {
+  for (const u of new UserStore(openDb(o.dataDir)).list()) {
+    process.stdout.write(`${u.name}${u.admin ? ' (admin)' : ''} backends=${u.permissions.backends.join(',') || '-'} hosts=${u.permissions.hosts.join(',')} ports=${u.permissions.ports}${u.hasTotp ? ' totp' : ''}\n`);
+  }
+});
+user.command('remove').argument('<name>').option('--data-dir <dir>', 'gateway data dir', './dk-data').action((name: string, o: { dataDir: string }) => {
+  if (!new UserStore(openDb(o.dataDir)).remove(name)) throw new ConfigError(`no user "${name}"`);
+  process.stdout.write(`user ${name} removed\n`);
+});
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof ConfigError || e instanceof ApiClientError) {
+    process.stderr.write(`dk: ${e.message}\n`);
+    process.exit(e.exitCode);
+  }
+  const err = e as NodeJS.ErrnoException;
+  if (err.code === 'EADDRINUSE') {
+    process.stderr.write(`dk: ${err.message}: another program holds that port; pick another with --serv-port/--mgmt-port or stop it\n`);
+    process.exit(1);
+  }
+  throw e;
+}
