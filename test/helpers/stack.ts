@@ -1,0 +1,59 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomInt } from 'node:crypto';
+import { Agent } from '../../src/agent/agent.ts';
+import { AgentConfigSchema, type AgentConfig } from '../../src/config/agent-config.ts';
+import { GatewayConfigSchema, type GatewayConfig } from '../../src/config/gateway-config.ts';
+import { startGateway, type RunningGateway } from '../../src/gateway/serve.ts';
+import { silentLogger, makeLogger } from '../../src/util/log.ts';
+import { waitFor } from './net.ts';
+
+export const ADMIN = 'admin-token-for-tests-0123456789';
+export const KEY = 'backend-key-for-tests';
+
+const log = process.env.DK_TEST_LOG ? makeLogger(process.env.DK_TEST_LOG, 'test') : silentLogger;
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'dk-test-'));
+}
+
+/** A gateway on loopback with random ports and its own data dir. */
+export async function gateway(over: Partial<GatewayConfig> & Record<string, unknown> = {}, dataDir = tempDir()): Promise<RunningGateway & { dataDir: string; api: string; cleanup(): Promise<void> }> {
+  for (let attempt = 0; ; attempt++) {
+    const base = randomInt(20_000, 60_000);
+    const config = GatewayConfigSchema.parse({
+      bind: '127.0.0.1', serv_port: 0, mgmt_port: 0, access_ports: `${base}-${base + 40}`, data_dir: dataDir,
+      admin_token: ADMIN, backends: { home: { key: KEY } }, sweep_interval: 0.1, keepalive: 1, ...over,
+    });
+    try {
+      const g = await startGateway(config, log);
+      return {
+        ...g, dataDir, api: `http://127.0.0.1:${g.mgmtPort}`,
+        async cleanup() { await g.stop(); rmSync(dataDir, { recursive: true, force: true }); },
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt > 5) throw e;
+    }
+  }
+}
+
+export function agentConfig(servPort: number, over: Partial<AgentConfig> & Record<string, unknown> = {}): AgentConfig {
+  return AgentConfigSchema.parse({
+    gateway: `127.0.0.1:${servPort}`, name: 'home', key: KEY, lan_nets: ['127.0.0.0/8'], reconnect_min: 0.05, reconnect_max: 0.5, keepalive: 1, ...over,
+  });
+}
+
+export async function agent(servPort: number, over: Partial<AgentConfig> & Record<string, unknown> = {}): Promise<Agent> {
+  const a = new Agent(agentConfig(servPort, over), log);
+  a.start();
+  return a;
+}
+
+/** Waits until the gateway sees backend `name` online with extensions negotiated (or seed mode). */
+export async function online(g: RunningGateway, name = 'home', seedOnly = false): Promise<void> {
+  await waitFor(() => {
+    const l = g.gateway.agents.get(name);
+    return !!l && (seedOnly || l.mux.features !== 0);
+  }, 10_000, `backend ${name} online`);
+}
