@@ -19,7 +19,8 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   const gateway = new Gateway(config, log);
   const first = await gateway.start();
   const app = buildApi(gateway, log);
-  const http = createAdaptorServer({ fetch: app.fetch }) as Server;
+  // connectionsCheckingInterval: how often header/request deadlines are enforced (Node's default is 30 s).
+  const http = createAdaptorServer({ fetch: app.fetch, serverOptions: { connectionsCheckingInterval: 1000, maxHeaderSize: 16 * 1024 } }) as Server;
   // Slow-loris protection: a request must arrive whole within these limits.
   http.headersTimeout = 10_000;
   http.requestTimeout = 15_000;

@@ -80,6 +80,8 @@ export function buildApi(gw: Gateway, log: Logger): Hono<Env> {
     if (err instanceof HTTPException) {
       const status = err.status;
       const code = status === 413 ? 'body_too_large' : 'bad_request';
+      // The rest of an oversized body is never read, so the connection cannot be reused.
+      if (status === 413) c.header('Connection', 'close');
       return c.json({ error: { code, message: status === 413 ? `request body over ${gw.config.max_body} bytes` : err.message } }, status);
     }
     log.error({ err }, 'API handler failed');
