@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
 import { Agent } from '../../src/agent/agent.ts';
 import { AgentConfigSchema, type AgentConfig } from '../../src/config/agent-config.ts';
-import { GatewayConfigSchema, type GatewayConfig } from '../../src/config/gateway-config.ts';
+import { GatewayConfigSchema } from '../../src/config/gateway-config.ts';
 import { startGateway, type RunningGateway } from '../../src/gateway/serve.ts';
 import { silentLogger, makeLogger } from '../../src/util/log.ts';
 import { waitFor } from './net.ts';
@@ -19,7 +19,7 @@ export function tempDir(): string {
 }
 
 /** A gateway on loopback with random ports and its own data dir. */
-export async function gateway(over: Partial<GatewayConfig> & Record<string, unknown> = {}, dataDir = tempDir()): Promise<RunningGateway & { dataDir: string; api: string; cleanup(): Promise<void> }> {
+export async function gateway(over: Record<string, unknown> = {}, dataDir = tempDir()): Promise<RunningGateway & { dataDir: string; api: string; cleanup(): Promise<void> }> {
   for (let attempt = 0; ; attempt++) {
     const base = randomInt(20_000, 60_000);
     const config = GatewayConfigSchema.parse({
@@ -38,16 +38,16 @@ export async function gateway(over: Partial<GatewayConfig> & Record<string, unkn
   }
 }
 
-export function agentConfig(servPort: number, over: Partial<AgentConfig> & Record<string, unknown> = {}): AgentConfig {
+export function agentConfig(servPort: number, over: Record<string, unknown> = {}): AgentConfig {
   return AgentConfigSchema.parse({
     gateway: `127.0.0.1:${servPort}`, name: 'home', key: KEY, lan_nets: ['127.0.0.0/8'], reconnect_min: 0.05, reconnect_max: 0.5, keepalive: 1, ...over,
   });
 }
 
-export async function agent(servPort: number, over: Partial<AgentConfig> & Record<string, unknown> = {}): Promise<Agent> {
+export function agent(servPort: number, over: Record<string, unknown> = {}): Promise<Agent> {
   const a = new Agent(agentConfig(servPort, over), log);
   a.start();
-  return a;
+  return Promise.resolve(a);
 }
 
 /** Waits until the gateway sees backend `name` online with extensions negotiated (or seed mode). */
