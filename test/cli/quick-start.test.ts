@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { tempDir } from '../helpers/stack.ts';
+import { dial, echoServer, readAll } from '../helpers/net.ts';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+function run(args: string[], cwd: string): ChildProcess & { out: () => string; err: () => string } {
+  const p = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  p.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+  p.stderr.on('data', (c: Buffer) => { err += c.toString(); });
+  return Object.assign(p, { out: () => out, err: () => err });
+}
+
+async function portFree(port: number): Promise<boolean> {
+  const s = createServer();
+  return new Promise((resolve) => {
+    s.once('error', () => resolve(false));
+    s.listen(port, '0.0.0.0', () => s.close(() => resolve(true)));
+  });
+}
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('quick start: `dk gateway` with no arguments prints secrets and commands that work as printed', async (t) => {
+  if (!(await portFree(35357)) || !(await portFree(3535))) {
+    t.skip('ports 35357/3535 are taken on this machine (a gateway already running?); the default-port quick start cannot be checked here');
+    return;
+  }
+  const cwd = tempDir();
+  const echo = await echoServer();
+  const gw = run(['gateway'], cwd);
+  const procs: ChildProcess[] = [gw];
+  t.after(() => { for (const p of procs) p.kill('SIGTERM'); echo.server.close(); });
+  await until(() => /ssh -p ACCESS_PORT/.test(gw.out()), 15_000, `the banner (stderr: ${gw.err()})`);
+  const banner = gw.out();
+  const token = /admin token\s+(\S+)/.exec(banner)?.[1];
+  const agentCmd = /npm run dk -- (agent .*)/.exec(banner)?.[1];
+  assert.ok(token?.startsWith('dk_'), banner);
+  assert.ok(agentCmd, banner);
+  // Run the agent exactly as printed.
+  const ag = run(agentCmd.split(' '), cwd);
+  procs.push(ag);
+  await until(() => /connected to gateway/.test(ag.err()), 10_000, 'agent connected');
+  // Then `dk access` as printed, for the echo server's port instead of 22.
+  const accessCmd = /npm run dk -- (access .*)/.exec(banner)![1]!.replace(/ 22 /, ` ${echo.port} `).split(' ');
+  const acc = run([...accessCmd, '--json'], cwd);
+  const [code] = (await once(acc, 'exit')) as [number];
+  assert.equal(code, 0, acc.err());
+  const grant = JSON.parse(acc.out()) as { access_port: number };
+  const s = await dial(grant.access_port);
+  s.end('quick start works');
+  assert.equal((await readAll(s)).data.toString(), 'quick start works');
+  // Exit codes mean something: a wrong token is 3.
+  const bad = run(['access', 'default', '22', '--token', 'dk_wrong'], cwd);
+  assert.equal(((await once(bad, 'exit')) as [number])[0], 3);
+  assert.match(bad.err(), /401/);
+  // SIGTERM shuts the gateway down cleanly.
+  gw.kill('SIGTERM');
+  const [gwCode] = (await once(gw, 'exit')) as [number];
+  assert.equal(gwCode, 0);
+});
+
+test('configuration errors exit with code 2 and name the key', async () => {
+  const p = run(['gateway', '--serv-port', '99999'], tempDir());
+  const [code] = (await once(p, 'exit')) as [number];
+  assert.equal(code, 2);
+  assert.match(p.err(), /serv_port: must be 0-65535/);
+  const a = run(['agent'], tempDir());
+  assert.equal(((await once(a, 'exit')) as [number])[0], 2);
+  assert.match(a.err(), /gateway/);
+});
+
+test('dk init writes configs that load', async () => {
+  const cwd = tempDir();
+  for (const role of ['gateway', 'agent']) {
+    const p = run(['init', role], cwd);
+    assert.equal(((await once(p, 'exit')) as [number])[0], 0, p.err());
+  }
+  const again = run(['init', 'agent'], cwd);
+  assert.equal(((await once(again, 'exit')) as [number])[0], 2, 'refuses to overwrite');
+  const { loadGatewayConfig } = await import('../../src/config/gateway-config.ts');
+  const { loadAgentConfig } = await import('../../src/config/agent-config.ts');
+  const g = loadGatewayConfig({ config: `${cwd}/dk-gateway.yaml` }, {});
+  const a = loadAgentConfig({ config: `${cwd}/dk-agent.yaml` }, {});
+  assert.ok((g.backends.home?.key.length ?? 0) >= 16, 'a fresh backend key');
+  assert.ok(g.admin_token?.startsWith('dk_'), 'a fresh admin token');
+  assert.equal(a.name, 'home');
+  assert.notEqual(a.key, g.backends.home?.key, 'each init makes its own secret unless --key is given');
+});

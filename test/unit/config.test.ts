@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadAgentConfig } from '../../src/config/agent-config.ts';
+import { ConfigError } from '../../src/config/errors.ts';
+import { accessRange, loadGatewayConfig } from '../../src/config/gateway-config.ts';
+import { tempDir } from '../helpers/stack.ts';
+
+test('embedded defaults: the gateway runs with no file, no env, no flags', () => {
+  const c = loadGatewayConfig({}, {});
+  assert.equal(c.serv_port, 35357);
+  assert.equal(c.mgmt_port, 3535);
+  assert.equal(c.handshake, 10);
+  assert.equal(c.idle_close, 600);
+  assert.equal(c.auth_time, 3600);
+  assert.equal(accessRange(c), '35358-36357');
+});
+
+test('precedence: flags over env over file', () => {
+  const f = join(tempDir(), 'gw.yaml');
+  writeFileSync(f, 'serv_port: 1000\nmgmt_port: 1001\nidle_close: 5\n');
+  const c = loadGatewayConfig({ config: f, servPort: '3000' }, { DK_SERV_PORT: '2000', DK_MGMT_PORT: '2001' });
+  assert.deepEqual([c.serv_port, c.mgmt_port, c.idle_close], [3000, 2001, 5]);
+});
+
+test('errors name the key and say why', () => {
+  const f = join(tempDir(), 'bad.yaml');
+  writeFileSync(f, 'serv_port: 70000\nidle_close: -1\nbackends:\n  home:\n    key: short\ntypo_key: 1\n');
+  assert.throws(() => loadGatewayConfig({ config: f }, {}), (e: unknown) => {
+    assert.ok(e instanceof ConfigError);
+    assert.match(e.message, /serv_port: must be 0-65535/);
+    assert.match(e.message, /idle_close: must be a positive number of seconds/);
+    assert.match(e.message, /backends\.home\.key: backend keys must be at least 8 characters/);
+    assert.match(e.message, /typo_key/);
+    return true;
+  });
+  writeFileSync(f, 'serv_port: [unclosed\n');
+  assert.throws(() => loadGatewayConfig({ config: f }, {}), /not valid YAML/);
+  assert.throws(() => loadGatewayConfig({ backend: ['novalue'] }, {}), /expected NAME=KEY/);
+  assert.throws(() => loadGatewayConfig({ config: '/nonexistent.yaml' }, {}), /cannot read config file/);
+});
+
+test('env booleans: "false" means false', () => {
+  assert.equal(loadGatewayConfig({}, { DK_SEED_ONLY: 'false' }).seed_only, false);
+  assert.equal(loadGatewayConfig({}, { DK_SEED_ONLY: '1' }).seed_only, true);
+  assert.throws(() => loadGatewayConfig({}, { DK_SEED_ONLY: 'maybe' }), /seed_only: must be true or false/);
+});
+
+test('agent: --allow rules are validated; required keys are named', () => {
+  const c = loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678', allow: ['192.168.1.0/24:22'] }, {});
+  assert.deepEqual(c.lan_nets, ['192.168.1.0/24:22']);
+  assert.throws(() => loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678', allow: ['192.168.1.0/24:99999'] }, {}), /lan_nets\.0/);
+  assert.throws(() => loadAgentConfig({}, {}), (e: unknown) => e instanceof ConfigError && /gateway/.test(e.message) && /name/.test(e.message) && /key/.test(e.message));
+  assert.deepEqual(loadAgentConfig({ gateway: '[::1]:35357', name: 'h', key: '12345678' }, {}).lan_nets, ['127.0.0.1/32', '::1/128'], 'default: only its own host');
+});
