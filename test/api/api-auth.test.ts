@@ -10,7 +10,7 @@ import { ADMIN, KEY, tempDir } from '../helpers/stack.ts';
 let gw: Gateway;
 let app: ReturnType<typeof buildApi>;
 const env = (ip: string) => ({ incoming: { socket: { remoteAddress: ip } } });
-const req = (path: string, ip: string, init: RequestInit = {}) => app.request(path, init, env(ip) as never);
+const req = (path: string, ip: string, init: RequestInit = {}) => app.request(path, init, env(ip));
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
 before(async () => {
