@@ -19,10 +19,6 @@ export interface ScanResult {
   refused: boolean;
 }
 
-export class ScanTimeoutError extends Error {
-  readonly code = 'DK_SCAN_TIMEOUT';
-}
-
 interface PendingScan {
   hosts: string[];
   truncated: boolean;

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import {
   ALL_FEATURES, Command, Decoder, decodeCredit, decodeHello, encodeCls, encodeCmd, encodeCredit, encodeDatChunks,
-  encodeHello, encodeOpn, Feature, FrameType, PROTOCOL_VERSION, ProtocolError, SessionStateError,
+  encodeHello, encodeOpn, Feature, FrameType, PROTOCOL_VERSION, SessionStateError,
   bytesToIp, ipToBytes, type CmdFrame, type Frame, type Hello,
 } from '../protocol/index.ts';
 import { MuxSession, type SessionHost } from './session.ts';
@@ -36,7 +36,6 @@ export interface MuxInit {
 }
 
 export const DEFAULT_WINDOW = 256 * 1024;
-/** Link-level pause threshold while a legacy-mode sink is congested is the socket's own buffer. */
 
 /**
  * A DK chunk-protocol multiplexer over one link (a TCP socket, or later the encrypted link).
@@ -272,5 +271,3 @@ export class Mux implements SessionHost {
     this.sessions.delete(session);
   }
 }
-
-export { ProtocolError };
