@@ -71,7 +71,7 @@ export class Gateway {
   readonly #exposes = new Map<number, Expose>();
   #serv: Server | null = null;
   #sweeper: NodeJS.Timeout | null = null;
-  #pendingHandshakes = 0;
+  readonly #handshaking = new Set<Socket>();
   #accessLock: Promise<unknown> = Promise.resolve();
   #lastPrune = 0;
   servPort = 0;
@@ -146,19 +146,19 @@ export class Gateway {
   #onAgentSocket(socket: Socket): void {
     const remote = `${normalizeIp(socket.remoteAddress)}:${socket.remotePort}`;
     socket.on('error', () => undefined);
-    if (this.#pendingHandshakes >= MAX_PENDING_HANDSHAKES) {
+    if (this.#handshaking.size >= MAX_PENDING_HANDSHAKES) {
       this.metrics.agentAuthFailures.inc({ reason: 'overload' });
       socket.destroy();
       return;
     }
-    this.#pendingHandshakes++;
+    this.#handshaking.add(socket);
     const chunks: Buffer[] = [];
     let have = 0;
     let settled = false;
     const done = (): void => {
       if (settled) return;
       settled = true;
-      this.#pendingHandshakes--;
+      this.#handshaking.delete(socket);
       clearTimeout(timer);
       socket.off('data', onData);
     };
@@ -433,6 +433,7 @@ export class Gateway {
   async stop(drainMs = 0): Promise<void> {
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#serv?.close();
+    for (const s of this.#handshaking) s.destroy();
     this.#access.closeAll();
     for (const e of this.#exposes.values()) e.server.close();
     const deadline = Date.now() + drainMs;
