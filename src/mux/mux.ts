@@ -55,6 +55,8 @@ export class Mux implements SessionHost {
   #blocked = false;
   readonly #waiting = new Set<MuxSession>();
   readonly #congested = new Set<MuxSession>();
+  /** Sessions that received DAT during the current link read, delivered after it. */
+  #touched: MuxSession[] = [];
   #closed = false;
   #lastRx: number;
   #timer: NodeJS.Timeout | null = null;
@@ -165,15 +167,21 @@ export class Mux implements SessionHost {
       this.#decoder.push(chunk, this.#onFrame);
     } catch (err) {
       this.destroy(err instanceof Error ? err : new Error(String(err)));
+      return;
     }
+    const touched = this.#touched;
+    this.#touched = [];
+    for (const s of touched) s.deliver();
   };
 
   readonly #onFrame = (f: Frame): void => {
     if (this.#closed) return;
     switch (f.type) {
-      case FrameType.DAT:
-        this.sessions.get(f.session)?.onData(f.data);
+      case FrameType.DAT: {
+        const s = this.sessions.get(f.session);
+        if (s?.onData(f.data)) this.#touched.push(s);
         return;
+      }
       case FrameType.CLS:
         this.sessions.get(f.session)?.onCls();
         return;

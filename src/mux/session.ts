@@ -51,6 +51,8 @@ export class MuxSession {
   #inbox: Buffer[] = [];
   #inboxBytes = 0;
   #inboxEnded = false;
+  #rx: Buffer[] = [];
+  #rxBytes = 0;
   #onDrain: (() => void) | null = null;
   #congested = false;
   bytesIn = 0;
@@ -186,10 +188,26 @@ export class MuxSession {
 
   // ---- called by the mux on inbound frames ----
 
-  onData(buf: Buffer): void {
-    if (this.#closed || this.#remoteEnded) return; // late data after our CLS: drop
+  /**
+   * Accounts for one DAT frame at once (a credit overrun must fail here), but holds its bytes until
+   * deliver(): the mux calls that after each link read, so the frames of one read reach the local
+   * socket as one write instead of one write per 8 KiB frame.
+   */
+  onData(buf: Buffer): boolean {
+    if (this.#closed || this.#remoteEnded) return false; // late data after our CLS: drop
     this.#recv?.receive(this.id, buf.length);
     this.bytesIn += buf.length;
+    this.#rx.push(buf);
+    this.#rxBytes += buf.length;
+    return this.#rx.length === 1;
+  }
+
+  /** Hands the bytes held by onData() to the sink (or the inbox before one is attached). */
+  deliver(): void {
+    if (this.#rx.length === 0) return;
+    const buf = this.#rx.length === 1 ? this.#rx[0]! : Buffer.concat(this.#rx, this.#rxBytes);
+    this.#rx = [];
+    this.#rxBytes = 0;
     if (this.#sink) {
       this.#sink.data(buf);
       return;
@@ -207,6 +225,7 @@ export class MuxSession {
 
   onFin(): void {
     if (this.#closed || this.#remoteEnded) return;
+    this.deliver();
     this.#remoteEnded = true;
     if (this.#sink) this.#sink.end();
     else this.#inboxEnded = true;
@@ -215,6 +234,7 @@ export class MuxSession {
 
   onCls(): void {
     if (this.#closed) return;
+    this.deliver();
     if (!this.#remoteEnded) {
       this.#remoteEnded = true;
       if (this.#sink) this.#sink.end();

@@ -14,7 +14,7 @@ const req = (path: string, ip: string, init: RequestInit = {}) => app.request(pa
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
 before(async () => {
-  const base = 20_000 + Math.floor(Math.random() * 40_000);
+  const base = 20_000 + Math.floor(Math.random() * 12_000);
   gw = new Gateway(GatewayConfigSchema.parse({
     bind: '127.0.0.1', serv_port: 0, access_ports: `${base}-${base + 20}`, data_dir: tempDir(), admin_token: ADMIN,
     backends: { home: { key: KEY }, lab: { key: KEY } }, auth_fail_limit: 5, trusted_proxies: ['127.0.0.9/32'],

@@ -21,7 +21,7 @@ export function tempDir(): string {
 /** A gateway on loopback with random ports and its own data dir. */
 export async function gateway(over: Record<string, unknown> = {}, dataDir = tempDir()): Promise<RunningGateway & { dataDir: string; api: string; cleanup(): Promise<void> }> {
   for (let attempt = 0; ; attempt++) {
-    const base = randomInt(20_000, 60_000);
+    const base = randomInt(20_000, 32_000); // below the ephemeral range (32768+)
     const config = GatewayConfigSchema.parse({
       bind: '127.0.0.1', serv_port: 0, mgmt_port: 0, access_ports: `${base}-${base + 40}`, data_dir: dataDir,
       admin_token: ADMIN, backends: { home: { key: KEY } }, sweep_interval: 0.1, keepalive: 1, ...over,
