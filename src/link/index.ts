@@ -1,0 +1,8 @@
+/** The link as a library, usable without the rest of DoorKeeper: `connectLink` and `LinkServer`. */
+export { connectLink, type ConnectOptions } from './client.ts';
+export { LinkServer, type LinkServerOptions } from './server.ts';
+export { LinkStream, DEFAULT_LINK_OPTIONS, type LinkOptions } from './stream.ts';
+export { generateKeyPair, type KeyPair } from './crypto.ts';
+export { loadOrCreateStaticKey, encodeKey, decodeKey } from './keys.ts';
+export * from './errors.ts';
+export { MAGIC } from './handshake.ts';

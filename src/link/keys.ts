@@ -1,0 +1,24 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateKeyPair, privateFromRaw, privateRaw, type KeyPair } from './crypto.ts';
+
+/** The gateway's static X25519 key: made on first start, kept (mode 0600) in the data dir (SPEC §5). */
+export function loadOrCreateStaticKey(dataDir: string): KeyPair {
+  const path = join(dataDir, 'link_key');
+  if (existsSync(path)) {
+    const raw = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');
+    if (raw.length !== 32) throw new Error(`${path} does not hold a 32-byte key; move it away to make a new one`);
+    return privateFromRaw(raw);
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const kp = generateKeyPair();
+  writeFileSync(path, privateRaw(kp.privateKey).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
+  return kp;
+}
+
+export const encodeKey = (raw: Buffer): string => raw.toString('base64url');
+export function decodeKey(text: string): Buffer {
+  const raw = Buffer.from(text.trim(), 'base64url');
+  if (raw.length !== 32) throw new Error('a gateway key is 43 base64url characters (32 bytes); print it with `dk pubkey`');
+  return raw;
+}

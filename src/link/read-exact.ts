@@ -1,0 +1,37 @@
+import type { Socket } from 'node:net';
+import { LinkError } from './errors.ts';
+
+/**
+ * Reads exactly `n` bytes from a socket during a handshake, with a deadline. The socket is left
+ * paused and any bytes past `n` are returned, so nothing is lost between steps.
+ */
+export function readExact(socket: Socket, n: number, timeoutMs: number, buffered: Buffer = Buffer.alloc(0)): Promise<{ msg: Buffer; rest: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let buf = buffered;
+    const done = (err: Error | null): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.off('error', onError);
+      socket.pause();
+      if (err) reject(err);
+      else resolve({ msg: buf.subarray(0, n), rest: Buffer.from(buf.subarray(n)) });
+    };
+    const onData = (c: Buffer): void => {
+      buf = buf.length === 0 ? c : Buffer.concat([buf, c]);
+      if (buf.length >= n) done(null);
+    };
+    const onClose = (): void => done(new LinkError('DK_LINK_HANDSHAKE', `connection closed during the handshake (had ${buf.length} of ${n} bytes)`));
+    const onError = (e: Error): void => done(new LinkError('DK_LINK_HANDSHAKE', `connection failed during the handshake: ${e.message}`));
+    const timer = setTimeout(() => done(new LinkError('DK_LINK_HANDSHAKE', `handshake step timed out after ${timeoutMs} ms`)), timeoutMs);
+    timer.unref();
+    if (buf.length >= n) {
+      done(null);
+      return;
+    }
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.once('error', onError);
+    socket.resume();
+  });
+}

@@ -1,0 +1,67 @@
+/**
+ * The bytes written but not yet acknowledged by the peer (seed 003's "history buffer", without its
+ * flaws): it holds exactly the unacknowledged bytes — acknowledging frees them — and never
+ * overwrites or drops; the stream stops taking writes while it is full.
+ * Offsets are absolute stream positions from 0.
+ */
+export class ReplayBuffer {
+  #chunks: Buffer[] = [];
+  #base = 0;
+  #length = 0;
+
+  /** First unacknowledged offset. */
+  get acked(): number {
+    return this.#base;
+  }
+  /** One past the last byte written. */
+  get end(): number {
+    return this.#base + this.#length;
+  }
+  /** Unacknowledged bytes held. */
+  get size(): number {
+    return this.#length;
+  }
+
+  append(b: Buffer): void {
+    if (b.length === 0) return;
+    this.#chunks.push(b);
+    this.#length += b.length;
+  }
+
+  /** The peer has everything before `to`; returns false if `to` lies beyond what was written. */
+  ack(to: number): boolean {
+    if (to > this.end) return false;
+    let drop = to - this.#base;
+    while (drop > 0 && this.#chunks.length > 0) {
+      const c = this.#chunks[0]!;
+      if (c.length <= drop) {
+        this.#chunks.shift();
+        drop -= c.length;
+        this.#base += c.length;
+        this.#length -= c.length;
+      } else {
+        this.#chunks[0] = c.subarray(drop);
+        this.#base += drop;
+        this.#length -= drop;
+        drop = 0;
+      }
+    }
+    return true;
+  }
+
+  /** Up to `max` bytes starting at absolute offset `from` (acked ≤ from ≤ end). */
+  read(from: number, max: number): Buffer {
+    let skip = from - this.#base;
+    const parts: Buffer[] = [];
+    let n = 0;
+    for (const c of this.#chunks) {
+      if (skip >= c.length) { skip -= c.length; continue; }
+      const piece = c.subarray(skip, skip + (max - n));
+      skip = 0;
+      parts.push(piece);
+      n += piece.length;
+      if (n >= max) break;
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+  }
+}

@@ -1,0 +1,341 @@
+import { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
+import { LinkProtocolError, LinkResetError } from './errors.ts';
+import type { SessionSecrets } from './handshake.ts';
+import { MAX_DATA, Rec, RecordOpener, RecordSealer, type Record } from './record.ts';
+import { ReplayBuffer } from './replay-buffer.ts';
+
+export interface LinkOptions {
+  /** Most unacknowledged bytes held for retransmission; writes wait while it is full. */
+  window: number;
+  /** PING interval on an attached socket. */
+  pingMs: number;
+  /** A socket from which nothing arrived for this long is dropped (half-open detection). */
+  deadMs: number;
+}
+
+export const DEFAULT_LINK_OPTIONS: LinkOptions = { window: 4 * 1024 * 1024, pingMs: 5000, deadMs: 15_000 };
+const ACK_EVERY = 64 * 1024;
+const ACK_DELAY_MS = 5;
+
+export interface DirectionKeys {
+  send: Buffer;
+  recv: Buffer;
+}
+
+/**
+ * One end of a link session: a Duplex whose bytes survive the loss of the TCP connection under it.
+ * The owner (client.ts or server.ts) attaches a socket after each handshake; when the socket dies
+ * the stream emits 'detached' and keeps its state — written but unacknowledged bytes in the replay
+ * buffer, the count of bytes received — until a new socket is attached or the owner destroys it.
+ * Stream positions count bytes, plus one virtual byte for FIN, so a half-close is retransmitted
+ * like data.
+ *
+ * Events besides the Duplex ones: 'attached', 'detached' (reason), 'complete' (both directions
+ * ended and acknowledged: the session can be forgotten).
+ */
+export class LinkStream extends Duplex {
+  readonly secrets: SessionSecrets;
+  readonly opts: LinkOptions;
+  epoch = 0;
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  rttMs: number | null = null;
+  /** Counters for tests and metrics. */
+  stats = { attaches: 0, retransmitted: 0, recordsIn: 0, duplicatesIn: 0 };
+
+  readonly #out = new ReplayBuffer();
+  #sentTo = 0;
+  #finAt: number | null = null;
+  #finAcked = false;
+  #recvNext = 0;
+  #peerFin = false;
+  #ackPending = 0;
+  #ackTimer: NodeJS.Timeout | null = null;
+  #socket: Socket | null = null;
+  #sealer: RecordSealer | null = null;
+  #opener: RecordOpener | null = null;
+  #blocked = false;
+  #pending: { chunk: Buffer; cb: (err?: Error | null) => void } | null = null;
+  #pausedByUs = false;
+  #ping: NodeJS.Timeout | null = null;
+  #lastRx = 0;
+  #complete = false;
+  #peerReset = false;
+
+  constructor(secrets: SessionSecrets, opts: LinkOptions) {
+    super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 64 * 1024 });
+    this.secrets = secrets;
+    this.opts = opts;
+  }
+
+  /** Bytes (and FIN) received in order: what a resume reports to the peer. */
+  get received(): number {
+    return this.#recvNext;
+  }
+  /** Unacknowledged bytes held for retransmission (≤ window). */
+  get unacked(): number {
+    return this.#out.size;
+  }
+  get attached(): boolean {
+    return this.#socket !== null;
+  }
+
+  /** Puts a freshly handshaken socket under the stream; `peerReceived` is what the peer already has. */
+  attach(socket: Socket, keys: DirectionKeys, peerReceived: number, leftover: Buffer): void {
+    if (this.destroyed || this.#complete) {
+      socket.destroy();
+      return;
+    }
+    // Newer epoch wins: the old socket is dropped at once, never waited on.
+    if (this.#socket) this.#detach('replaced by a newer connection', false);
+    const maxAck = this.#out.end + (this.#finAt !== null ? 1 : 0);
+    if (peerReceived < this.#out.acked || peerReceived > maxAck) {
+      socket.destroy();
+      this.destroy(new LinkProtocolError(`resume position ${peerReceived} outside ${this.#out.acked}..${maxAck}`));
+      return;
+    }
+    this.#sealer = new RecordSealer(keys.send);
+    this.#opener = new RecordOpener(keys.recv);
+    this.#socket = socket;
+    this.#blocked = false;
+    this.#ackPending = 0;
+    this.remoteAddress = socket.remoteAddress;
+    this.remotePort = socket.remotePort;
+    this.stats.attaches++;
+    this.#applyAck(peerReceived);
+    this.stats.retransmitted += Math.max(0, Math.min(this.#sentTo, this.#out.end) - peerReceived);
+    this.#sentTo = peerReceived;
+    socket.setNoDelay(true);
+    socket.on('data', this.#onSocketData);
+    socket.on('drain', this.#onDrain);
+    socket.on('error', this.#onSocketGone);
+    socket.on('close', this.#onSocketGone);
+    socket.on('end', this.#onSocketGone);
+    this.#lastRx = Date.now();
+    this.#ping = setInterval(this.#tick, Math.min(this.opts.pingMs, this.opts.deadMs / 3));
+    this.#ping.unref();
+    if (this.#pausedByUs) socket.pause();
+    else socket.resume();
+    this.emit('attached');
+    if (leftover.length > 0) this.#onSocketData(leftover);
+    this.#pump();
+  }
+
+  readonly #onSocketGone = (): void => {
+    this.#detach('connection lost', true);
+  };
+
+  /**
+   * Lets go of the socket. `last` ends it gracefully after that final record (or after what is
+   * buffered, for an empty one) so a last ACK or CLOSE is not lost; otherwise it is destroyed.
+   */
+  #detach(reason: string, announce: boolean, last?: Buffer): void {
+    const s = this.#socket;
+    if (!s) return;
+    s.off('data', this.#onSocketData);
+    s.off('drain', this.#onDrain);
+    s.off('error', this.#onSocketGone);
+    s.off('close', this.#onSocketGone);
+    s.off('end', this.#onSocketGone);
+    s.on('error', () => undefined);
+    if (last) {
+      if (last.length > 0) s.end(last);
+      else s.end();
+      s.resume(); // discard whatever still arrives, so the socket can close
+      setTimeout(() => s.destroy(), 2000).unref();
+    } else {
+      s.destroy();
+    }
+    this.#socket = null;
+    this.#sealer = null;
+    this.#opener = null;
+    if (this.#ping) clearInterval(this.#ping);
+    if (this.#ackTimer) clearTimeout(this.#ackTimer);
+    this.#ping = null;
+    this.#ackTimer = null;
+    if (announce && !this.destroyed && !this.#complete) this.emit('detached', reason);
+  }
+
+  /** Drops the current socket (tests, and the client when it wants to move to a new path). */
+  dropConnection(reason = 'dropped'): void {
+    this.#detach(reason, true);
+  }
+
+  readonly #tick = (): void => {
+    if (!this.#socket) return;
+    if (!this.#pausedByUs && Date.now() - this.#lastRx > this.opts.deadMs) {
+      this.#detach(`nothing received for ${this.opts.deadMs} ms`, true);
+      return;
+    }
+    this.#send(this.#sealer!.control(Rec.PING, Date.now()));
+  };
+
+  #send(buf: Buffer): void {
+    if (!this.#socket!.write(buf)) this.#blocked = true;
+  }
+
+  readonly #onDrain = (): void => {
+    this.#blocked = false;
+    this.#pump();
+  };
+
+  /** Sends unsent bytes (and FIN) of the replay buffer while the socket takes them. */
+  #pump(): void {
+    while (this.#socket && !this.#blocked) {
+      if (this.#sentTo < this.#out.end) {
+        const n = Math.min(MAX_DATA, this.#out.end - this.#sentTo);
+        this.#send(this.#sealer!.data(this.#sentTo, this.#out.read(this.#sentTo, n)));
+        this.#sentTo += n;
+      } else if (this.#finAt !== null && this.#sentTo === this.#finAt) {
+        this.#send(this.#sealer!.control(Rec.FIN, this.#finAt));
+        this.#sentTo = this.#finAt + 1;
+      } else {
+        return;
+      }
+    }
+  }
+
+  /** Takes as much of the pending write as the window allows. */
+  #admit(): void {
+    while (this.#pending) {
+      const room = this.opts.window - this.#out.size;
+      if (room <= 0) break;
+      const { chunk, cb } = this.#pending;
+      if (chunk.length <= room) {
+        this.#out.append(chunk);
+        this.#pending = null;
+        cb();
+      } else {
+        this.#out.append(chunk.subarray(0, room));
+        this.#pending.chunk = chunk.subarray(room);
+      }
+    }
+    this.#pump();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#pending = { chunk, cb };
+    this.#admit();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.#finAt = this.#out.end;
+    this.#pump();
+    cb();
+  }
+
+  override _read(): void {
+    if (this.#pausedByUs) {
+      this.#pausedByUs = false;
+      this.#socket?.resume();
+    }
+  }
+
+  readonly #onSocketData = (chunk: Buffer): void => {
+    this.#lastRx = Date.now();
+    try {
+      this.#opener!.push(chunk, this.#onRecord);
+    } catch (err) {
+      // A record that fails authentication is never delivered: drop this socket; the session
+      // resumes on a new one and the peer retransmits from what we acknowledged.
+      this.emit('protocolError', err);
+      this.#detach((err as Error).message, true);
+    }
+  };
+
+  readonly #onRecord = (r: Record): void => {
+    if (!this.#socket) return;
+    this.stats.recordsIn++;
+    switch (r.type) {
+      case Rec.DATA: return this.#onData(r.offset, r.data);
+      case Rec.ACK:
+        if (!this.#applyAck(r.recv)) throw new LinkProtocolError(`ACK ${r.recv} beyond what was sent`);
+        this.#admit();
+        return;
+      case Rec.FIN: return this.#onFin(r.offset);
+      case Rec.PING: this.#send(this.#sealer!.control(Rec.PONG, r.stamp)); return;
+      case Rec.PONG: this.rttMs = Math.max(0, Date.now() - r.stamp); return;
+      case Rec.CLOSE:
+        this.#peerReset = true;
+        this.destroy(new LinkResetError());
+        return;
+    }
+  };
+
+  #onData(offset: number, data: Buffer): void {
+    const end = offset + data.length;
+    if (this.#peerFin || offset > this.#recvNext) throw new LinkProtocolError(`DATA at ${offset} but expected ${this.#recvNext}`);
+    if (end <= this.#recvNext) {
+      this.stats.duplicatesIn++;
+      this.#scheduleAck(0);
+      return;
+    }
+    const fresh = data.subarray(this.#recvNext - offset);
+    this.#recvNext = end;
+    this.#scheduleAck(fresh.length);
+    if (!this.push(fresh) && !this.#pausedByUs) {
+      this.#pausedByUs = true;
+      this.#socket?.pause();
+    }
+  }
+
+  #onFin(offset: number): void {
+    if (this.#peerFin && offset + 1 === this.#recvNext) return; // retransmitted FIN
+    if (offset !== this.#recvNext) throw new LinkProtocolError(`FIN at ${offset} but expected ${this.#recvNext}`);
+    this.#peerFin = true;
+    this.#recvNext += 1;
+    this.#sendAck();
+    this.push(null);
+    this.#checkComplete();
+  }
+
+  #applyAck(recv: number): boolean {
+    const dataEnd = this.#out.end;
+    if (recv > dataEnd + (this.#finAt !== null ? 1 : 0)) return false;
+    this.#out.ack(Math.min(recv, dataEnd));
+    if (this.#finAt !== null && recv > this.#finAt) this.#finAcked = true;
+    this.#checkComplete();
+    return true;
+  }
+
+  #scheduleAck(n: number): void {
+    this.#ackPending += n;
+    if (this.#ackPending >= ACK_EVERY || n === 0) {
+      this.#sendAck();
+      return;
+    }
+    if (!this.#ackTimer) {
+      this.#ackTimer = setTimeout(() => {
+        this.#ackTimer = null;
+        this.#sendAck();
+      }, ACK_DELAY_MS);
+      this.#ackTimer.unref();
+    }
+  }
+
+  #sendAck(): void {
+    if (this.#ackTimer) {
+      clearTimeout(this.#ackTimer);
+      this.#ackTimer = null;
+    }
+    this.#ackPending = 0;
+    if (this.#socket) this.#send(this.#sealer!.control(Rec.ACK, this.#recvNext));
+  }
+
+  #checkComplete(): void {
+    if (this.#complete || !this.#peerFin || !this.#finAcked) return;
+    this.#complete = true;
+    this.#detach('complete', false, Buffer.alloc(0));
+    this.emit('complete');
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    // Tell the peer this session is over for good (CLOSE), unless it ended normally or the peer reset it.
+    if (this.#socket && !this.#complete && !this.#peerReset) this.#detach('destroyed', false, this.#sealer!.close());
+    else this.#detach('destroyed', false);
+    this.#pending?.cb(err ?? new LinkResetError());
+    this.#pending = null;
+    cb(err);
+  }
+}
