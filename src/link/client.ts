@@ -65,17 +65,28 @@ export async function connectLink(o: ConnectOptions): Promise<LinkStream> {
   const stream = new LinkStream(secrets, opts);
   stream.attach(socket, { send: trafficKeys(secrets.master, secrets.salt, 0).c2s, recv: trafficKeys(secrets.master, secrets.salt, 0).s2c }, 0, reply.rest);
   const resumeForMs = o.resumeForMs ?? 60_000;
+  // One resume loop at a time; a detach that happens while one is finishing (even inside
+  // attach()) starts another, so no loss of connection is ever left unanswered.
   let resuming = false;
-  stream.on('detached', () => {
-    if (resuming) return;
+  const ensureResuming = (): void => {
+    if (resuming || stream.destroyed || stream.attached) return;
     resuming = true;
-    void resumeLoop(stream, open, timeout, resumeForMs).finally(() => { resuming = false; });
-  });
+    void resumeLoop(stream, open, timeout, resumeForMs).finally(() => {
+      resuming = false;
+      ensureResuming();
+    });
+  };
+  stream.on('detached', ensureResuming);
   return stream;
 }
 
+const UNKNOWN_TO_LOSE = 3;
+
 async function resumeLoop(stream: LinkStream, open: () => Promise<Socket>, timeout: number, resumeForMs: number): Promise<void> {
   const deadline = Date.now() + resumeForMs;
+  // "No such session" cannot be authenticated (the server has no key for a session it lacks), so
+  // one answer may be a corrupted or forged message: only three in a row mean the session is gone.
+  let unknown = 0;
   for (let attempt = 0; !stream.destroyed; attempt++) {
     if (Date.now() > deadline) {
       stream.destroy(new SessionLostError(`could not reach the gateway for ${resumeForMs} ms`));
@@ -92,9 +103,13 @@ async function resumeLoop(stream: LinkStream, open: () => Promise<Socket>, timeo
       const ch = await readExact(socket, 1, timeout);
       if (ch.msg[0] === KIND_UNKNOWN) {
         socket.destroy();
-        stream.destroy(new SessionLostError('the gateway no longer has this session (it expired while the link was down)'));
-        return;
+        if (++unknown >= UNKNOWN_TO_LOSE) {
+          stream.destroy(new SessionLostError('the gateway no longer has this session (it expired while the link was down)'));
+          return;
+        }
+        continue;
       }
+      unknown = 0;
       const rest = await readExact(socket, RESUME_CHALLENGE_SIZE - 1, timeout, ch.rest);
       const sn = rest.msg;
       const epoch = stream.epoch + 1;

@@ -23,6 +23,8 @@ export interface LinkServerOptions extends Partial<LinkOptions> {
 interface Held {
   stream: LinkStream;
   expiry: NodeJS.Timeout | null;
+  /** Both directions ended and were acknowledged as far as this side knows. */
+  completed: boolean;
 }
 
 /**
@@ -61,12 +63,14 @@ export class LinkServer {
       socket.write(reply);
       const stream = new LinkStream(secrets, this.opts);
       const id = secrets.sessionId.toString('hex');
-      const held: Held = { stream, expiry: null };
+      const held: Held = { stream, expiry: null, completed: false };
       this.sessions.set(id, held);
       stream.on('detached', () => this.#startExpiry(id, held));
       stream.on('attached', () => { if (held.expiry) clearTimeout(held.expiry); held.expiry = null; });
-      stream.on('complete', () => this.#forget(id, held));
-      stream.on('close', () => this.#forget(id, held));
+      // A completed session is kept for the detach timeout: the peer may not have seen our last
+      // ACK, and its resume must then learn that everything arrived instead of "session lost".
+      stream.on('complete', () => { held.completed = true; this.#startExpiry(id, held); });
+      stream.on('close', () => { if (!held.completed) this.#forget(id, held); });
       const k = trafficKeys(secrets.master, secrets.salt, 0);
       stream.attach(socket, { send: k.s2c, recv: k.c2s }, 0, m.rest);
       this.#o.onStream(stream, purpose);
@@ -90,6 +94,11 @@ export class LinkServer {
     // either way the live connection is not touched.
     if (!proof) throw new Error('resume proof not authentic');
     if (proof.epoch <= held.stream.epoch) throw new Error(`stale resume epoch ${proof.epoch} <= ${held.stream.epoch}`);
+    if (held.completed) {
+      held.stream.epoch = proof.epoch;
+      socket.end(resumeReply(s, cn, sn, proof.epoch, held.stream.received));
+      return;
+    }
     if (held.stream.destroyed) {
       socket.end(Buffer.from([KIND_UNKNOWN]));
       return;
@@ -105,7 +114,7 @@ export class LinkServer {
     const ms = this.#o.detachTimeoutMs ?? 60_000;
     held.expiry = setTimeout(() => {
       this.#forget(id, held);
-      held.stream.destroy(new SessionLostError(`the peer did not come back within ${ms} ms`));
+      if (!held.completed) held.stream.destroy(new SessionLostError(`the peer did not come back within ${ms} ms`));
     }, ms);
     held.expiry.unref();
   }

@@ -119,7 +119,8 @@ export class LinkStream extends Duplex {
     else socket.resume();
     this.emit('attached');
     if (leftover.length > 0) this.#onSocketData(leftover);
-    this.#pump();
+    // The resume may have acknowledged bytes: a write waiting for window space can go on now.
+    this.#admit();
   }
 
   readonly #onSocketGone = (): void => {
