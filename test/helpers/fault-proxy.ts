@@ -36,6 +36,10 @@ export class FaultProxy {
   readonly rand: () => number;
   readonly seed: number;
   port = 0;
+  /** While true, new connections are closed at once (the peer "never returns"). */
+  refuse = false;
+  /** While true, a blackholed pair keeps its server-side socket open after the client side dies (a half-open socket at the server). */
+  halfOpenServer = false;
   counts: Record<Fault, number> = { reset: 0, close: 0, blackhole: 0, 'oneway-then-kill': 0, fragment: 0, flip: 0 };
   connections = 0;
 
@@ -55,6 +59,10 @@ export class FaultProxy {
 
   #accept(client: Socket): void {
     this.connections++;
+    if (this.refuse) {
+      client.destroy();
+      return;
+    }
     const server = connect({ host: '127.0.0.1', port: this.#target });
     const p: Pair = { client, server, blackholed: false, blockUp: false, fragmentBytes: 0, flipNext: null };
     this.#pairs.add(p);
@@ -63,7 +71,15 @@ export class FaultProxy {
       client.destroy();
       server.destroy();
     };
-    client.on('error', kill).on('close', kill);
+    const clientGone = (): void => {
+      if (p.blackholed && this.halfOpenServer) {
+        this.#pairs.delete(p);
+        this.halfOpen.push(server);
+        return;
+      }
+      kill();
+    };
+    client.on('error', clientGone).on('close', clientGone);
     server.on('error', kill).on('close', kill);
     const forward = (from: Socket, to: Socket, dir: 'up' | 'down') => (chunk: Buffer): void => {
       if (p.blackholed || (dir === 'up' && p.blockUp)) return;
@@ -118,12 +134,16 @@ export class FaultProxy {
     return 'blackhole';
   }
 
+  /** Server-side sockets left open by halfOpenServer. */
+  readonly halfOpen: Socket[] = [];
+
   get live(): number {
     return this.#pairs.size;
   }
 
   close(): void {
     for (const p of this.#pairs) { p.client.destroy(); p.server.destroy(); }
+    for (const s of this.halfOpen) s.destroy();
     this.#server.close();
   }
 }

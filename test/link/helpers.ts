@@ -19,6 +19,7 @@ export interface Rig {
 export async function rig(o: { server?: Partial<LinkServerOptions>; proxySeed?: number } = {}): Promise<Rig> {
   const key = generateKeyPair();
   const streams: LinkStream[] = [];
+  const clients: LinkStream[] = [];
   const waiting: ((s: LinkStream) => void)[] = [];
   const server = new LinkServer({
     key, detachTimeoutMs: 10_000, ...o.server,
@@ -32,10 +33,17 @@ export async function rig(o: { server?: Partial<LinkServerOptions>; proxySeed?: 
   return {
     key, server, tcp, port, proxy, streams,
     nextStream: () => new Promise((r) => waiting.push(r)),
-    connect: (c = {}) => connectLink({
-      host: '127.0.0.1', port: proxy ? proxy.port : port, serverKey: key.publicRaw,
-      ...(proxy ? { dial: () => connect({ host: '127.0.0.1', port: proxy.port }) } : {}), ...c,
-    }),
-    close() { server.close(); tcp.close(); proxy?.close(); },
+    connect: async (c = {}) => {
+      const s = await connectLink({
+        host: '127.0.0.1', port: proxy ? proxy.port : port, serverKey: key.publicRaw,
+        ...(proxy ? { dial: () => connect({ host: '127.0.0.1', port: proxy.port }) } : {}), ...c,
+      });
+      clients.push(s);
+      return s;
+    },
+    close() {
+      for (const c of clients) { c.on('error', () => undefined); c.destroy(); }
+      server.close(); tcp.close(); proxy?.close();
+    },
   };
 }
