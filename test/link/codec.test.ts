@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { randomBytes, randomInt } from 'node:crypto';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { generateKeyPair } from '../../src/link/crypto.ts';
+import { LinkError } from '../../src/link/errors.ts';
+import { clientNew, NEW_SIZE, serverNew, trafficKeys } from '../../src/link/handshake.ts';
+import { Rec, RecordOpener, RecordSealer, type Record } from '../../src/link/record.ts';
+import { ReplayBuffer } from '../../src/link/replay-buffer.ts';
+
+test('property: the replay buffer holds exactly the unacknowledged bytes and reads them back', () => {
+  fc.assert(fc.property(fc.array(fc.tuple(fc.uint8Array({ maxLength: 5000 }), fc.nat(6000)), { maxLength: 30 }), (ops) => {
+    const rb = new ReplayBuffer();
+    const all: number[] = [];
+    let acked = 0;
+    for (const [data, ackStep] of ops) {
+      rb.append(Buffer.from(data));
+      all.push(...data);
+      acked = Math.min(all.length, acked + ackStep);
+      assert.equal(rb.ack(acked), true);
+      assert.equal(rb.size, all.length - acked);
+      assert.deepEqual([...rb.read(acked, rb.size)], all.slice(acked));
+    }
+    assert.equal(rb.ack(all.length + 1), false, 'cannot acknowledge what was never written');
+  }), { numRuns: 200 });
+});
+
+test('property: records open in order under any chunking; a reordered record fails', () => {
+  const key = randomBytes(32);
+  fc.assert(fc.property(fc.array(fc.uint8Array({ maxLength: 3000 }), { minLength: 1, maxLength: 10 }), fc.array(fc.nat(), { maxLength: 20 }), (datas, cuts) => {
+    const sealer = new RecordSealer(key);
+    let off = 0;
+    const wire = Buffer.concat(datas.map((d) => { const r = sealer.data(off, Buffer.from(d)); off += d.length; return r; }));
+    const opener = new RecordOpener(key);
+    const got: Record[] = [];
+    const points = [...new Set(cuts.map((c) => c % (wire.length + 1)))].sort((a, b) => a - b);
+    let prev = 0;
+    for (const p of [...points, wire.length]) { opener.push(wire.subarray(prev, p), (r) => got.push(r)); prev = p; }
+    assert.deepEqual(got.map((r) => (r.type === Rec.DATA ? [...r.data] : null)), datas.map((d) => [...d]));
+  }), { numRuns: 200 });
+  const s = new RecordSealer(key);
+  const a = s.control(Rec.ACK, 1);
+  const b = s.control(Rec.ACK, 2);
+  assert.throws(() => new RecordOpener(key).push(Buffer.concat([b, a]), () => undefined), LinkError);
+});
+
+function flipOne(b: Buffer): Buffer {
+  const m = Buffer.from(b);
+  const at = randomInt(m.length);
+  m[at] = m[at]! ^ (1 << randomInt(8));
+  return m;
+}
+
+test('fuzz (2 s): the record opener and the handshake parser fail only with typed errors', () => {
+  const key = randomBytes(32);
+  const server = generateKeyPair();
+  const deadline = Date.now() + 2000;
+  let runs = 0;
+  while (Date.now() < deadline) {
+    runs++;
+    const sealer = new RecordSealer(key);
+    const valid = Buffer.concat([sealer.data(0, randomBytes(randomInt(100))), sealer.control(Rec.ACK, randomInt(1000))]);
+    const input = randomInt(2) ? randomBytes(randomInt(1, 300)) : flipOne(valid);
+    try {
+      new RecordOpener(key).push(input, () => undefined);
+    } catch (e) {
+      assert.ok(e instanceof LinkError, String(e));
+    }
+    const hello = randomInt(2) ? randomBytes(NEW_SIZE) : flipOne(clientNew(server.publicRaw, 1).message);
+    try {
+      serverNew(server, hello);
+    } catch (e) {
+      assert.ok(e instanceof LinkError, String(e));
+    }
+  }
+  console.log(`# link fuzz: ${runs} inputs`);
+});
+
+test('handshake: both sides derive the same secrets; keys differ per epoch and per direction', () => {
+  const server = generateKeyPair();
+  const c = clientNew(server.publicRaw, 7);
+  const s = serverNew(server, c.message);
+  const cs = c.finish(s.reply);
+  assert.equal(s.purpose, 7);
+  assert.ok(cs.master.equals(s.secrets.master));
+  assert.ok(cs.sessionId.equals(s.secrets.sessionId));
+  const k0 = trafficKeys(cs.master, cs.salt, 0);
+  const k1 = trafficKeys(cs.master, Buffer.alloc(32, 1), 1);
+  assert.ok(!k0.c2s.equals(k0.s2c));
+  assert.ok(!k0.c2s.equals(k1.c2s));
+  // Another session with the same server key shares nothing (ephemeral keys: forward secrecy).
+  const c2 = clientNew(server.publicRaw, 7);
+  assert.ok(!c2.finish(serverNew(server, c2.message).reply).master.equals(cs.master));
+});
