@@ -1,5 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { connect, isIP, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Purpose } from '../connect/protocol.ts';
+import { connectLink } from '../link/client.ts';
+import { decodeKey } from '../link/keys.ts';
 import { makeHandshake } from '../auth/handshake.ts';
 import { splitHostPort, type AgentConfig } from '../config/agent-config.ts';
 import { ConfigError } from '../config/errors.ts';
@@ -81,48 +85,85 @@ export class Agent extends EventEmitter {
 
   #dial(): void {
     if (this.#stopped) return;
+    const attempt = this.config.plain ? this.#dialPlain() : this.#dialLink();
+    attempt.then((conn) => this.#run(conn), (err: Error & { code?: string }) => {
+      if (err.code === 'DK_LINK_SERVER_AUTH') {
+        this.emit('authError', err);
+        this.log.error({ gateway: this.config.gateway, err: err.message }, 'the gateway did not prove it holds the pinned key: check gateway_key (`dk pubkey` on the gateway); nothing was sent');
+      }
+      this.#retryLater(err.message);
+    });
+  }
+
+  #dialPlain(): Promise<Duplex> {
     const { host, port } = splitHostPort(this.config.gateway);
-    const socket = connect({ host, port, noDelay: true });
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host, port, noDelay: true });
+      socket.once('error', reject);
+      socket.once('connect', () => {
+        socket.off('error', reject);
+        resolve(socket);
+      });
+    });
+  }
+
+  /** The encrypted, resumable link (SPEC §5): drops of the TCP connection are resumed underneath. */
+  #dialLink(): Promise<Duplex> {
+    const { host, port } = splitHostPort(this.config.gateway);
+    return connectLink({
+      host, port, serverKey: decodeKey(this.config.gateway_key!), purpose: Purpose.AGENT,
+      pingMs: this.config.keepalive * 1000, deadMs: this.config.keepalive * 3000, resumeForMs: this.config.link_resume * 1000,
+    });
+  }
+
+  #retryLater(why: string): void {
+    if (this.#stopped) return;
+    const delay = backoffDelay(this.#attempt++, this.config.reconnect_min * 1000, this.config.reconnect_max * 1000);
+    this.log.warn({ gateway: this.config.gateway, why, retry_ms: Math.round(delay) }, 'gateway link lost; reconnecting');
+    this.#retry = setTimeout(() => this.#dial(), delay);
+    this.#retry.unref();
+  }
+
+  /** Authenticates on `conn` (SPEC §4) and runs the DK mux over it until it ends. */
+  #run(conn: Duplex): void {
+    if (this.#stopped) {
+      conn.destroy();
+      return;
+    }
     let settled = false;
     let healthy: NodeJS.Timeout | null = null;
     const lost = (why: string): void => {
       if (settled) return;
       settled = true;
       if (healthy) clearTimeout(healthy);
-      socket.destroy();
-      const wasOnline = this.#mux !== null;
+      conn.destroy();
       this.#mux = null;
-      if (wasOnline) this.emit('offline', why);
-      if (this.#stopped) return;
-      const delay = backoffDelay(this.#attempt++, this.config.reconnect_min * 1000, this.config.reconnect_max * 1000);
-      this.log.warn({ gateway: this.config.gateway, why, retry_ms: Math.round(delay) }, 'gateway link lost; reconnecting');
-      this.#retry = setTimeout(() => this.#dial(), delay);
-      this.#retry.unref();
+      this.emit('offline', why);
+      this.#retryLater(why);
     };
-    socket.once('error', (e) => lost(e.message));
-    socket.once('close', () => lost('closed'));
-    socket.once('connect', () => {
-      // SPEC §4: 16-byte seed, then the first 16 bytes of HMAC-SHA256(key, seed ‖ name).
-      socket.write(makeHandshake(this.config.name, this.config.key));
-      const mux = new Mux(socket, {
-        role: 'agent',
-        window: this.config.window,
-        features: this.config.seed_only ? 0 : ALL_FEATURES,
-        keepaliveMs: this.config.keepalive * 1000,
-        onOpen: (s, p, ip) => this.#onOpen(s, p, ip),
-        onCommand: (f) => this.#onCommand(mux, f),
-        onHello: (features) => {
-          this.#attempt = 0;
-          if (features & Feature.EXPOSE) this.#publish(mux);
-        },
-        onClose: (err) => lost(err?.message ?? 'link closed'),
-      });
-      this.#mux = mux;
-      healthy = setTimeout(() => { this.#attempt = 0; }, HEALTHY_MS);
-      healthy.unref();
-      this.log.info({ gateway: this.config.gateway, name: this.config.name }, 'connected to gateway');
-      this.emit('online');
+    conn.on('error', (e: Error) => lost(e.message));
+    conn.once('close', () => lost('closed'));
+    // SPEC §4: 16-byte seed, then the first 16 bytes of HMAC-SHA256(key, seed ‖ name).
+    conn.write(makeHandshake(this.config.name, this.config.key));
+    const mux = new Mux(conn, {
+      role: 'agent',
+      window: this.config.window,
+      features: this.config.seed_only ? 0 : ALL_FEATURES,
+      keepaliveMs: this.config.keepalive * 1000,
+      deadAfterMs: this.config.plain ? this.config.keepalive * 3000 : 0,
+      onOpen: (s, p, ip) => this.#onOpen(s, p, ip),
+      onCommand: (f) => this.#onCommand(mux, f),
+      onHello: (features) => {
+        this.#attempt = 0;
+        if (features & Feature.EXPOSE) this.#publish(mux);
+      },
+      onClose: (err) => lost(err?.message ?? 'link closed'),
     });
+    this.#mux = mux;
+    healthy = setTimeout(() => { this.#attempt = 0; }, HEALTHY_MS);
+    healthy.unref();
+    this.log.info({ gateway: this.config.gateway, name: this.config.name, encrypted: !this.config.plain }, 'connected to gateway');
+    this.emit('online');
   }
 
   #onOpen(session: MuxSession, port: number, ip: string): void {

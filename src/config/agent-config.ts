@@ -4,8 +4,16 @@ import { dropUndefined, fromEnv, readYaml, validate } from './load.ts';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT (IPv6 in brackets: [::1]:35357)');
 
+const gatewayKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be the gateway\'s 43-character public key (print it on the gateway with `dk pubkey`)');
+
 export const AgentConfigSchema = z.object({
   gateway: hostPort,
+  /** The gateway's static public key, pinned: the encrypted link refuses any other gateway. */
+  gateway_key: gatewayKey.optional(),
+  /** Speak the seed's plain DK protocol on TCP instead of the encrypted, resumable link. */
+  plain: bool.default(false),
+  /** Encrypted link: how long to keep trying to resume a dropped connection before starting anew. */
+  link_resume: seconds.default(60),
   name,
   key: z.string().min(8, 'must be at least 8 characters (the key the gateway has for this name)'),
   /** What this agent will dial: CIDR[:PORTS]. Default: only its own host (SPEC §2). */
@@ -25,7 +33,10 @@ export const AgentConfigSchema = z.object({
   window: bytes.default(256 * 1024),
   seed_only: bool.default(false),
   log_level: logLevel.default('info'),
-}).strict();
+}).strict().refine((c) => c.plain || c.gateway_key !== undefined, {
+  path: ['gateway_key'],
+  message: 'is required for the encrypted link: pass --gateway-key KEY (print it on the gateway with `dk pubkey`), or choose the seed\'s plain mode with --plain',
+});
 
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 
@@ -35,15 +46,17 @@ export interface AgentFlags {
   name?: string;
   key?: string;
   allow?: string[];
+  gatewayKey?: string;
+  plain?: boolean;
 }
 
-const ENV_KEYS = ['gateway', 'name', 'key', 'lan_nets', 'reconnect_min', 'reconnect_max', 'keepalive', 'log_level', 'seed_only', 'window'];
+const ENV_KEYS = ['gateway', 'gateway_key', 'plain', 'name', 'key', 'lan_nets', 'reconnect_min', 'reconnect_max', 'keepalive', 'log_level', 'seed_only', 'window'];
 
 export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const file = readYaml(flags.config ?? env.DK_AGENT_CONFIG);
   const merged: Record<string, unknown> = { ...file, ...fromEnv(ENV_KEYS, env) };
   Object.assign(merged, dropUndefined({
-    gateway: flags.gateway, name: flags.name, key: flags.key,
+    gateway: flags.gateway, name: flags.name, key: flags.key, gateway_key: flags.gatewayKey, plain: flags.plain,
     lan_nets: flags.allow && flags.allow.length > 0 ? flags.allow : undefined,
   }));
   return validate(AgentConfigSchema, merged, flags.config ? `file ${flags.config}, env and flags` : 'env and flags');

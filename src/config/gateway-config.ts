@@ -21,6 +21,12 @@ export const GatewayConfigSchema = z.object({
   sweep_interval: seconds.default(1),
   /** Per-session receive window (bytes) offered to agents. */
   window: bytes.default(256 * 1024),
+  /** Encrypted link: a session whose connection dropped is kept this long for a resume. */
+  link_detach_timeout: seconds.default(60),
+  /** Encrypted link: most unacknowledged bytes per session (the replay buffer). */
+  link_window: bytes.default(4 * 1024 * 1024),
+  /** Encrypted link: PING interval; a connection silent for 3x this is dropped and resumed. */
+  link_keepalive: seconds.default(5),
   /** Speak only the seed protocol (no HELLO extensions): for interoperability tests. */
   seed_only: bool.default(false),
   trusted_proxies: list(cidr).default([]),
@@ -51,7 +57,8 @@ export interface GatewayFlags {
 }
 
 const ENV_KEYS = ['bind', 'mgmt_bind', 'serv_port', 'mgmt_port', 'access_ports', 'data_dir', 'handshake', 'idle_close', 'auth_time',
-  'keepalive', 'trusted_proxies', 'log_level', 'admin_token', 'seed_only', 'window', 'expose_ports'];
+  'keepalive', 'trusted_proxies', 'log_level', 'admin_token', 'seed_only', 'window', 'expose_ports', 'link_detach_timeout', 'link_window',
+  'link_keepalive'];
 
 export function loadGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const file = readYaml(flags.config ?? env.DK_CONFIG);

@@ -10,6 +10,8 @@ export interface AgentLink {
   since: number;
   /** Static tunnels this agent published (remote ports). */
   exposes: Set<number>;
+  /** Over the encrypted, resumable link (true) or the seed's plain TCP. */
+  encrypted: boolean;
 }
 
 export interface ScanResult {

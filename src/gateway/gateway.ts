@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, isIP, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { DatabaseSync } from 'node:sqlite';
 import { type Credential, HANDSHAKE_SIZE, verifyHandshake } from '../auth/handshake.ts';
 import { ReplayCache } from '../auth/replay-cache.ts';
@@ -11,6 +12,13 @@ import {
   ALL_FEATURES, Command, decodeExpose, encodeExposeReply, ExposeStatus, Feature, bytesToIp, normalizeIp, type CmdFrame,
 } from '../protocol/index.ts';
 import { openDb } from '../store/db.ts';
+import { ConnectRequest, Purpose, readLine, type ConnectReply } from '../connect/protocol.ts';
+import type { KeyPair } from '../link/crypto.ts';
+import { MAGIC as LINK_MAGIC } from '../link/handshake.ts';
+import { loadOrCreateStaticKey } from '../link/keys.ts';
+import { LinkServer } from '../link/server.ts';
+import type { LinkStream } from '../link/stream.ts';
+import { FailureLimiter } from './api/rate-limit.ts';
 import { NetSet, wireToCidr } from '../util/cidr.ts';
 import type { Logger } from '../util/log.ts';
 import { PortSet } from '../util/port-range.ts';
@@ -25,7 +33,7 @@ import { permits, UserStore, type User } from './users.ts';
 /** A tunnelled TCP connection in progress. */
 export interface LiveSession {
   key: string;
-  kind: 'grant' | 'expose';
+  kind: 'grant' | 'expose' | 'connect';
   backend: string;
   grantId: string | null;
   user: string | null;
@@ -35,7 +43,7 @@ export interface LiveSession {
   target: string;
   startedAt: number;
   session: MuxSession;
-  socket: Socket;
+  socket: Duplex;
 }
 
 interface Expose {
@@ -70,6 +78,9 @@ export class Gateway {
   readonly #access: AccessPorts;
   readonly #exposes = new Map<number, Expose>();
   #serv: Server | null = null;
+  linkKey!: KeyPair;
+  link!: LinkServer;
+  readonly #connectFailures: FailureLimiter;
   #sweeper: NodeJS.Timeout | null = null;
   readonly #handshaking = new Set<Socket>();
   #accessLock: Promise<unknown> = Promise.resolve();
@@ -82,6 +93,7 @@ export class Gateway {
     this.grants = new GrantTable(config.idle_close * 1000, config.auth_time * 1000);
     const range = PortSet.parse(accessRange(config)).bounds();
     this.#access = new AccessPorts(config.bind, range, (port, s) => this.#onAccess(port, s));
+    this.#connectFailures = new FailureLimiter(config.auth_fail_limit, 60_000);
   }
 
   /** Opens state, makes first-run secrets, restores grants and listens on serv_port. */
@@ -91,11 +103,22 @@ export class Gateway {
     this.audit = new AuditLog(this.db);
     this.#grantStore = new GrantStore(this.db);
     const first = this.#bootstrap();
+    this.linkKey = loadOrCreateStaticKey(this.config.data_dir);
+    this.link = new LinkServer({
+      key: this.linkKey,
+      detachTimeoutMs: this.config.link_detach_timeout * 1000,
+      window: this.config.link_window,
+      pingMs: this.config.link_keepalive * 1000,
+      deadMs: this.config.link_keepalive * 3000,
+      handshakeTimeoutMs: this.config.handshake * 1000,
+      onStream: (stream, purpose) => this.#onLinkStream(stream, purpose),
+      onError: (err, remote) => this.log.info({ remote, err: err.message }, 'link handshake failed'),
+    });
     for (const g of this.#grantStore.loadValid(Date.now())) {
       this.grants.restore(g);
       if (!(await this.#access.open(g.accessPort))) this.log.warn({ port: g.accessPort, grant: g.id }, 'could not reopen access port of a restored grant');
     }
-    this.#serv = createServer({ noDelay: true }, (s) => this.#onAgentSocket(s));
+    this.#serv = createServer({ noDelay: true }, (s) => this.#onServConnection(s));
     await new Promise<void>((resolve, reject) => {
       this.#serv!.once('error', reject);
       this.#serv!.listen({ host: this.config.bind, port: this.config.serv_port }, () => resolve());
@@ -143,7 +166,12 @@ export class Gateway {
 
   // ---------------------------------------------------------------- agents
 
-  #onAgentSocket(socket: Socket): void {
+  /**
+   * serv_port carries both the encrypted link (first bytes "DKL1") and the seed's plain mode
+   * (first bytes: the 32-byte handshake). A plain handshake whose random seed happens to start
+   * with "DKL1" (odds 2^-32) fails and the agent retries with a new seed.
+   */
+  #onServConnection(socket: Socket): void {
     const remote = `${normalizeIp(socket.remoteAddress)}:${socket.remotePort}`;
     socket.on('error', () => undefined);
     if (this.#handshaking.size >= MAX_PENDING_HANDSHAKES) {
@@ -152,13 +180,45 @@ export class Gateway {
       return;
     }
     this.#handshaking.add(socket);
+    let head = Buffer.alloc(0);
+    const timer = setTimeout(() => { release(); socket.destroy(); this.metrics.agentAuthFailures.inc({ reason: 'timeout' }); }, this.config.handshake * 1000);
+    timer.unref();
+    const release = (): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', release);
+      this.#handshaking.delete(socket);
+    };
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      const n = Math.min(head.length, LINK_MAGIC.length);
+      if (head.length < LINK_MAGIC.length && head.subarray(0, n).equals(LINK_MAGIC.subarray(0, n))) return; // wait for 4 bytes
+      release();
+      socket.pause();
+      if (head.subarray(0, 4).equals(LINK_MAGIC)) this.link.handle(socket, head);
+      else this.#acceptAgent(socket, remote, head);
+    };
+    socket.on('data', onData);
+    socket.on('close', release);
+  }
+
+  #onLinkStream(stream: LinkStream, purpose: number): void {
+    const remote = `${normalizeIp(stream.remoteAddress)}:${stream.remotePort}`;
+    if (purpose === Purpose.AGENT) this.#acceptAgent(stream, remote, Buffer.alloc(0), true);
+    else if (purpose === Purpose.CLIENT) void this.#onConnectClient(stream, normalizeIp(stream.remoteAddress));
+    else stream.destroy();
+  }
+
+  /** The agent handshake (SPEC §4) on a plain socket or inside a link session. */
+  #acceptAgent(conn: Duplex, remote: string, initial: Buffer, overLink = false): void {
+    const socket = conn;
+    socket.on('error', () => undefined);
     const chunks: Buffer[] = [];
     let have = 0;
     let settled = false;
     const done = (): void => {
       if (settled) return;
       settled = true;
-      this.#handshaking.delete(socket);
       clearTimeout(timer);
       socket.off('data', onData);
     };
@@ -180,19 +240,23 @@ export class Gateway {
       if (!ok) return refuse('bad_hmac');
       if (!this.#replay.check(ok.seed)) return refuse('replay');
       done();
-      this.#onAgentAuthenticated(ok.name, socket, remote, all.subarray(HANDSHAKE_SIZE));
+      this.#onAgentAuthenticated(ok.name, socket, remote, all.subarray(HANDSHAKE_SIZE), overLink);
     };
     socket.on('data', onData);
     socket.on('close', () => { if (!settled) done(); });
+    if (initial.length > 0) onData(initial);
+    socket.resume();
   }
 
-  #onAgentAuthenticated(name: string, socket: Socket, remote: string, rest: Buffer): void {
-    const link: AgentLink = { name, remote, since: Date.now(), exposes: new Set(), mux: null as unknown as Mux };
+  #onAgentAuthenticated(name: string, socket: Duplex, remote: string, rest: Buffer, overLink: boolean): void {
+    const link: AgentLink = { name, remote, since: Date.now(), exposes: new Set(), mux: null as unknown as Mux, encrypted: overLink };
     link.mux = new Mux(socket, {
       role: 'gateway',
       window: this.config.window,
       features: this.config.seed_only ? 0 : ALL_FEATURES,
       keepaliveMs: this.config.keepalive * 1000,
+      // Over the link, a dropped connection is resumed underneath; only a lost session ends the mux.
+      deadAfterMs: overLink ? 0 : this.config.keepalive * 3000,
       onCommand: (f) => this.#onAgentCommand(link, f),
       onHello: (features) => this.log.info({ backend: name, features }, 'agent extensions negotiated'),
       onClose: (err) => this.#onAgentGone(link, err),
@@ -272,7 +336,48 @@ export class Gateway {
       socket.destroy();
       return;
     }
-    this.#startSession(socket, e.link, { kind: 'expose', grantId: null, user: null, clientIp: ip, accessPort: port, host: e.target.host, port: e.target.port });
+    this.#startSession(socket, socket.remotePort ?? 0, e.link, { kind: 'expose', grantId: null, user: null, clientIp: ip, accessPort: port, host: e.target.host, port: e.target.port });
+  }
+
+  // ---------------------------------------------------------------- dk connect (token-bound, over the link)
+
+  /**
+   * A `dk connect` session: one JSON request line with an API token and a target, one JSON answer,
+   * then the session's bytes go to the agent. Authorization is the token's, checked per connection,
+   * so it is safe behind shared NATs (SPEC §3); failures are rate-limited per source IP like the API.
+   */
+  async #onConnectClient(stream: LinkStream, ip: string): Promise<void> {
+    stream.on('error', () => undefined);
+    const refuse = (code: string, message: string): void => {
+      const r: ConnectReply = { ok: false, code, message };
+      stream.end(JSON.stringify(r) + '\n');
+      this.log.info({ client: ip, code }, 'dk connect refused');
+    };
+    const wait = this.#connectFailures.retryAfter(ip);
+    if (wait > 0) return refuse('too_many_failures', `too many failed authentications from ${ip}; retry in ${wait} s`);
+    let req: ConnectRequest;
+    try {
+      const parsed = ConnectRequest.safeParse(JSON.parse(await readLine(stream, this.config.handshake * 1000)));
+      if (!parsed.success) return refuse('bad_request', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      req = parsed.data;
+    } catch (e) {
+      return refuse('bad_request', `expected one JSON request line: ${(e as Error).message}`);
+    }
+    const user = this.users.byToken(req.token);
+    if (!user) {
+      this.#connectFailures.fail(ip);
+      this.metrics.apiAuthFailures.inc();
+      return refuse('unauthorized', 'unknown API token');
+    }
+    const host = req.host ?? '127.0.0.1';
+    if (isIP(host) === 0) return refuse('bad_request', 'host must be an IP address');
+    if (!this.#backends.has(req.backend)) return refuse('not_found', `backend "${req.backend}" not found`);
+    if (!permits(user, req.backend, host, req.port)) return refuse('forbidden', `user "${user.name}" may not open ${req.backend} ${host}:${req.port}`);
+    const link = this.agents.get(req.backend);
+    if (!link || link.mux.closed) return refuse('backend_offline', `backend "${req.backend}" has no agent online`);
+    const key = this.#startSession(stream, stream.remotePort ?? 0, link, { kind: 'connect', grantId: null, user: user.name, clientIp: ip, accessPort: 0, host, port: req.port });
+    const ok: ConnectReply = { ok: true, session: key };
+    stream.write(JSON.stringify(ok) + '\n');
   }
 
   // ---------------------------------------------------------------- access ports
@@ -296,15 +401,15 @@ export class Gateway {
       return;
     }
     this.grants.sessionStarted(grant.id);
-    this.#startSession(socket, link, { kind: 'grant', grantId: grant.id, user: grant.userName, clientIp: ip, accessPort: port, host: grant.host, port: grant.port });
+    this.#startSession(socket, socket.remotePort ?? 0, link, { kind: 'grant', grantId: grant.id, user: grant.userName, clientIp: ip, accessPort: port, host: grant.host, port: grant.port });
   }
 
-  #startSession(socket: Socket, link: AgentLink, s: { kind: 'grant' | 'expose'; grantId: string | null; user: string | null; clientIp: string; accessPort: number; host: string; port: number }): void {
+  #startSession(socket: Duplex, clientPort: number, link: AgentLink, s: { kind: LiveSession['kind']; grantId: string | null; user: string | null; clientIp: string; accessPort: number; host: string; port: number }): string {
     const session = link.mux.open(s.port, s.host);
     const key = `${link.name}.${session.id.toString(16)}`;
     const target = s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
     const live: LiveSession = {
-      key, kind: s.kind, backend: link.name, grantId: s.grantId, user: s.user, clientIp: s.clientIp, clientPort: socket.remotePort ?? 0,
+      key, kind: s.kind, backend: link.name, grantId: s.grantId, user: s.user, clientIp: s.clientIp, clientPort,
       accessPort: s.accessPort, target, startedAt: Date.now(), session, socket,
     };
     this.sessions.set(key, live);
@@ -322,6 +427,7 @@ export class Gateway {
         bytesUp: session.bytesOut, bytesDown: session.bytesIn, detail: `${s.kind} ${reason} ${Date.now() - live.startedAt}ms`,
       });
     });
+    return key;
   }
 
   // ---------------------------------------------------------------- API operations
@@ -440,6 +546,7 @@ export class Gateway {
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const s of this.sessions.values()) this.#kill(s);
     for (const a of this.agents.list()) a.mux.destroy();
+    this.link?.close();
     this.db?.close();
   }
 }

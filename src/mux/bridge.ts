@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { CloseReason, MuxSession } from './session.ts';
 
 /**
@@ -9,9 +9,10 @@ import type { CloseReason, MuxSession } from './session.ts';
  *   buffer, so the peer's credit never exceeds what this socket has really taken;
  * - socket FIN → session.end(); session FIN → socket.end() (half-close end to end);
  * - either side closing for good tears the other down.
- * The socket must have been created with allowHalfOpen: true.
+ * The socket must have been created with allowHalfOpen: true. Any Duplex works (a TCP socket, or
+ * a link stream from `dk connect`).
  */
-export function bridge(session: MuxSession, socket: Socket, onClose?: (reason: CloseReason) => void): void {
+export function bridge(session: MuxSession, socket: Duplex, onClose?: (reason: CloseReason) => void): void {
   let received = 0;
   let sessionReason: CloseReason | null = null;
   let socketClosed = false;
@@ -37,7 +38,8 @@ export function bridge(session: MuxSession, socket: Socket, onClose?: (reason: C
         // Deliver what is buffered, then close; stop reading from the socket.
         socket.end();
         socket.pause();
-        socket.destroySoon();
+        if (socket.writableFinished) socket.destroy();
+        else socket.once('finish', () => socket.destroy());
       } else {
         socket.destroy();
       }
@@ -54,12 +56,14 @@ export function bridge(session: MuxSession, socket: Socket, onClose?: (reason: C
     ended = true;
     session.end();
   });
-  socket.on('error', () => undefined); // 'close' follows
-  socket.on('close', (hadError: boolean) => {
+  let errored = false;
+  socket.on('error', () => { errored = true; }); // 'close' follows
+  socket.on('close', (hadError?: boolean) => {
     // A socket that closed cleanly after its FIN leaves the session to deliver what it still
     // holds (it may be waiting for credit); one that died aborts the session.
-    if (hadError || !ended) session.close();
+    if (hadError || errored || !ended) session.close();
     socketClosed = true;
     settle();
   });
+  socket.resume(); // a stream paused by an earlier reader (the dk connect request line) must flow
 }

@@ -21,7 +21,7 @@ export interface MuxInit {
   window?: number;
   /** Extension features we offer; 0 speaks the seed protocol only. */
   features?: number;
-  /** PING interval; the link is declared dead after `deadAfterMs` with no bytes received. */
+  /** PING interval; the link is declared dead after `deadAfterMs` with no bytes received (0: never — the encrypted link has its own liveness and resumes). */
   keepaliveMs?: number;
   deadAfterMs?: number;
   /** Agent side: an OPN arrived. Call session.close() to refuse. */
@@ -235,7 +235,7 @@ export class Mux implements SessionHost {
 
   #tick(deadAfterMs: number): void {
     if (this.#closed) return;
-    if (this.#now() - this.#lastRx > deadAfterMs) {
+    if (deadAfterMs > 0 && this.#now() - this.#lastRx > deadAfterMs) {
       this.destroy(new LinkDeadError(deadAfterMs));
       return;
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
-import { dial, hashUntilEnd, http, listen, readAll, sendPattern } from '../helpers/net.ts';
+import { dial, hashUntilEnd, http, listen, readAll, sendPattern, waitFor } from '../helpers/net.ts';
 import type { Agent } from '../../src/agent/agent.ts';
 import type { Socket } from 'node:net';
 
@@ -36,7 +36,27 @@ after(async () => {
   for (const s of servers) s.close();
 });
 
-test('a granted client moves 64 MiB each way at once and the SHA-256 matches on both ends', async () => {
+test('a granted client moves 64 MiB each way at once and the SHA-256 matches on both ends (encrypted link)', async () => {
+  await moveBothWays();
+});
+
+test('the same over the seed\'s plain link', async () => {
+  await ag.stop();
+  await waitFor(() => gw.gateway.agents.get('home') === undefined, 3000, 'encrypted agent gone');
+  const plain = await agent(gw.servPort, { plain: true });
+  await online(gw);
+  assert.equal(gw.gateway.agents.get('home')!.encrypted, false);
+  try {
+    await moveBothWays();
+  } finally {
+    await plain.stop();
+    await waitFor(() => gw.gateway.agents.get('home') === undefined, 3000);
+    ag = await agent(gw.servPort);
+    await online(gw);
+  }
+});
+
+async function moveBothWays(): Promise<void> {
   const r = await http('POST', `${gw.api}/api/v1/access`, { token: ADMIN, body: { backend: 'home', port: target.port }, localAddress: '127.0.0.2' });
   assert.equal(r.status, 201, r.text);
   assert.equal(r.json.client_ip, '127.0.0.2');
@@ -52,7 +72,7 @@ test('a granted client moves 64 MiB each way at once and the SHA-256 matches on 
   assert.equal(atTarget.bytes, SIZE);
   assert.equal(atTarget.hash, sent, 'client → target hash');
   s.destroy();
-});
+}
 
 test('a client from another IP on the same access port is closed without receiving a byte', async () => {
   const r = await http('POST', `${gw.api}/api/v1/access`, { token: ADMIN, body: { backend: 'home', port: target.port }, localAddress: '127.0.0.2' });

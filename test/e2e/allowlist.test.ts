@@ -22,7 +22,7 @@ test('the agent refuses a target outside its allowlist even when the gateway ask
   evil.listen(0, '127.0.0.1');
   await once(evil, 'listening');
   const port = (evil.address() as { port: number }).port;
-  const ag = await agent(port, { lan_nets: ['127.0.0.1/32:1-1000'] });
+  const ag = await agent(port, { lan_nets: ['127.0.0.1/32:1-1000'], plain: true });
   await waitFor(() => mux !== null && mux.features !== 0);
   const s = mux!.open(secret.port, '127.0.0.5');
   const r = recorder();

@@ -6,7 +6,7 @@ import { dial, http, listen, readAll } from '../helpers/net.ts';
 for (const seedOnly of [false, true]) {
   test(`TCP half-close end to end ${seedOnly ? '(seed-only agent: CLS after the data)' : '(FIN carried by the extension)'}`, async () => {
     const gw = await gateway();
-    const ag = await agent(gw.servPort, { seed_only: seedOnly });
+    const ag = await agent(gw.servPort, { seed_only: seedOnly, plain: seedOnly });
     await online(gw, 'home', seedOnly);
     await new Promise((r) => setTimeout(r, 50));
     // The target answers only after it has seen the client's EOF: a request/response over half-close.
@@ -34,7 +34,7 @@ for (const seedOnly of [false, true]) {
 
 test('seed-only agent: data flows both ways on the seed protocol (no extensions)', async () => {
   const gw = await gateway();
-  const ag = await agent(gw.servPort, { seed_only: true });
+  const ag = await agent(gw.servPort, { seed_only: true, plain: true });
   await online(gw, 'home', true);
   assert.equal(gw.gateway.agents.get('home')!.mux.features, 0);
   const t = await listen((s) => { s.on('data', (c: Buffer) => s.write(c)); s.on('error', () => undefined); });

@@ -14,6 +14,9 @@ export const KEY = 'backend-key-for-tests';
 
 const log = process.env.DK_TEST_LOG ? makeLogger(process.env.DK_TEST_LOG, 'test') : silentLogger;
 
+/** Each test gateway's link key by serv_port, so agents pin the right one by default. */
+const keys = new Map<number, string>();
+
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'dk-test-'));
 }
@@ -28,6 +31,7 @@ export async function gateway(over: Record<string, unknown> = {}, dataDir = temp
     });
     try {
       const g = await startGateway(config, log);
+      keys.set(g.servPort, g.gateway.linkKey.publicRaw.toString('base64url'));
       return {
         ...g, dataDir, api: `http://127.0.0.1:${g.mgmtPort}`,
         async cleanup() { await g.stop(); rmSync(dataDir, { recursive: true, force: true }); },
@@ -38,9 +42,11 @@ export async function gateway(over: Record<string, unknown> = {}, dataDir = temp
   }
 }
 
+/** Agents use the encrypted link with the gateway's key unless `plain: true` is given. */
 export function agentConfig(servPort: number, over: Record<string, unknown> = {}): AgentConfig {
+  const linkKey = over.plain ? {} : { gateway_key: keys.get(servPort) };
   return AgentConfigSchema.parse({
-    gateway: `127.0.0.1:${servPort}`, name: 'home', key: KEY, lan_nets: ['127.0.0.0/8'], reconnect_min: 0.05, reconnect_max: 0.5, keepalive: 1, ...over,
+    gateway: `127.0.0.1:${servPort}`, name: 'home', key: KEY, ...linkKey, lan_nets: ['127.0.0.0/8'], reconnect_min: 0.05, reconnect_max: 0.5, keepalive: 1, ...over,
   });
 }
 
