@@ -14,6 +14,17 @@ import { makeLogger } from '../util/log.ts';
 import { ApiClientError, callApi, type Credentials } from './api-client.ts';
 import { firstRunBanner } from './banner.ts';
 import { agentTemplate, gatewayTemplate } from './templates.ts';
+import { Forwarder } from '../connect/forwarder.ts';
+import { decodeKey, encodeKey, loadOrCreateStaticKey } from '../link/keys.ts';
+import { splitHostPort } from '../config/agent-config.ts';
+
+function decodeKeyOrConfigError(text: string): Buffer {
+  try {
+    return decodeKey(text);
+  } catch (e) {
+    throw new ConfigError(`--gateway-key: ${(e as Error).message}`);
+  }
+}
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 const program = new Command('dk')
@@ -36,7 +47,7 @@ program.command('gateway')
     const log = makeLogger(config.log_level, 'gateway');
     const g = await startGateway(config, log);
     if (g.first.adminToken || g.first.backend) process.stdout.write(firstRunBanner(g, o.publicHost) + '\n');
-    else process.stdout.write(`DoorKeeper gateway: agents on :${g.servPort}, API on :${g.mgmtPort} (data in ${config.data_dir})\n`);
+    else process.stdout.write(`DoorKeeper gateway: agents on :${g.servPort}, API on :${g.mgmtPort} (data in ${config.data_dir}); link public key ${encodeKey(g.gateway.linkKey.publicRaw)}\n`);
     const stop = (sig: string): void => {
       log.info({ signal: sig }, 'shutting down: draining sessions for up to 5 s');
       void g.stop(5000).then(() => process.exit(0));
@@ -52,7 +63,9 @@ program.command('agent')
   .option('--name <name>', 'backend name agreed with the gateway')
   .option('--key <key>', 'backend key agreed with the gateway')
   .option('--allow <cidr[:ports]>', 'a network this agent may dial, e.g. 192.168.1.0/24:22,3389 (repeatable; default: this host only)', collect)
-  .action((o: { config?: string; gateway?: string; name?: string; key?: string; allow?: string[] }) => {
+  .option('--gateway-key <key>', "the gateway's public key (`dk pubkey` on the gateway): the encrypted link talks to no other")
+  .option('--plain', "use the seed's plain DK protocol on TCP instead of the encrypted, resumable link")
+  .action((o: { config?: string; gateway?: string; name?: string; key?: string; allow?: string[]; gatewayKey?: string; plain?: boolean }) => {
     const config = loadAgentConfig(o);
     const log = makeLogger(config.log_level, 'agent');
     const agent = new Agent(config, log);
@@ -100,6 +113,43 @@ apiOptions(program.command('scan')
     if (!r.complete) process.stderr.write('the scan timed out; the list may be incomplete\n');
   });
 
+program.command('pubkey')
+  .description("print the gateway's link public key (made on first use), for agents and dk connect to pin")
+  .option('--data-dir <dir>', 'gateway data dir', './dk-data')
+  .action((o: { dataDir: string }) => {
+    process.stdout.write(encodeKey(loadOrCreateStaticKey(o.dataDir).publicRaw) + '\n');
+  });
+
+program.command('connect')
+  .description('forward a local port to a target behind a backend, over the encrypted link: connections survive network drops')
+  .argument('<backend>', 'backend name')
+  .argument('<port>', 'target port')
+  .argument('[host]', 'target host IP in the backend LAN (default: the agent host)')
+  .requiredOption('-L, --listen <[bind:]port>', 'local port to listen on, e.g. 2222 or 127.0.0.1:2222')
+  .requiredOption('--gateway <host:port>', "the gateway's serv_port address")
+  .addOption(new Option('--gateway-key <key>', "the gateway's public key (`dk pubkey` on the gateway)").env('DK_GATEWAY_KEY').makeOptionMandatory())
+  .addOption(new Option('--token <token>', 'API token').env('DK_TOKEN').makeOptionMandatory())
+  .action(async (backend: string, port: string, host: string | undefined, o: { listen: string; gateway: string; gatewayKey: string; token: string }) => {
+    const i = o.listen.lastIndexOf(':');
+    const bind = i > 0 ? o.listen.slice(0, i).replace(/^\[|\]$/g, '') : '127.0.0.1';
+    const localPort = Number(i > 0 ? o.listen.slice(i + 1) : o.listen);
+    if (!Number.isInteger(localPort) || localPort < 0 || localPort > 65535) throw new ConfigError(`-L ${o.listen}: expected [BIND:]PORT`);
+    const targetPort = Number(port);
+    if (!Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65535) throw new ConfigError(`port ${port}: expected 1-65535`);
+    let gatewayKey: Buffer;
+    try { gatewayKey = decodeKey(o.gatewayKey); } catch (e) { throw new ConfigError(`--gateway-key: ${(e as Error).message}`); }
+    const gw = splitHostPort(o.gateway);
+    const fwd = new Forwarder({
+      gatewayHost: gw.host, gatewayPort: gw.port, gatewayKey, token: o.token, backend, port: targetPort,
+      ...(host ? { host } : {}), bind, localPort, log: makeLogger('info', 'connect'),
+    });
+    const actual = await fwd.listen();
+    process.stdout.write(`dk connect: ${bind}:${actual} → ${backend} ${host ?? '127.0.0.1'}:${targetPort} via ${o.gateway} (encrypted; connections survive network drops)\n`);
+    const stop = (): void => { fwd.close(); process.exit(0); };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
 program.command('init')
   .description('write a commented config file with fresh secrets')
   .argument('<role>', 'gateway or agent')
@@ -107,13 +157,22 @@ program.command('init')
   .option('--gateway <host:port>', 'agent: the gateway address', '127.0.0.1:35357')
   .option('--name <name>', 'agent: backend name', 'home')
   .option('--key <key>', 'agent: backend key (default: a fresh one; give the same to the gateway)')
+  .option('--gateway-key <key>', "agent: the gateway's public key (`dk pubkey` on the gateway)")
+  .option('--data-dir <dir>', "agent: read the gateway's public key from this gateway data dir (when run on the gateway host)")
+  .option('--plain', "agent: use the seed's plain protocol instead of the encrypted link")
   .option('--force', 'overwrite an existing file')
-  .action((role: string, o: { output?: string; gateway: string; name: string; key?: string; force?: boolean }) => {
+  .action((role: string, o: { output?: string; gateway: string; name: string; key?: string; gatewayKey?: string; dataDir?: string; plain?: boolean; force?: boolean }) => {
     if (role !== 'gateway' && role !== 'agent') throw new ConfigError('dk init: role must be "gateway" or "agent"');
+    let gatewayKey: string | null = null;
+    if (role === 'agent' && !o.plain) {
+      if (o.gatewayKey) gatewayKey = encodeKey(decodeKeyOrConfigError(o.gatewayKey));
+      else if (o.dataDir) gatewayKey = encodeKey(loadOrCreateStaticKey(o.dataDir).publicRaw);
+      else throw new ConfigError('dk init agent: pass --gateway-key KEY (print it on the gateway with `dk pubkey`), --data-dir of the gateway, or --plain');
+    }
     const file = o.output ?? `dk-${role}.yaml`;
     if (existsSync(file) && !o.force) throw new ConfigError(`${file} exists; pass --force to overwrite it`);
     const key = o.key ?? randomBytes(18).toString('base64url');
-    const text = role === 'gateway' ? gatewayTemplate(o.name, key, `dk_${randomBytes(24).toString('base64url')}`) : agentTemplate(o.gateway, o.name, key);
+    const text = role === 'gateway' ? gatewayTemplate(o.name, key, `dk_${randomBytes(24).toString('base64url')}`) : agentTemplate(o.gateway, o.name, key, gatewayKey);
     writeFileSync(file, text, { mode: 0o600 });
     process.stdout.write(`wrote ${file}\n`);
   });

@@ -21,9 +21,13 @@ backends:                # name: key pairs agents log in with
 `;
 }
 
-export function agentTemplate(gateway: string, name: string, key: string): string {
+export function agentTemplate(gateway: string, name: string, key: string, gatewayKey: string | null): string {
+  const link = gatewayKey
+    ? `gateway_key: ${gatewayKey}   # the gateway's public key: the encrypted link talks to no other\n`
+    : 'plain: true            # the seed\'s plain protocol: unencrypted, not resumable\n';
   return `# DoorKeeper agent configuration (docs/configuration.md lists every key).
 gateway: ${gateway}    # the gateway's serv_port
+${link}
 name: ${name}          # backend name, as configured on the gateway
 key: ${key}            # backend key, as configured on the gateway
 # What this agent may dial. Default: only this host. CIDR[:PORTS], e.g.:

@@ -63,6 +63,19 @@ test('quick start: `dk gateway` with no arguments prints secrets and commands th
   const s = await dial(grant.access_port);
   s.end('quick start works');
   assert.equal((await readAll(s)).data.toString(), 'quick start works');
+  // And `dk connect` as printed: a local port over the encrypted link.
+  const connectCmd = /npm run dk -- (connect .*)/.exec(banner)![1]!.replace(/ 22 /, ` ${echo.port} `).replace('-L 2222', '-L 127.0.0.1:0').split(' ');
+  const fwd = run(connectCmd, cwd);
+  procs.push(fwd);
+  await until(() => /dk connect: 127\.0\.0\.1:\d+/.test(fwd.out()), 10_000, `dk connect listening (${fwd.err()})`);
+  const localPort = Number(/dk connect: 127\.0\.0\.1:(\d+)/.exec(fwd.out())![1]);
+  const c = await dial(localPort);
+  c.end('over dk connect');
+  assert.equal((await readAll(c)).data.toString(), 'over dk connect');
+  // `dk pubkey` prints the key the banner showed.
+  const pk = run(['pubkey', '--data-dir', `${cwd}/dk-data`], cwd);
+  assert.equal(((await once(pk, 'exit')) as [number])[0], 0);
+  assert.equal(pk.out().trim(), /link public key\s+(\S+)/.exec(banner)![1]);
   // Exit codes mean something: a wrong token is 3.
   const bad = run(['access', 'default', '22', '--token', 'dk_wrong'], cwd);
   assert.equal(((await once(bad, 'exit')) as [number])[0], 3);
@@ -85,8 +98,11 @@ test('configuration errors exit with code 2 and name the key', async () => {
 
 test('dk init writes configs that load', async () => {
   const cwd = tempDir();
-  for (const role of ['gateway', 'agent']) {
-    const p = run(['init', role], cwd);
+  const noKey = run(['init', 'agent'], cwd);
+  assert.equal(((await once(noKey, 'exit')) as [number])[0], 2, 'an agent config needs the gateway key (or --plain)');
+  assert.match(noKey.err(), /gateway-key/);
+  for (const args of [['init', 'gateway'], ['init', 'agent', '--data-dir', `${cwd}/gw-data`]]) {
+    const p = run(args, cwd);
     assert.equal(((await once(p, 'exit')) as [number])[0], 0, p.err());
   }
   const again = run(['init', 'agent'], cwd);
@@ -99,4 +115,5 @@ test('dk init writes configs that load', async () => {
   assert.ok(g.admin_token?.startsWith('dk_'), 'a fresh admin token');
   assert.equal(a.name, 'home');
   assert.notEqual(a.key, g.backends.home?.key, 'each init makes its own secret unless --key is given');
+  assert.equal(a.gateway_key, (await import('../../src/link/keys.ts')).loadOrCreateStaticKey(`${cwd}/gw-data`).publicRaw.toString('base64url'));
 });
