@@ -62,6 +62,7 @@ export class LinkStream extends Duplex {
   #lastRx = 0;
   #complete = false;
   #peerReset = false;
+  #finalCb: ((err?: Error | null) => void) | null = null;
 
   constructor(secrets: SessionSecrets, opts: LinkOptions) {
     super({ allowHalfOpen: true, readableHighWaterMark: 256 * 1024, writableHighWaterMark: 64 * 1024 });
@@ -220,10 +221,15 @@ export class LinkStream extends Duplex {
     this.#admit();
   }
 
+  /**
+   * 'finish' waits until the peer has acknowledged our FIN, i.e. holds every byte. Node closes a
+   * Duplex once it has ended and finished; finishing earlier would close (and forget) the session
+   * while bytes still await acknowledgement and retransmission.
+   */
   override _final(cb: (err?: Error | null) => void): void {
     this.#finAt = this.#out.end;
+    this.#finalCb = cb;
     this.#pump();
-    cb();
   }
 
   override _read(): void {
@@ -295,7 +301,12 @@ export class LinkStream extends Duplex {
     const dataEnd = this.#out.end;
     if (recv > dataEnd + (this.#finAt !== null ? 1 : 0)) return false;
     this.#out.ack(Math.min(recv, dataEnd));
-    if (this.#finAt !== null && recv > this.#finAt) this.#finAcked = true;
+    if (this.#finAt !== null && recv > this.#finAt && !this.#finAcked) {
+      this.#finAcked = true;
+      const cb = this.#finalCb;
+      this.#finalCb = null;
+      cb?.();
+    }
     this.#checkComplete();
     return true;
   }
@@ -337,6 +348,7 @@ export class LinkStream extends Duplex {
     else this.#detach('destroyed', false);
     this.#pending?.cb(err ?? new LinkResetError());
     this.#pending = null;
+    this.#finalCb = null;
     cb(err);
   }
 }

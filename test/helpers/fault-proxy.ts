@@ -22,6 +22,7 @@ interface Pair {
   blockUp: boolean;
   fragmentBytes: number;
   flipNext: 'up' | 'down' | null;
+  born: number;
 }
 
 /**
@@ -64,7 +65,7 @@ export class FaultProxy {
       return;
     }
     const server = connect({ host: '127.0.0.1', port: this.#target });
-    const p: Pair = { client, server, blackholed: false, blockUp: false, fragmentBytes: 0, flipNext: null };
+    const p: Pair = { client, server, blackholed: false, blockUp: false, fragmentBytes: 0, flipNext: null, born: Date.now() };
     this.#pairs.add(p);
     const kill = (): void => {
       this.#pairs.delete(p);
@@ -105,10 +106,17 @@ export class FaultProxy {
     server.on('data', forward(server, client, 'down'));
   }
 
-  /** Applies one fault to every live connection. */
-  inject(f: Fault): void {
+  /**
+   * Applies one fault to every live connection at least `minAgeMs` old. A minimum age lets each
+   * connection finish its resume handshake and move some data first: without it, on a loaded
+   * machine, faults can arrive faster than handshakes complete and nothing makes progress.
+   */
+  inject(f: Fault, minAgeMs = 0): void {
+    const now = Date.now();
+    const targets = [...this.#pairs].filter((p) => now - p.born >= minAgeMs);
+    if (targets.length === 0) return;
     this.counts[f]++;
-    for (const p of [...this.#pairs]) {
+    for (const p of targets) {
       switch (f) {
         case 'reset': p.client.resetAndDestroy(); p.server.resetAndDestroy(); break;
         case 'close': p.client.end(); p.server.end(); break;

@@ -11,10 +11,19 @@ const SIZE = MIB * 2 ** 20;
 const MIN_DISCONNECTS = Number(process.env.DK_SOAK_DISCONNECTS ?? 200);
 const WINDOW = 1024 * 1024;
 const CHUNK = 256 * 1024;
+/** Each connection lives at least this long before a fault may hit it (see FaultProxy.inject). */
+const MIN_CONNECTION_AGE_MS = 30;
 
-async function send(s: LinkStream, p: Pattern): Promise<string> {
+/**
+ * Sends the pattern; before each chunk it waits until the disconnects so far are at least their
+ * share of MIN_DISCONNECTS at that point of the stream, so that however fast or loaded the machine,
+ * the disconnects happen during the transfer and not after it.
+ */
+async function send(s: LinkStream, p: Pattern, disconnects: () => number): Promise<string> {
   const h = createHash('sha256');
   for (let off = 0; off < SIZE; off += CHUNK) {
+    const due = Math.ceil(((off + CHUNK) / SIZE) * MIN_DISCONNECTS);
+    while (disconnects() < due && !s.destroyed) await new Promise((res) => setTimeout(res, 2));
     const c = p.slice(off, Math.min(CHUNK, SIZE - off));
     h.update(c);
     if (!s.write(c)) await once(s, 'drain');
@@ -61,13 +70,14 @@ test(`fault soak: ${MIB} MiB each way at once across ≥ ${MIN_DISCONNECTS} forc
     while ((!finished || client.stats.attaches - 1 < MIN_DISCONNECTS) && !client.destroyed && !server.destroyed) {
       await new Promise((res) => setTimeout(res, 8));
       if (finished && client.stats.attaches - 1 >= MIN_DISCONNECTS) break;
-      if (r.proxy!.live > 0) r.proxy!.inject(r.proxy!.randomFault());
+      if (r.proxy!.live > 0) r.proxy!.inject(r.proxy!.randomFault(), MIN_CONNECTION_AGE_MS);
     }
   })();
   const t0 = Date.now();
   let results;
   try {
-    results = await Promise.all([send(client, up), send(server, down), receive(server, up), receive(client, down)]);
+    const disconnects = (): number => client.stats.attaches - 1;
+    results = await Promise.all([send(client, up, disconnects), send(server, down, disconnects), receive(server, up), receive(client, down)]);
   } finally {
     finished = true;
   }

@@ -186,3 +186,24 @@ test('half-close travels over the link: FIN one way, data the other, then both c
   assert.equal(resp, 'response after FIN');
   await waitFor(() => r.server.sessions.size === 0 || [...r.server.sessions.values()].every((h) => h.completed), 3000, 'completion');
 });
+
+test('a session whose last bytes are unacknowledged is kept, even after both sides ended', async (t) => {
+  const r = await rig({ proxySeed: 6 });
+  t.after(() => r.close());
+  const srv = r.nextStream();
+  const c = await r.connect({ pingMs: 50, deadMs: 200 });
+  const s = await srv;
+  s.resume();
+  c.end('bye');
+  await once(s, 'end'); // the server has the client's FIN
+  r.proxy!.inject('blackhole'); // nothing the client sends back (its ACKs) gets through now
+  s.end('last words');
+  await new Promise((res) => setTimeout(res, 100));
+  assert.equal(s.destroyed, false, 'not closed while "last words" is unacknowledged');
+  assert.equal(r.server.sessions.size, 1, 'and not forgotten');
+  let got = '';
+  c.on('data', (d: Buffer) => { got += d.toString(); });
+  await once(c, 'end'); // the client notices the dead connection, resumes, gets the bytes
+  assert.equal(got, 'last words');
+  await waitFor(() => s.destroyed, 3000, 'the server closes once everything is acknowledged');
+});

@@ -48,9 +48,13 @@ test('env booleans: "false" means false', () => {
 });
 
 test('agent: --allow rules are validated; required keys are named', () => {
-  const c = loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678', allow: ['192.168.1.0/24:22'] }, {});
+  const c = loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678', plain: true, allow: ['192.168.1.0/24:22'] }, {});
   assert.deepEqual(c.lan_nets, ['192.168.1.0/24:22']);
-  assert.throws(() => loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678', allow: ['192.168.1.0/24:99999'] }, {}), /lan_nets\.0/);
+  assert.throws(() => loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678', plain: true, allow: ['192.168.1.0/24:99999'] }, {}), /lan_nets\.0/);
   assert.throws(() => loadAgentConfig({}, {}), (e: unknown) => e instanceof ConfigError && /gateway/.test(e.message) && /name/.test(e.message) && /key/.test(e.message));
-  assert.deepEqual(loadAgentConfig({ gateway: '[::1]:35357', name: 'h', key: '12345678' }, {}).lan_nets, ['127.0.0.1/32', '::1/128'], 'default: only its own host');
+  assert.deepEqual(loadAgentConfig({ gateway: '[::1]:35357', name: 'h', key: '12345678', plain: true }, {}).lan_nets, ['127.0.0.1/32', '::1/128'], 'default: only its own host');
+  // The encrypted link is the default, so the gateway key is required unless --plain.
+  assert.throws(() => loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678' }, {}), /gateway_key: is required for the encrypted link/);
+  assert.throws(() => loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678', gatewayKey: 'short' }, {}), /gateway_key: must be the gateway's 43-character public key/);
+  assert.equal(loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678', gatewayKey: 'A'.repeat(43) }, {}).plain, false);
 });
