@@ -1,10 +1,11 @@
 /**
  * Core benchmark: measures, in one run on loopback, a direct TCP connection (the ceiling), a plain
- * Node pipe relay (the ceiling for a userspace relay in Node) and DoorKeeper over the plain DK link
- * (gateway and agent as separate processes). Prints figures and ratios; asserts nothing.
+ * Node pipe relay (the ceiling for a userspace relay in Node), DoorKeeper over the plain DK link,
+ * over the encrypted link, and `dk connect` (gateway, agents and dk connect as separate
+ * processes). Prints figures and ratios; asserts nothing.
  * Usage: npm run bench [-- --size MiB]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -135,12 +136,18 @@ async function main(): Promise<void> {
     await start([RELAY, String(base), String(t.port)], /ready/);
     const token = 'bench-admin-token-0123456789';
     await start([MAIN, 'gateway', '--bind', '127.0.0.1', '--serv-port', String(base + 1), '--mgmt-port', String(base + 2), '--data-dir', data,
-      '--backend', 'bench=bench-key-123', '--admin-token', token], /DoorKeeper gateway/);
-    await start([MAIN, 'agent', '--gateway', `127.0.0.1:${base + 1}`, '--name', 'bench', '--key', 'bench-key-123', '--allow', '127.0.0.1/32'], /connected to gateway/, 'stderr');
+      '--backend', 'bench=bench-key-123', '--backend', 'benchlink=bench-key-456', '--admin-token', token], /DoorKeeper gateway/);
+    const pub = execFileSync(process.execPath, [MAIN, 'pubkey', '--data-dir', data], { encoding: 'utf8' }).trim();
+    await start([MAIN, 'agent', '--gateway', `127.0.0.1:${base + 1}`, '--name', 'bench', '--key', 'bench-key-123', '--allow', '127.0.0.1/32', '--plain'], /connected to gateway/, 'stderr');
+    await start([MAIN, 'agent', '--gateway', `127.0.0.1:${base + 1}`, '--name', 'benchlink', '--key', 'bench-key-456', '--allow', '127.0.0.1/32', '--gateway-key', pub], /connected to gateway/, 'stderr');
     await new Promise((r) => setTimeout(r, 300));
-    const res = await fetch(`http://127.0.0.1:${base + 2}/api/v1/access`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ backend: 'bench', port: t.port }) });
-    const grant = (await res.json()) as { access_port: number };
-    const rows = [await measure('direct TCP', t.port), await measure('node pipe relay', base), await measure('DoorKeeper plain link', grant.access_port)];
+    const access = async (backend: string): Promise<number> => {
+      const res = await fetch(`http://127.0.0.1:${base + 2}/api/v1/access`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ backend, port: t.port }) });
+      return ((await res.json()) as { access_port: number }).access_port;
+    };
+    await start([MAIN, 'connect', 'benchlink', String(t.port), '-L', `127.0.0.1:${base + 3}`, '--gateway', `127.0.0.1:${base + 1}`, '--gateway-key', pub, '--token', token], /dk connect:/);
+    const rows = [await measure('direct TCP', t.port), await measure('node pipe relay', base), await measure('DoorKeeper plain link', await access('bench')),
+      await measure('DoorKeeper encrypted link', await access('benchlink')), await measure('dk connect (encrypted both hops)', base + 3)];
     const [direct, relay] = rows as [Row, Row, Row];
     const f = (x: number): string => x.toFixed(0).padStart(7);
     const g = (x: number): string => x.toFixed(3).padStart(7);

@@ -78,6 +78,10 @@ export class LinkStream extends Duplex {
   get unacked(): number {
     return this.#out.size;
   }
+  /** Every byte this stream holds in memory: replay buffer, queued reads and writes, and the socket's queue. */
+  get buffered(): number {
+    return this.#out.size + (this.#pending?.chunk.length ?? 0) + this.readableLength + this.writableLength + (this.#socket?.writableLength ?? 0);
+  }
   get attached(): boolean {
     return this.#socket !== null;
   }

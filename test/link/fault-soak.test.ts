@@ -60,8 +60,10 @@ test(`fault soak: ${MIB} MiB each way at once across ≥ ${MIN_DISCONNECTS} forc
   const server = await serverSide;
   let peakUnacked = 0;
   let peakRss = 0;
+  let peakBuffered = 0;
   const sampler = setInterval(() => {
     peakUnacked = Math.max(peakUnacked, client.unacked, server.unacked);
+    peakBuffered = Math.max(peakBuffered, client.buffered, server.buffered);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 5);
   let finished = false;
@@ -91,7 +93,8 @@ test(`fault soak: ${MIB} MiB each way at once across ≥ ${MIN_DISCONNECTS} forc
   const msg = `seed ${seed}`;
   console.log(`# ${MIB} MiB each way in ${ms} ms with ${disconnects} disconnects (${JSON.stringify(r.proxy!.counts)}); `
     + `retransmitted ${(client.stats.retransmitted / 2 ** 20).toFixed(1)} MiB up, ${(server.stats.retransmitted / 2 ** 20).toFixed(1)} MiB down; `
-    + `peak unacked ${(peakUnacked / 1024).toFixed(0)} KiB (window ${WINDOW / 1024} KiB); peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
+    + `peak unacked ${(peakUnacked / 1024).toFixed(0)} KiB (window ${WINDOW / 1024} KiB); peak buffered per stream ${(peakBuffered / 1024).toFixed(0)} KiB; `
+    + `peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
   assert.equal(gotAtServer.bad, -1, `${msg}: first wrong byte at the server at offset ${gotAtServer.bad}`);
   assert.equal(gotAtClient.bad, -1, `${msg}: first wrong byte at the client at offset ${gotAtClient.bad}`);
   assert.equal(gotAtServer.bytes, SIZE, msg);
@@ -100,4 +103,7 @@ test(`fault soak: ${MIB} MiB each way at once across ≥ ${MIN_DISCONNECTS} forc
   assert.equal(gotAtClient.hash, sentDown, msg);
   assert.ok(disconnects >= MIN_DISCONNECTS, `${msg}: only ${disconnects} disconnects`);
   assert.ok(peakUnacked <= WINDOW, `${msg}: unacknowledged bytes ${peakUnacked} exceeded the window`);
+  // Everything a stream holds — replay buffer, read and write queues, the socket's queue — stays
+  // within a small multiple of the window (the socket queue may hold a sealed copy of the window).
+  assert.ok(peakBuffered <= 3 * WINDOW, `${msg}: a stream held ${peakBuffered} bytes`);
 });
