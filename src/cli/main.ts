@@ -27,6 +27,13 @@ function decodeKeyOrConfigError(text: string): Buffer {
 }
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** Runs `stop` once on SIGINT or SIGTERM, then exits 0. */
+function onShutdown(stop: (signal: string) => Promise<unknown> | void): void {
+  const handler = (signal: string): void => void Promise.resolve(stop(signal)).then(() => process.exit(0));
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+}
 const program = new Command('dk')
   .description('DoorKeeper: controlled access to hosts behind NAT.\nRun `dk gateway` on a public host, `dk agent` inside the private network, `dk access` to get a port.')
   .version('0.1.0')
@@ -48,12 +55,10 @@ program.command('gateway')
     const g = await startGateway(config, log);
     if (g.first.adminToken || g.first.backend) process.stdout.write(firstRunBanner(g, o.publicHost) + '\n');
     else process.stdout.write(`DoorKeeper gateway: agents on :${g.servPort}, API on :${g.mgmtPort} (data in ${config.data_dir}); link public key ${encodeKey(g.gateway.linkKey.publicRaw)}\n`);
-    const stop = (sig: string): void => {
-      log.info({ signal: sig }, 'shutting down: draining sessions for up to 5 s');
-      void g.stop(5000).then(() => process.exit(0));
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    onShutdown((signal) => {
+      log.info({ signal }, 'shutting down: draining sessions for up to 5 s');
+      return g.stop(5000);
+    });
   });
 
 program.command('agent')
@@ -70,9 +75,7 @@ program.command('agent')
     const log = makeLogger(config.log_level, 'agent');
     const agent = new Agent(config, log);
     agent.start();
-    const stop = (): void => void agent.stop().then(() => process.exit(0));
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    onShutdown(() => agent.stop());
   });
 
 interface ApiOpts { api: string; token?: string; totp?: string; json?: boolean }
@@ -145,9 +148,7 @@ program.command('connect')
     });
     const actual = await fwd.listen();
     process.stdout.write(`dk connect: ${bind}:${actual} → ${backend} ${host ?? '127.0.0.1'}:${targetPort} via ${o.gateway} (encrypted; connections survive network drops)\n`);
-    const stop = (): void => { fwd.close(); process.exit(0); };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    onShutdown(() => fwd.close());
   });
 
 program.command('init')
