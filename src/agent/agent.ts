@@ -5,7 +5,7 @@ import { Purpose } from '../connect/protocol.ts';
 import { connectLink } from '../link/client.ts';
 import { decodeKey } from '../link/keys.ts';
 import { makeHandshake } from '../auth/handshake.ts';
-import { splitHostPort, type AgentConfig } from '../config/agent-config.ts';
+import { splitHostPort, usesLink, type AgentConfig } from '../config/agent-config.ts';
 import { ConfigError } from '../config/errors.ts';
 import { bridge } from '../mux/bridge.ts';
 import { Mux } from '../mux/mux.ts';
@@ -72,6 +72,10 @@ export class Agent extends EventEmitter {
 
   start(): void {
     this.#stopped = false;
+    if (!this.config.plain && !this.config.gateway_key) {
+      this.log.warn('no gateway_key: speaking the seed\'s plain, unencrypted protocol that does not survive link drops. '
+        + 'Pass --gateway-key KEY (`dk pubkey` on the gateway prints it) for the encrypted, resumable link, or --plain to choose plain mode and silence this.');
+    }
     this.#dial();
   }
 
@@ -85,7 +89,7 @@ export class Agent extends EventEmitter {
 
   #dial(): void {
     if (this.#stopped) return;
-    const attempt = this.config.plain ? this.#dialPlain() : this.#dialLink();
+    const attempt = usesLink(this.config) ? this.#dialLink() : this.#dialPlain();
     attempt.then((conn) => this.#run(conn), (err: Error & { code?: string }) => {
       if (err.code === 'DK_LINK_SERVER_AUTH') {
         this.emit('authError', err);
@@ -150,7 +154,7 @@ export class Agent extends EventEmitter {
       window: this.config.window,
       features: this.config.seed_only ? 0 : ALL_FEATURES,
       keepaliveMs: this.config.keepalive * 1000,
-      deadAfterMs: this.config.plain ? this.config.keepalive * 3000 : 0,
+      deadAfterMs: usesLink(this.config) ? 0 : this.config.keepalive * 3000,
       onOpen: (s, p, ip) => this.#onOpen(s, p, ip),
       onCommand: (f) => this.#onCommand(mux, f),
       onHello: (features) => {
@@ -162,7 +166,7 @@ export class Agent extends EventEmitter {
     this.#mux = mux;
     healthy = setTimeout(() => { this.#attempt = 0; }, HEALTHY_MS);
     healthy.unref();
-    this.log.info({ gateway: this.config.gateway, name: this.config.name, encrypted: !this.config.plain }, 'connected to gateway');
+    this.log.info({ gateway: this.config.gateway, name: this.config.name, encrypted: usesLink(this.config) }, 'connected to gateway');
     this.emit('online');
   }
 

@@ -10,7 +10,10 @@ export const AgentConfigSchema = z.object({
   gateway: hostPort,
   /** The gateway's static public key, pinned: the encrypted link refuses any other gateway. */
   gateway_key: gatewayKey.optional(),
-  /** Speak the seed's plain DK protocol on TCP instead of the encrypted, resumable link. */
+  /**
+   * Speak the seed's plain DK protocol on TCP instead of the encrypted, resumable link. Without a
+   * gateway_key the agent uses plain mode too (so the core flags keep working), and warns.
+   */
   plain: bool.default(false),
   /** Encrypted link: how long to keep trying to resume a dropped connection before starting anew. */
   link_resume: seconds.default(60),
@@ -33,10 +36,7 @@ export const AgentConfigSchema = z.object({
   window: bytes.default(256 * 1024),
   seed_only: bool.default(false),
   log_level: logLevel.default('info'),
-}).strict().refine((c) => c.plain || c.gateway_key !== undefined, {
-  path: ['gateway_key'],
-  message: 'is required for the encrypted link: pass --gateway-key KEY (print it on the gateway with `dk pubkey`), or choose the seed\'s plain mode with --plain',
-});
+}).strict();
 
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 
@@ -66,4 +66,9 @@ export function splitHostPort(hp: string): { host: string; port: number } {
   const i = hp.lastIndexOf(':');
   const host = hp.slice(0, i).replace(/^\[|\]$/g, '');
   return { host, port: Number(hp.slice(i + 1)) };
+}
+
+/** The encrypted link needs the pinned key; without one the agent speaks the seed's plain protocol. */
+export function usesLink(c: AgentConfig): boolean {
+  return !c.plain && c.gateway_key !== undefined;
 }

@@ -72,3 +72,16 @@ test('a newer connection for the same backend name replaces the older one', asyn
   await waitFor(() => !ag.online, 3000, 'the older agent sees its link closed');
   newer.destroy();
 });
+
+test('the core agent flags keep working: without a gateway key the agent speaks plain mode', async (t) => {
+  const echo = await echoServer();
+  const gw = await gateway();
+  const ag = await agent(gw.servPort, { gateway_key: undefined });
+  t.after(async () => { await ag.stop(); await gw.cleanup(); echo.server.close(); });
+  await online(gw);
+  assert.equal(gw.gateway.agents.get('home')!.encrypted, false);
+  const g = await http('POST', `${gw.api}/api/v1/access`, { token: ADMIN, body: { backend: 'home', port: echo.port } });
+  const s = await dial(g.json.access_port);
+  s.end('plain still works');
+  assert.equal((await readAll(s)).data.toString(), 'plain still works');
+});

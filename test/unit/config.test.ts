@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadAgentConfig } from '../../src/config/agent-config.ts';
+import { loadAgentConfig, usesLink } from '../../src/config/agent-config.ts';
 import { ConfigError } from '../../src/config/errors.ts';
 import { accessRange, loadGatewayConfig } from '../../src/config/gateway-config.ts';
 import { tempDir } from '../helpers/stack.ts';
@@ -53,8 +53,10 @@ test('agent: --allow rules are validated; required keys are named', () => {
   assert.throws(() => loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678', plain: true, allow: ['192.168.1.0/24:99999'] }, {}), /lan_nets\.0/);
   assert.throws(() => loadAgentConfig({}, {}), (e: unknown) => e instanceof ConfigError && /gateway/.test(e.message) && /name/.test(e.message) && /key/.test(e.message));
   assert.deepEqual(loadAgentConfig({ gateway: '[::1]:35357', name: 'h', key: '12345678', plain: true }, {}).lan_nets, ['127.0.0.1/32', '::1/128'], 'default: only its own host');
-  // The encrypted link is the default, so the gateway key is required unless --plain.
-  assert.throws(() => loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678' }, {}), /gateway_key: is required for the encrypted link/);
+  // The core flags keep working: without a pinned key the agent falls back to plain mode.
+  const noKey = loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678' }, {});
+  assert.equal(usesLink(noKey), false);
+  assert.equal(usesLink(loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678', gatewayKey: 'A'.repeat(43) }, {})), true);
   assert.throws(() => loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678', gatewayKey: 'short' }, {}), /gateway_key: must be the gateway's 43-character public key/);
   assert.equal(loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678', gatewayKey: 'A'.repeat(43) }, {}).plain, false);
 });
