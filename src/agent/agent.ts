@@ -17,7 +17,7 @@ import {
 import { cidrToWire } from '../util/cidr.ts';
 import type { Logger } from '../util/log.ts';
 import { Allowlist } from './allowlist.ts';
-import { backoffDelay } from './backoff.ts';
+import { backoffDelay } from '../util/backoff.ts';
 import { connectScan, scanTargets } from './scan.ts';
 
 /** A link that lived this long counts as healthy even without HELLO (a seed-only gateway). */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { backoffDelay } from '../agent/backoff.ts';
+import { backoffDelay } from '../util/backoff.ts';
 import { LinkError, ServerAuthError, SessionLostError } from './errors.ts';
 import {
   checkResumeReply, clientNew, KIND_UNKNOWN, NEW_REPLY_SIZE, RESUME_CHALLENGE_SIZE, RESUME_REPLY_SIZE,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { Allowlist } from '../../src/agent/allowlist.ts';
-import { backoffDelay } from '../../src/agent/backoff.ts';
+import { backoffDelay } from '../../src/util/backoff.ts';
 import { connectScan, scanTargets } from '../../src/agent/scan.ts';
 import { parseNetRule } from '../../src/util/cidr.ts';
 

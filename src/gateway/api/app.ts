@@ -138,7 +138,7 @@ export function buildApi(gw: Gateway, log: Logger): Hono<Env> {
       backends: names.map((name) => {
         const a = gw.agents.get(name);
         return {
-          name, online: !!a, since: a ? iso(a.since) : null, remote: a && u.admin ? a.remote : undefined,
+          name, online: !!a, since: a ? iso(a.since) : null, remote: a && u.admin ? a.remote : undefined, encrypted: a?.encrypted ?? null,
           features: a?.mux.features ?? null, rtt_ms: a?.mux.rttMs ?? null, sessions: a?.mux.sessions.size ?? 0,
           exposes: gw.exposes().filter((e) => e.backend === name),
         };
