@@ -18,6 +18,7 @@ import { cidrToWire } from '../util/cidr.ts';
 import type { Logger } from '../util/log.ts';
 import { Allowlist } from './allowlist.ts';
 import { backoffDelay } from '../util/backoff.ts';
+import { connected } from '../util/connect.ts';
 import { connectScan, scanTargets } from './scan.ts';
 
 /** A link that lived this long counts as healthy even without HELLO (a seed-only gateway). */
@@ -101,14 +102,7 @@ export class Agent extends EventEmitter {
 
   #dialPlain(): Promise<Duplex> {
     const { host, port } = splitHostPort(this.config.gateway);
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host, port, noDelay: true });
-      socket.once('error', reject);
-      socket.once('connect', () => {
-        socket.off('error', reject);
-        resolve(socket);
-      });
-    });
+    return connected(connect({ host, port, noDelay: true }));
   }
 
   /** The encrypted, resumable link (SPEC §5): drops of the TCP connection are resumed underneath. */

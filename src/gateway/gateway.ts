@@ -82,7 +82,8 @@ export class Gateway {
   link!: LinkServer;
   readonly #connectFailures: FailureLimiter;
   #sweeper: NodeJS.Timeout | null = null;
-  readonly #handshaking = new Set<Socket>();
+  /** Connections not yet authenticated (plain sockets and link streams), bounded by MAX_PENDING_HANDSHAKES. */
+  readonly #handshaking = new Set<Duplex>();
   #accessLock: Promise<unknown> = Promise.resolve();
   #lastPrune = 0;
   servPort = 0;
@@ -180,6 +181,8 @@ export class Gateway {
       return;
     }
     this.#handshaking.add(socket);
+    // SPEC §2: one `handshake` deadline covers telling the modes apart and the plain handshake.
+    const deadline = Date.now() + this.config.handshake * 1000;
     let head = Buffer.alloc(0);
     const timer = setTimeout(() => { release(); socket.destroy(); this.metrics.agentAuthFailures.inc({ reason: 'timeout' }); }, this.config.handshake * 1000);
     timer.unref();
@@ -195,8 +198,10 @@ export class Gateway {
       if (head.length < LINK_MAGIC.length && head.subarray(0, n).equals(LINK_MAGIC.subarray(0, n))) return; // wait for 4 bytes
       release();
       socket.pause();
+      // The link server bounds its own handshakes (timeout, maxSessions); a plain agent goes on
+      // under the same deadline and stays counted until it authenticates.
       if (head.subarray(0, 4).equals(LINK_MAGIC)) this.link.handle(socket, head);
-      else this.#acceptAgent(socket, remote, head);
+      else this.#acceptAgent(socket, remote, head, false, deadline);
     };
     socket.on('data', onData);
     socket.on('close', release);
@@ -210,9 +215,10 @@ export class Gateway {
   }
 
   /** The agent handshake (SPEC §4) on a plain socket or inside a link session. */
-  #acceptAgent(conn: Duplex, remote: string, initial: Buffer, overLink = false): void {
+  #acceptAgent(conn: Duplex, remote: string, initial: Buffer, overLink = false, deadline = Date.now() + this.config.handshake * 1000): void {
     const socket = conn;
     socket.on('error', () => undefined);
+    this.#handshaking.add(socket);
     const chunks: Buffer[] = [];
     let have = 0;
     let settled = false;
@@ -221,6 +227,7 @@ export class Gateway {
       settled = true;
       clearTimeout(timer);
       socket.off('data', onData);
+      this.#handshaking.delete(socket);
     };
     const refuse = (reason: string): void => {
       done();
@@ -229,7 +236,7 @@ export class Gateway {
       socket.destroy();
     };
     // SPEC §2: the agent must authenticate within `handshake` seconds.
-    const timer = setTimeout(() => refuse('timeout'), this.config.handshake * 1000);
+    const timer = setTimeout(() => refuse('timeout'), Math.max(0, deadline - Date.now()));
     timer.unref();
     const onData = (chunk: Buffer): void => {
       chunks.push(chunk);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { backoffDelay } from '../util/backoff.ts';
+import { connected } from '../util/connect.ts';
 import { LinkError, ServerAuthError, SessionLostError } from './errors.ts';
 import {
   checkResumeReply, clientNew, KIND_UNKNOWN, NEW_REPLY_SIZE, RESUME_CHALLENGE_SIZE, RESUME_REPLY_SIZE,
@@ -25,15 +26,7 @@ export interface ConnectOptions extends Partial<LinkOptions> {
 }
 
 function dialer(o: ConnectOptions): () => Promise<Socket> {
-  return () => new Promise((resolve, reject) => {
-    const s = o.dial ? o.dial() : connect({ host: o.host, port: o.port, noDelay: true });
-    const fail = (e: Error): void => reject(e);
-    s.once('error', fail);
-    s.once('connect', () => {
-      s.off('error', fail);
-      resolve(s);
-    });
-  });
+  return () => connected(o.dial ? o.dial() : connect({ host: o.host, port: o.port, noDelay: true }));
 }
 
 /**
@@ -63,7 +56,8 @@ export async function connectLink(o: ConnectOptions): Promise<LinkStream> {
     throw e;
   }
   const stream = new LinkStream(secrets, opts);
-  stream.attach(socket, { send: trafficKeys(secrets.master, secrets.salt, 0).c2s, recv: trafficKeys(secrets.master, secrets.salt, 0).s2c }, 0, reply.rest);
+  const keys = trafficKeys(secrets.master, secrets.salt, 0);
+  stream.attach(socket, { send: keys.c2s, recv: keys.s2c }, 0, reply.rest);
   const resumeForMs = o.resumeForMs ?? 60_000;
   // One resume loop at a time; a detach that happens while one is finishing (even inside
   // attach()) starts another, so no loss of connection is ever left unanswered.

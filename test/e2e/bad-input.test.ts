@@ -46,6 +46,15 @@ test('serv_port: junk, wrong HMAC, replay, slow-loris, bad frames after auth: cl
   assert.ok(slow.ms >= 400 && slow.ms < 2500, `slow-loris closed at the handshake deadline (${slow.ms} ms)`);
   const silent = await poke(gw.servPort, null, 5000);
   assert.ok(silent.ms < 2500, 'a silent connection is closed at the deadline');
+  // One deadline covers telling link from plain apart and the plain handshake: a prefix of the
+  // link magic first, plain bytes later, and the connection still closes at the first deadline.
+  const tricky = await dial(gw.servPort);
+  const t0 = Date.now();
+  tricky.write('D');
+  setTimeout(() => tricky.write('Xplain-looking bytes'), 300);
+  await readAll(tricky, 5000);
+  const trickyMs = Date.now() - t0;
+  assert.ok(trickyMs >= 400 && trickyMs < 750, `closed ${trickyMs} ms after connecting (deadline 500 ms)`);
 
   // Replay: a handshake that was accepted once is refused the second time.
   const hs = makeHandshake('other', 'other-key-123');
