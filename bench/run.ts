@@ -1,167 +1,337 @@
 /**
- * Core benchmark: measures, in one run on loopback, a direct TCP connection (the ceiling), a plain
- * Node pipe relay (the ceiling for a userspace relay in Node), DoorKeeper over the plain DK link,
- * over the encrypted link, and `dk connect` (gateway, agents and dk connect as separate
- * processes). Prints figures and ratios; asserts nothing.
- * Usage: npm run bench [-- --size MiB]
+ * The side-by-side benchmark (issue 4). In one run on loopback it starts and measures:
+ *   direct TCP (the ceiling), a plain Node pipe relay (the ceiling for a userspace relay in Node),
+ *   OpenSSH `ssh -R` against a local sshd it starts itself, DoorKeeper over the plain link and over
+ *   the encrypted link, and `dk connect` end to end (encrypted on both hops).
+ * Figures: iperf3 single-stream throughput both ways and 8 parallel streams; wrk against an HTTP
+ * target with keep-alive (rate, latency) and with Connection: close (new connections per second);
+ * 1-byte round trips; resident memory per open session with 10,000 sessions; CPU seconds per GiB
+ * moved by the tunnel's own processes. Prints tables with ratios, writes JSON and an SVG chart.
+ * It asserts nothing.
+ *
+ * Usage: npm run bench [-- --seconds N --sessions N --only name,name --out DIR]
+ * (npm run bench runs bench/setup.sh first, which installs sshd, iperf3 and wrk when missing.)
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chartSvg } from './lib/chart.ts';
+import { cpuSeconds, rss, tree } from './lib/proc.ts';
+import { iperf, wrk, type WrkResult } from './lib/tools.ts';
 
-const sizeArg = process.argv.indexOf('--size');
-const SIZE = (sizeArg > 0 ? Number(process.argv[sizeArg + 1]) : 256) * 2 ** 20;
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+};
+const SECONDS = Number(arg('--seconds') ?? 4);
+const SESSIONS = Number(arg('--sessions') ?? 10_000);
+const ONLY = arg('--only')?.split(',');
+const OUT = arg('--out') ?? fileURLToPath(new URL('../docs/', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const RELAY = fileURLToPath(new URL('./relay.ts', import.meta.url));
-const CHUNK = Buffer.alloc(256 * 1024, 0x5a);
+const HTTP = fileURLToPath(new URL('./http-target.ts', import.meta.url));
 const children: ChildProcess[] = [];
+const log = (s: string): void => void process.stderr.write(`${s}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Target: first byte selects the mode — 'U' sink (upload), 'D' source (download), 'E' echo. */
-async function target(): Promise<{ server: Server; port: number }> {
-  const server = createServer({ allowHalfOpen: true, noDelay: true }, (s) => {
-    s.on('error', () => undefined);
-    s.once('data', (first: Buffer) => {
-      const mode = String.fromCharCode(first[0]!);
-      if (mode === 'U') { s.on('data', () => undefined); s.on('end', () => s.end('k')); s.resume(); }
-      else if (mode === 'D') void pump(s, SIZE).then(() => s.end());
-      else { if (first.length > 1) s.write(first.subarray(1)); s.pipe(s); }
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, port: (server.address() as { port: number }).port };
+interface Ports { iperf: number; http: number; echo: number }
+type Side = 'server' | 'agent' | 'client';
+interface Contender {
+  name: string;
+  ports: Ports;
+  /** The tunnel's own processes, by side, for a given target (dk connect runs one process per target). */
+  pids: (target: keyof Ports) => Partial<Record<Side, number[]>>;
 }
 
-async function pump(s: Socket, total: number): Promise<void> {
-  for (let sent = 0; sent < total; sent += CHUNK.length) if (!s.write(CHUNK)) await once(s, 'drain');
+interface Figures {
+  name: string;
+  up: number; down: number; par8: number;
+  cpuPerGiB: number | null;
+  keep: WrkResult; close: WrkResult; lat1: WrkResult;
+  rttP50: number; rttP99: number;
+  memServer: number | null; memAgent: number | null; memClient: number | null;
+}
+
+// ---------- targets in this process: an echo server for round trips and open sessions ----------
+
+async function echoTarget(): Promise<{ server: Server; port: number; sockets: Set<Socket> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer({ noDelay: true }, (s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => sockets.delete(s));
+    s.pipe(s);
+  });
+  server.maxConnections = 60_000;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, port: (server.address() as { port: number }).port, sockets };
 }
 
 function dial(port: number): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, noDelay: true, allowHalfOpen: true });
-    s.once('connect', () => resolve(s));
+    const s = connect({ host: '127.0.0.1', port, noDelay: true });
+    s.once('connect', () => { s.off('error', reject); resolve(s); });
     s.once('error', reject);
   });
 }
 
-async function upload(port: number, bytes: number): Promise<void> {
-  const s = await dial(port);
-  s.resume(); // read the target's one-byte answer, so that 'end' can arrive
-  s.write('U');
-  await pump(s, bytes);
-  s.end();
-  await once(s, 'end');
-  s.destroy();
-}
-
-async function download(port: number): Promise<void> {
-  const s = await dial(port);
-  s.write('D');
-  s.resume();
-  await once(s, 'end');
-  s.destroy();
-}
-
 async function rtt(port: number, n: number): Promise<number[]> {
   const s = await dial(port);
-  s.write('E');
-  const times: number[] = [];
   const one = Buffer.from([1]);
-  for (let i = 0; i < n; i++) {
+  const times: number[] = [];
+  for (let i = 0; i < n + 100; i++) {
     const t0 = process.hrtime.bigint();
     s.write(one);
     await once(s, 'data');
-    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    if (i >= 100) times.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
   s.destroy();
   return times.sort((a, b) => a - b);
 }
 
-async function connRate(port: number, total: number, concurrency: number): Promise<number> {
+/** Opens `n` sessions through the tunnel, each proven end to end by an echoed byte, and keeps them open. */
+async function openSessions(port: number, n: number): Promise<Socket[]> {
+  const open: Socket[] = [];
   let next = 0;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next++ < total) {
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (next++ < n) {
       const s = await dial(port);
-      s.write('E\x01');
+      s.on('error', () => undefined);
+      s.write('x');
       await once(s, 'data');
-      s.destroy();
+      open.push(s);
     }
   }));
-  return total / ((performance.now() - t0) / 1000);
+  return open;
 }
 
-const mibps = (bytes: number, ms: number): number => bytes / 2 ** 20 / (ms / 1000);
-async function timed(f: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await f();
-  return performance.now() - t0;
-}
+// ---------- contenders ----------
 
-interface Row { name: string; up: number; down: number; par8: number; p50: number; p99: number; conns: number }
-
-async function measure(name: string, port: number): Promise<Row> {
-  await upload(port, 16 * 2 ** 20); // warm-up
-  const up = mibps(SIZE, await timed(() => upload(port, SIZE)));
-  const down = mibps(SIZE, await timed(() => download(port)));
-  const par8 = mibps(SIZE, await timed(() => Promise.all(Array.from({ length: 8 }, () => upload(port, SIZE / 8)))));
-  const r = await rtt(port, 2000);
-  const conns = await connRate(port, 2000, 32);
-  const row = { name, up, down, par8, p50: r[Math.floor(r.length * 0.5)]!, p99: r[Math.floor(r.length * 0.99)]!, conns };
-  process.stderr.write(`  measured ${name}\n`);
-  return row;
-}
-
-function start(args: string[], ready: RegExp, stream: 'stdout' | 'stderr' = 'stdout'): Promise<ChildProcess> {
-  const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(cmd: string, args: string[], ready: RegExp | null, opts: { stream?: 'stdout' | 'stderr'; timeoutMs?: number } = {}): Promise<ChildProcess> {
+  const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(p);
   return new Promise((resolve, reject) => {
     let buf = '';
-    p[stream].on('data', (c: Buffer) => { buf += c.toString(); if (ready.test(buf)) resolve(p); });
-    p.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${buf}`)));
+    const timer = setTimeout(() => reject(new Error(`${cmd} ${args.join(' ')} not ready after ${opts.timeoutMs ?? 20_000} ms: ${buf}`)), opts.timeoutMs ?? 20_000);
+    const onData = (c: Buffer): void => {
+      buf += c.toString();
+      if (ready?.test(buf)) { clearTimeout(timer); resolve(p); }
+    };
+    p.stdout.on('data', onData);
+    p.stderr.on('data', onData);
+    p.once('exit', (code) => { clearTimeout(timer); reject(new Error(`${cmd} ${args.join(' ')} exited ${code}: ${buf}`)); });
+    if (!ready) { clearTimeout(timer); resolve(p); }
   });
 }
 
-async function main(): Promise<void> {
-  const t = await target();
-  // Below the ephemeral range (32768+), where client sockets take their local ports.
-  const base = 21_000 + Math.floor(Math.random() * 10_000);
-  const data = mkdtempSync(join(tmpdir(), 'dk-bench-'));
-  try {
-    process.stderr.write(`DoorKeeper core benchmark: ${SIZE / 2 ** 20} MiB per transfer, node ${process.version}\n`);
-    await start([RELAY, String(base), String(t.port)], /ready/);
-    const token = 'bench-admin-token-0123456789';
-    await start([MAIN, 'gateway', '--bind', '127.0.0.1', '--serv-port', String(base + 1), '--mgmt-port', String(base + 2), '--data-dir', data,
-      '--backend', 'bench=bench-key-123', '--backend', 'benchlink=bench-key-456', '--admin-token', token], /DoorKeeper gateway/);
-    const pub = execFileSync(process.execPath, [MAIN, 'pubkey', '--data-dir', data], { encoding: 'utf8' }).trim();
-    await start([MAIN, 'agent', '--gateway', `127.0.0.1:${base + 1}`, '--name', 'bench', '--key', 'bench-key-123', '--allow', '127.0.0.1/32', '--plain'], /connected to gateway/, 'stderr');
-    await start([MAIN, 'agent', '--gateway', `127.0.0.1:${base + 1}`, '--name', 'benchlink', '--key', 'bench-key-456', '--allow', '127.0.0.1/32', '--gateway-key', pub], /connected to gateway/, 'stderr');
-    await new Promise((r) => setTimeout(r, 300));
-    const access = async (backend: string): Promise<number> => {
-      const res = await fetch(`http://127.0.0.1:${base + 2}/api/v1/access`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ backend, port: t.port }) });
-      return ((await res.json()) as { access_port: number }).access_port;
-    };
-    await start([MAIN, 'connect', 'benchlink', String(t.port), '-L', `127.0.0.1:${base + 3}`, '--gateway', `127.0.0.1:${base + 1}`, '--gateway-key', pub, '--token', token], /dk connect:/);
-    const rows = [await measure('direct TCP', t.port), await measure('node pipe relay', base), await measure('DoorKeeper plain link', await access('bench')),
-      await measure('DoorKeeper encrypted link', await access('benchlink')), await measure('dk connect (encrypted both hops)', base + 3)];
-    const [direct, relay] = rows as [Row, Row, Row];
-    const f = (x: number): string => x.toFixed(0).padStart(7);
-    const g = (x: number): string => x.toFixed(3).padStart(7);
-    console.log(`\n| contender | up MiB/s | down MiB/s | 8 streams MiB/s | RTT p50 ms | RTT p99 ms | conn/s | up vs relay | up vs direct |`);
-    console.log(`|---|---:|---:|---:|---:|---:|---:|---:|---:|`);
-    for (const r of rows) {
-      console.log(`| ${r.name} | ${f(r.up)} | ${f(r.down)} | ${f(r.par8)} | ${g(r.p50)} | ${g(r.p99)} | ${f(r.conns)} | ${(r.up / relay.up).toFixed(2)} | ${(r.up / direct.up).toFixed(2)} |`);
+async function waitPort(port: number, ms = 10_000): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      (await dial(port)).destroy();
+      return;
+    } catch (e) {
+      if (Date.now() > until) throw e;
+      await sleep(50);
     }
-  } finally {
-    for (const c of children) c.kill('SIGTERM');
-    t.server.close();
-    await new Promise((r) => setTimeout(r, 200));
-    rmSync(data, { recursive: true, force: true });
   }
 }
 
+async function sshContender(base: number, t: Ports, dir: string): Promise<Contender> {
+  const hk = join(dir, 'ssh_host'); const ck = join(dir, 'ssh_client');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hk]);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', ck]);
+  writeFileSync(join(dir, 'authorized_keys'), execFileSync('cat', [`${ck}.pub`]), { mode: 0o600 });
+  const cfg = join(dir, 'sshd_config');
+  writeFileSync(cfg, [`Port ${base}`, 'ListenAddress 127.0.0.1', `HostKey ${hk}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+    'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'PermitRootLogin prohibit-password', 'StrictModes no', 'UsePAM no',
+    `PidFile ${join(dir, 'sshd.pid')}`, 'AllowTcpForwarding yes', 'MaxStartups 100', ''].join('\n'));
+  mkdirSync('/run/sshd', { recursive: true });
+  const sshd = await start('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], /Server listening/);
+  const p = { iperf: base + 1, http: base + 2, echo: base + 3 };
+  const user = execFileSync('id', ['-un'], { encoding: 'utf8' }).trim();
+  const ssh = await start('ssh', ['-N', '-i', ck, '-p', String(base), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+    '-o', 'ExitOnForwardFailure=yes', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes',
+    '-R', `${p.iperf}:127.0.0.1:${t.iperf}`, '-R', `${p.http}:127.0.0.1:${t.http}`, '-R', `${p.echo}:127.0.0.1:${t.echo}`, `${user}@127.0.0.1`], null);
+  for (const port of Object.values(p)) await waitPort(port);
+  const cipher = /cipher: (\S+)/.exec(execFileSync('ssh', ['-G', '127.0.0.1'], { encoding: 'utf8' }).replace('ciphers ', 'cipher: '))?.[1]?.split(',')[0];
+  log(`  ssh -R up (OpenSSH default cipher ${cipher})`);
+  return { name: 'ssh -R (OpenSSH)', ports: p, pids: () => ({ server: tree([sshd.pid!]), agent: [ssh.pid!] }) };
+}
+
+async function main(): Promise<void> {
+  const base = 21_000 + Math.floor(Math.random() * 9_000); // below the ephemeral range (32768+)
+  const dir = mkdtempSync(join(tmpdir(), 'dk-bench-'));
+  const echo = await echoTarget();
+  try {
+    const versions = {
+      node: process.version,
+      openssh: spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim(),
+      iperf3: execFileSync('iperf3', ['--version'], { encoding: 'utf8' }).split('\n')[0]!.trim(),
+      wrk: spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0]!.replace(/ Copyright.*/, '').trim(),
+    };
+    log(`DoorKeeper benchmark: ${SECONDS} s per iperf3/wrk run, ${SESSIONS} sessions, node ${process.version}`);
+    // Targets: iperf3 server, HTTP server (child processes), echo (this process).
+    const t: Ports = { iperf: base, http: base + 1, echo: echo.port };
+    await start('iperf3', ['-s', '--forceflush', '-p', String(t.iperf)], /Server listening/);
+    await start(process.execPath, [HTTP, String(t.http)], /ready/);
+
+    const contenders: Contender[] = [{ name: 'direct TCP', ports: t, pids: () => ({}) }];
+    const rp = { iperf: base + 10, http: base + 11, echo: base + 12 };
+    const relay = await start(process.execPath, [RELAY, `${rp.iperf}:${t.iperf}`, `${rp.http}:${t.http}`, `${rp.echo}:${t.echo}`], /ready/);
+    contenders.push({ name: 'node pipe relay', ports: rp, pids: () => ({ server: [relay.pid!] }) });
+    contenders.push(await sshContender(base + 20, t, dir));
+
+    // DoorKeeper: one gateway, a plain agent and an encrypted agent; access ports from the API.
+    const token = 'bench-admin-token-0123456789';
+    const serv = base + 30; const mgmt = base + 31;
+    const data = join(dir, 'gw');
+    const gw = await start(process.execPath, [MAIN, 'gateway', '--bind', '127.0.0.1', '--serv-port', String(serv), '--mgmt-port', String(mgmt), '--data-dir', data,
+      '--backend', 'bench=bench-key-123', '--backend', 'benchlink=bench-key-456', '--admin-token', token], /DoorKeeper gateway/);
+    const pub = execFileSync(process.execPath, [MAIN, 'pubkey', '--data-dir', data], { encoding: 'utf8' }).trim();
+    const plain = await start(process.execPath, [MAIN, 'agent', '--gateway', `127.0.0.1:${serv}`, '--name', 'bench', '--key', 'bench-key-123', '--allow', '127.0.0.1/32', '--plain'], /connected to gateway/);
+    const enc = await start(process.execPath, [MAIN, 'agent', '--gateway', `127.0.0.1:${serv}`, '--name', 'benchlink', '--key', 'bench-key-456', '--allow', '127.0.0.1/32', '--gateway-key', pub], /connected to gateway/);
+    await sleep(300);
+    const access = async (backend: string, port: number): Promise<number> => {
+      const res = await fetch(`http://127.0.0.1:${mgmt}/api/v1/access`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ backend, port }) });
+      if (!res.ok) throw new Error(`access ${backend}:${port}: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { access_port: number }).access_port;
+    };
+    const grants = async (backend: string): Promise<Ports> => ({ iperf: await access(backend, t.iperf), http: await access(backend, t.http), echo: await access(backend, t.echo) });
+    contenders.push({ name: 'DoorKeeper plain link', ports: await grants('bench'), pids: () => ({ server: [gw.pid!], agent: [plain.pid!] }) });
+    contenders.push({ name: 'DoorKeeper encrypted link', ports: await grants('benchlink'), pids: () => ({ server: [gw.pid!], agent: [enc.pid!] }) });
+    const cp = { iperf: base + 40, http: base + 41, echo: base + 42 };
+    const connects: Partial<Record<keyof Ports, ChildProcess>> = {};
+    for (const k of ['iperf', 'http', 'echo'] as const) {
+      connects[k] = await start(process.execPath, [MAIN, 'connect', 'benchlink', String(t[k]), '-L', `127.0.0.1:${cp[k]}`, '--gateway', `127.0.0.1:${serv}`, '--gateway-key', pub, '--token', token], /dk connect:/);
+    }
+    contenders.push({ name: 'dk connect (encrypted both hops)', ports: cp, pids: (k) => ({ server: [gw.pid!], agent: [enc.pid!], client: [connects[k]!.pid!] }) });
+
+    const results: Figures[] = [];
+    for (const c of contenders) {
+      if (ONLY && !ONLY.some((o) => c.name.toLowerCase().includes(o.toLowerCase()))) continue;
+      results.push(await measure(c));
+    }
+    report(results, versions);
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    echo.server.close();
+    for (const s of echo.sockets) s.destroy();
+    await sleep(300);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function measure(c: Contender): Promise<Figures> {
+  log(`measuring ${c.name}`);
+  const all = (k: keyof Ports): number[] => Object.values(c.pids(k)).flat();
+  await iperf(c.ports.iperf, { seconds: 1 }); // warm-up
+  const cpu0 = cpuSeconds(all('iperf'));
+  const up = await iperf(c.ports.iperf, { seconds: SECONDS });
+  const cpu1 = cpuSeconds(all('iperf'));
+  const down = await iperf(c.ports.iperf, { seconds: SECONDS, reverse: true });
+  const cpu2 = cpuSeconds(all('iperf'));
+  const par8 = await iperf(c.ports.iperf, { seconds: SECONDS, streams: 8 });
+  // iperf3's -O 1 omits the first second from the bytes but not from the CPU; charge the whole run.
+  const moved = (up.bytes / SECONDS) * (SECONDS + 1) + (down.bytes / SECONDS) * (SECONDS + 1);
+  const cpuPerGiB = all('iperf').length ? (cpu2 - cpu0) / (moved / 2 ** 30) : null;
+  log(`  iperf3 up ${up.mibps.toFixed(0)} down ${down.mibps.toFixed(0)} x8 ${par8.mibps.toFixed(0)} MiB/s; tunnel cpu ${cpuPerGiB?.toFixed(2) ?? '-'} s/GiB (up ${(cpu1 - cpu0).toFixed(1)} s)`);
+  await wrk(c.ports.http, { seconds: 1, connections: 16 }); // warm-up
+  const keep = await wrk(c.ports.http, { seconds: SECONDS, connections: 16 });
+  const lat1 = await wrk(c.ports.http, { seconds: SECONDS, connections: 1 });
+  const close = await wrk(c.ports.http, { seconds: SECONDS, connections: 16, close: true });
+  log(`  wrk keep-alive ${keep.rps.toFixed(0)} req/s; 1 conn p50 ${lat1.p50.toFixed(3)} ms; Connection: close ${close.rps.toFixed(0)} req/s (errors ${keep.errors}/${lat1.errors}/${close.errors})`);
+  const r = await rtt(c.ports.echo, 2000);
+  // Memory per open session: RSS of each side before and with SESSIONS sessions open.
+  await sleep(1500);
+  const sides = c.pids('echo');
+  const before = { server: rss(sides.server ?? []), agent: rss(sides.agent ?? []), client: rss(sides.client ?? []) };
+  const t0 = performance.now();
+  let open: Socket[] = [];
+  let mem: Record<Side, number | null> = { server: null, agent: null, client: null };
+  try {
+    open = await openSessions(c.ports.echo, SESSIONS);
+    await sleep(1000);
+    const per = (side: Side): number | null => (sides[side] ? (rss(sides[side]) - before[side]) / open.length : null);
+    mem = { server: per('server'), agent: per('agent'), client: per('client') };
+    log(`  ${open.length} sessions in ${(performance.now() - t0).toFixed(0)} ms; per session: server ${fmtB(mem.server)}, agent ${fmtB(mem.agent)}, client ${fmtB(mem.client)}`);
+  } catch (e) {
+    log(`  sessions: failed after ${open.length}: ${(e as Error).message}`);
+  } finally {
+    for (const s of open) s.destroy();
+    await sleep(2000);
+  }
+  return {
+    name: c.name, up: up.mibps, down: down.mibps, par8: par8.mibps, cpuPerGiB, keep, close, lat1,
+    rttP50: r[Math.floor(r.length / 2)]!, rttP99: r[Math.floor(r.length * 0.99)]!,
+    memServer: mem.server, memAgent: mem.agent, memClient: mem.client,
+  };
+}
+
+const fmtB = (b: number | null): string => (b === null ? '-' : `${(b / 1024).toFixed(1)} KiB`);
+
+function report(rs: Figures[], versions: { node: string; openssh: string; iperf3: string; wrk: string }): void {
+  const by = (n: string): Figures | undefined => rs.find((r) => r.name.startsWith(n));
+  const direct = by('direct'); const relay = by('node pipe'); const ssh = by('ssh');
+  const n0 = (x: number): string => x.toFixed(0);
+  const n3 = (x: number): string => x.toFixed(3);
+  const ratio = (a: number, b: number | undefined): string => (b ? (a / b).toFixed(2) : '-');
+  const lines: string[] = [];
+  const p = (s: string): void => { lines.push(s); };
+  p(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}`);
+  p(`Versions: node ${versions.node}; ${versions.openssh}; ${versions.iperf3}; ${versions.wrk}`);
+  p(`Date: ${new Date().toISOString().slice(0, 10)}; iperf3 and wrk runs of ${SECONDS} s; ${SESSIONS} open sessions for memory`);
+  p('');
+  p('Throughput (iperf3, MiB/s) and the tunnel\'s CPU (its own processes, up + down runs):');
+  p('');
+  p('| contender | up | down | 8 streams | 8 streams / 1 | CPU s/GiB | up vs ssh -R | up vs ceiling |');
+  p('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rs) {
+    const ceiling = r.name.startsWith('DoorKeeper plain') ? relay : r === direct ? undefined : relay ?? direct;
+    p(`| ${r.name} | ${n0(r.up)} | ${n0(r.down)} | ${n0(r.par8)} | ${(r.par8 / r.up).toFixed(2)} | ${r.cpuPerGiB === null ? '-' : r.cpuPerGiB.toFixed(2)} | ${ratio(r.up, ssh?.up)} | ${ceiling ? ratio(r.up, ceiling.up) + (ceiling === relay ? ' (relay)' : ' (direct)') : '-'} |`);
+  }
+  p('');
+  p('HTTP through the tunnel (wrk; a 2-byte response), and 1-byte round trips on an open connection:');
+  p('');
+  p('| contender | keep-alive req/s (16 conns) | p50 ms | p99 ms | 1 conn p50 ms | added p50 ms | new conns/s (Connection: close, 16) | p50 ms | p99 ms | conns/s vs ssh -R | RTT p50 ms | RTT p99 ms |');
+  p('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rs) {
+    p(`| ${r.name} | ${n0(r.keep.rps)} | ${n3(r.keep.p50)} | ${n3(r.keep.p99)} | ${n3(r.lat1.p50)} | ${direct ? n3(r.lat1.p50 - direct.lat1.p50) : '-'} | ${n0(r.close.rps)} | ${n3(r.close.p50)} | ${n3(r.close.p99)} | ${ratio(r.close.rps, ssh?.close.rps)} | ${n3(r.rttP50)} | ${n3(r.rttP99)} |`);
+  }
+  p('');
+  p(`Resident memory per open session (${SESSIONS} sessions open at once; RSS growth / sessions):`);
+  p('');
+  p('| contender | server side (gateway / sshd / relay) | agent side (agent / ssh client) | client side (dk connect) | total vs ssh -R |');
+  p('|---|---:|---:|---:|---:|');
+  const tot = (r: Figures): number => (r.memServer ?? 0) + (r.memAgent ?? 0) + (r.memClient ?? 0);
+  for (const r of rs) {
+    if (r === direct) continue;
+    p(`| ${r.name} | ${fmtB(r.memServer)} | ${fmtB(r.memAgent)} | ${fmtB(r.memClient)} | ${ssh ? ratio(tot(r), tot(ssh)) : '-'} |`);
+  }
+  const text = lines.join('\n');
+  console.log(`\n${text}`);
+  mkdirSync(OUT, { recursive: true });
+  writeFileSync(join(OUT, 'performance-results.json'), JSON.stringify({ date: new Date().toISOString(), versions, seconds: SECONDS, sessions: SESSIONS, results: rs }, null, 2) + '\n');
+  const names = rs.map((r) => r.name);
+  writeFileSync(join(OUT, 'performance.svg'), chartSvg('DoorKeeper vs the alternatives, loopback, one run',
+    `${new Date().toISOString().slice(0, 10)} · ${cpus().length} cores · node ${versions.node} · ${versions.openssh.split(',')[0]} · iperf3 + wrk`, names, [
+      { title: 'Single stream, upload (iperf3)', unit: 'MiB/s', values: rs.map((r) => r.up) },
+      { title: 'Single stream, download (iperf3 -R)', unit: 'MiB/s', values: rs.map((r) => r.down) },
+      { title: '8 parallel streams (iperf3 -P 8)', unit: 'MiB/s', values: rs.map((r) => r.par8) },
+      { title: 'HTTP requests, keep-alive (wrk -c 16)', unit: 'requests/s', values: rs.map((r) => r.keep.rps) },
+      { title: 'New connections (wrk, Connection: close)', unit: 'connections/s', values: rs.map((r) => r.close.rps) },
+      { title: 'Request latency p50, 1 connection', unit: 'ms', lowerIsBetter: true, values: rs.map((r) => r.lat1.p50) },
+      { title: 'Tunnel CPU per GiB moved', unit: 'CPU seconds', lowerIsBetter: true, values: rs.map((r) => r.cpuPerGiB) },
+      { title: 'Memory per open session, all sides', unit: `KiB RSS (${SESSIONS} sessions)`, lowerIsBetter: true, values: rs.map((r) => (r === direct ? null : tot(r) / 1024)) },
+      { title: '1-byte round trip p50', unit: 'ms', lowerIsBetter: true, values: rs.map((r) => r.rttP50) },
+    ]));
+  log(`wrote ${join(OUT, 'performance.svg')} and performance-results.json`);
+}
+
 await main();
+process.exit(0);
