@@ -255,6 +255,7 @@ async function measure(c: Contender): Promise<Figures> {
   let open: Socket[] = [];
   let mem: Record<Side, number | null> = { server: null, agent: null, client: null };
   try {
+    if (SESSIONS === 0) throw new Error('skipped (--sessions 0)');
     open = await openSessions(c.ports.echo, SESSIONS);
     await sleep(1000);
     const per = (side: Side): number | null => (sides[side] ? (rss(sides[side]) - before[side]) / open.length : null);

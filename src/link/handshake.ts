@@ -60,7 +60,7 @@ export function clientNew(serverPublic: Buffer, purpose: number): { message: Buf
   const h0 = sha256(PROLOGUE, serverPublic);
   const es = dh(e.privateKey, serverPublic);
   const h1 = sha256(h0, e.publicRaw);
-  const sealed1 = seal(hkdf(es, h1, 'dk-link k1', 32), 0n, Buffer.from([purpose]), h1);
+  const sealed1 = seal(hkdf(es, h1, 'dk-link k1', 32), 0, Buffer.from([purpose]), h1);
   const message = Buffer.concat([MAGIC, Buffer.from([KIND_NEW]), e.publicRaw, sealed1]);
   return {
     message,
@@ -70,7 +70,7 @@ export function clientNew(serverPublic: Buffer, purpose: number): { message: Buf
       const ee = dh(e.privateKey, eS);
       const h2 = sha256(h1, sealed1, eS);
       const sealed2 = reply.subarray(33);
-      const sid = open(hkdf(Buffer.concat([es, ee]), h2, 'dk-link k2', 32), 0n, sealed2, h2);
+      const sid = open(hkdf(Buffer.concat([es, ee]), h2, 'dk-link k2', 32), 0, sealed2, h2);
       // Only the holder of the pinned static key could compute es, hence k2: this authenticates the server.
       if (!sid) throw new ServerAuthError('the gateway could not prove it holds the pinned key');
       return finish(es, ee, sha256(h2, sealed2), sid);
@@ -86,14 +86,14 @@ export function serverNew(staticKey: KeyPair, message: Buffer): { purpose: numbe
   const h0 = sha256(PROLOGUE, staticKey.publicRaw);
   const es = dh(staticKey.privateKey, eC);
   const h1 = sha256(h0, eC);
-  const purpose = open(hkdf(es, h1, 'dk-link k1', 32), 0n, sealed1, h1);
+  const purpose = open(hkdf(es, h1, 'dk-link k1', 32), 0, sealed1, h1);
   // A client that pinned another key (or garbage) cannot produce this record.
   if (!purpose || purpose.length !== 1) throw new LinkProtocolError('NEW not sealed to this gateway key (wrong pinned key?)');
   const e = generateKeyPair();
   const ee = dh(e.privateKey, eC);
   const h2 = sha256(h1, sealed1, e.publicRaw);
   const sid = randomBytes(16);
-  const sealed2 = seal(hkdf(Buffer.concat([es, ee]), h2, 'dk-link k2', 32), 0n, sid, h2);
+  const sealed2 = seal(hkdf(Buffer.concat([es, ee]), h2, 'dk-link k2', 32), 0, sid, h2);
   return {
     purpose: purpose[0]!,
     reply: Buffer.concat([Buffer.from([KIND_NEW]), e.publicRaw, sealed2]),

@@ -1,8 +1,9 @@
-import { open, seal, TAG } from './crypto.ts';
+import type { KeyObject } from 'node:crypto';
+import { aeadKey, cipher, decipher, nonceInto, TAG } from './crypto.ts';
 import { LinkProtocolError } from './errors.ts';
 
 /**
- * Records after the handshake: u32 BE length, then ChaCha20-Poly1305 ciphertext+tag whose nonce
+ * Records after the handshake: u32 BE length, then AES-256-GCM ciphertext+tag whose nonce
  * is a per-direction, per-epoch counter (never sent: a record out of order or replayed fails to
  * open). Plaintext: type (u8) and a body.
  */
@@ -12,81 +13,162 @@ export const MAX_DATA = 64 * 1024;
 const MAX_SEALED = 1 + 8 + MAX_DATA + TAG;
 
 export type Record =
-  | { type: typeof Rec.DATA; offset: number; data: Buffer }
+  | { type: typeof Rec.DATA; offset: number; data: Buffer[] }
   | { type: typeof Rec.ACK; recv: number }
   | { type: typeof Rec.PING | typeof Rec.PONG; stamp: number }
   | { type: typeof Rec.FIN; offset: number }
   | { type: typeof Rec.CLOSE };
 
 export class RecordSealer {
-  readonly #key: Buffer;
-  #counter = 0n;
+  readonly #key: KeyObject;
+  readonly #nonce = Buffer.alloc(12);
+  #counter = 0;
   constructor(key: Buffer) {
-    this.#key = key;
+    this.#key = aeadKey(key);
   }
 
-  seal(plain: Buffer): Buffer {
-    const sealed = seal(this.#key, this.#counter++, plain);
-    const out = Buffer.allocUnsafe(4 + sealed.length);
-    out.writeUInt32BE(sealed.length, 0);
-    sealed.copy(out, 4);
+  /**
+   * One record: the plaintext is `head` then `body`, encrypted piece by piece (no copy of the body
+   * into a plaintext buffer); the only copy is of the ciphertext into the record written.
+   */
+  #seal(head: Buffer, body?: Buffer): Buffer {
+    const c = cipher(this.#key, nonceInto(this.#nonce, this.#counter++));
+    const h = c.update(head);
+    const b = body && body.length > 0 ? c.update(body) : null;
+    c.final();
+    const len = h.length + (b?.length ?? 0) + TAG;
+    const out = Buffer.allocUnsafe(4 + len);
+    out.writeUInt32BE(len, 0);
+    h.copy(out, 4);
+    if (b) b.copy(out, 4 + h.length);
+    c.getAuthTag().copy(out, 4 + len - TAG);
     return out;
   }
 
   data(offset: number, data: Buffer): Buffer {
-    const p = Buffer.allocUnsafe(9 + data.length);
-    p[0] = Rec.DATA;
-    p.writeBigUInt64BE(BigInt(offset), 1);
-    data.copy(p, 9);
-    return this.seal(p);
+    const head = Buffer.allocUnsafe(9);
+    head[0] = Rec.DATA;
+    writeU64(head, offset);
+    return this.#seal(head, data);
   }
   control(type: number, value: number): Buffer {
     const p = Buffer.allocUnsafe(9);
     p[0] = type;
     if (type === Rec.PING || type === Rec.PONG) p.writeDoubleBE(value, 1);
-    else p.writeBigUInt64BE(BigInt(value), 1);
-    return this.seal(p);
+    else writeU64(p, value);
+    return this.#seal(p);
   }
   close(): Buffer {
-    return this.seal(Buffer.from([Rec.CLOSE]));
+    return this.#seal(Buffer.from([Rec.CLOSE]));
   }
 }
 
-function parse(p: Buffer): Record {
-  const type = p[0];
-  if (type === Rec.CLOSE && p.length === 1) return { type: Rec.CLOSE };
-  if (p.length < 9) throw new LinkProtocolError('record too short');
+function writeU64(b: Buffer, v: number): void {
+  b.writeUInt32BE(Math.floor(v / 2 ** 32), 1);
+  b.writeUInt32BE(v >>> 0, 5);
+}
+function readU64(b: Buffer): number {
+  const hi = b.readUInt32BE(1);
+  if (hi >= 2 ** 21) throw new LinkProtocolError('stream position beyond 2^53');
+  return hi * 2 ** 32 + b.readUInt32BE(5);
+}
+
+/** The bytes [start, end) of a list of buffers, as views. */
+function range(parts: Buffer[], start: number, end: number): Buffer[] {
+  const out: Buffer[] = [];
+  let pos = 0;
+  for (const p of parts) {
+    const a = Math.max(start - pos, 0);
+    const b = Math.min(end - pos, p.length);
+    if (a < b) out.push(a === 0 && b === p.length ? p : p.subarray(a, b));
+    pos += p.length;
+    if (pos >= end) break;
+  }
+  return out;
+}
+const join = (parts: Buffer[]): Buffer => (parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+
+function parse(pieces: Buffer[], length: number): Record {
+  const first = pieces[0]!;
+  const type = first[0];
+  if (type === Rec.CLOSE && length === 1) return { type: Rec.CLOSE };
+  if (length < 9) throw new LinkProtocolError('record too short');
+  const head = first.length >= 9 ? first : join(range(pieces, 0, 9));
   switch (type) {
-    case Rec.DATA: return { type: Rec.DATA, offset: Number(p.readBigUInt64BE(1)), data: p.subarray(9) };
-    case Rec.ACK: if (p.length === 9) return { type: Rec.ACK, recv: Number(p.readBigUInt64BE(1)) }; break;
-    case Rec.PING: case Rec.PONG: if (p.length === 9) return { type, stamp: p.readDoubleBE(1) }; break;
-    case Rec.FIN: if (p.length === 9) return { type: Rec.FIN, offset: Number(p.readBigUInt64BE(1)) }; break;
+    case Rec.DATA: return { type: Rec.DATA, offset: readU64(head), data: range(pieces, 9, length) };
+    case Rec.ACK: if (length === 9) return { type: Rec.ACK, recv: readU64(head) }; break;
+    case Rec.PING: case Rec.PONG: if (length === 9) return { type, stamp: head.readDoubleBE(1) }; break;
+    case Rec.FIN: if (length === 9) return { type: Rec.FIN, offset: readU64(head) }; break;
   }
-  throw new LinkProtocolError(`bad record type ${type} or length ${p.length}`);
+  throw new LinkProtocolError(`bad record type ${type} or length ${length}`);
 }
 
-/** Incremental: bytes in, authentic records out. Holds at most one record; rejects a length over the limit at once. */
+/**
+ * Incremental: bytes in, authentic records out. Holds at most one record (plus the rest of the
+ * chunk it ended in), as views of the chunks it was given — no copying while a record
+ * accumulates; rejects a length over the limit as soon as the 4 length bytes are in.
+ */
 export class RecordOpener {
-  readonly #key: Buffer;
-  #counter = 0n;
-  #buf: Buffer = Buffer.alloc(0);
+  readonly #key: KeyObject;
+  readonly #nonce = Buffer.alloc(12);
+  #counter = 0;
+  #chunks: Buffer[] = [];
+  #have = 0;
+  #need = -1;
 
   constructor(key: Buffer) {
-    this.#key = key;
+    this.#key = aeadKey(key);
   }
 
   push(chunk: Buffer, onRecord: (r: Record) => void): void {
-    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
-    let off = 0;
-    while (this.#buf.length - off >= 4) {
-      const len = this.#buf.readUInt32BE(off);
-      if (len < TAG + 1 || len > MAX_SEALED) throw new LinkProtocolError(`record length ${len} out of range`);
-      if (this.#buf.length - off - 4 < len) break;
-      const plain = open(this.#key, this.#counter++, this.#buf.subarray(off + 4, off + 4 + len));
-      if (!plain) throw new LinkProtocolError('record failed authentication (tampered, replayed or reordered)');
-      off += 4 + len;
-      onRecord(parse(plain));
+    if (chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#have += chunk.length;
+    for (;;) {
+      if (this.#need < 0) {
+        if (this.#have < 4) return;
+        const head = this.#chunks[0]!.length >= 4 ? this.#chunks[0]! : join(range(this.#chunks, 0, 4));
+        const len = head.readUInt32BE(0);
+        if (len < TAG + 1 || len > MAX_SEALED) throw new LinkProtocolError(`record length ${len} out of range`);
+        this.#need = len;
+      }
+      if (this.#have < 4 + this.#need) return;
+      const len = this.#need;
+      const parts = this.#take(4 + len);
+      this.#need = -1;
+      onRecord(this.#open(parts, len));
     }
-    this.#buf = off === this.#buf.length ? Buffer.alloc(0) : Buffer.from(this.#buf.subarray(off));
+  }
+
+  /** Removes the first n buffered bytes, as views. */
+  #take(n: number): Buffer[] {
+    const out: Buffer[] = [];
+    let left = n;
+    while (left > 0) {
+      const c = this.#chunks[0]!;
+      if (c.length <= left) {
+        out.push(c);
+        this.#chunks.shift();
+        left -= c.length;
+      } else {
+        out.push(c.subarray(0, left));
+        this.#chunks[0] = c.subarray(left);
+        left = 0;
+      }
+    }
+    this.#have -= n;
+    return out;
+  }
+
+  #open(parts: Buffer[], len: number): Record {
+    const d = decipher(this.#key, nonceInto(this.#nonce, this.#counter++));
+    d.setAuthTag(join(range(parts, 4 + len - TAG, 4 + len)));
+    const plain = range(parts, 4, 4 + len - TAG).map((p) => d.update(p));
+    try {
+      d.final();
+    } catch {
+      throw new LinkProtocolError('record failed authentication (tampered, replayed or reordered)');
+    }
+    return parse(plain, len - TAG);
   }
 }

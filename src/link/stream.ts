@@ -17,6 +17,8 @@ export interface LinkOptions {
 export const DEFAULT_LINK_OPTIONS: LinkOptions = { window: 4 * 1024 * 1024, pingMs: 5000, deadMs: 15_000 };
 const ACK_EVERY = 64 * 1024;
 const ACK_DELAY_MS = 5;
+/** Bytes queued on the socket before the stream waits for 'drain'. */
+const SOCKET_QUEUE = 256 * 1024;
 
 export interface DirectionKeys {
   send: Buffer;
@@ -177,8 +179,15 @@ export class LinkStream extends Duplex {
     this.#send(this.#sealer!.control(Rec.PING, Date.now()));
   };
 
+  /**
+   * Queues a record on the socket. We stop at our own mark rather than at write()'s false (the
+   * socket's 16 KiB mark), so that a pump puts several 64 KiB records into one writev; 'drain'
+   * still follows, as write() returned false.
+   */
   #send(buf: Buffer): void {
-    if (!this.#socket!.write(buf)) this.#blocked = true;
+    const s = this.#socket!;
+    s.write(buf);
+    if (s.writableLength >= SOCKET_QUEUE) this.#blocked = true;
   }
 
   readonly #onDrain = (): void => {
@@ -188,6 +197,18 @@ export class LinkStream extends Duplex {
 
   /** Sends unsent bytes (and FIN) of the replay buffer while the socket takes them. */
   #pump(): void {
+    // Corked: the records of one pump leave in one writev system call.
+    const s = this.#socket;
+    if (!s || this.#blocked) return;
+    s.cork();
+    try {
+      this.#pumpRecords();
+    } finally {
+      s.uncork();
+    }
+  }
+
+  #pumpRecords(): void {
     while (this.#socket && !this.#blocked) {
       if (this.#sentTo < this.#out.end) {
         const n = Math.min(MAX_DATA, this.#out.end - this.#sentTo);
@@ -274,18 +295,26 @@ export class LinkStream extends Duplex {
     }
   };
 
-  #onData(offset: number, data: Buffer): void {
-    const end = offset + data.length;
+  #onData(offset: number, pieces: Buffer[]): void {
+    let length = 0;
+    for (const p of pieces) length += p.length;
+    const end = offset + length;
     if (this.#peerFin || offset > this.#recvNext) throw new LinkProtocolError(`DATA at ${offset} but expected ${this.#recvNext}`);
     if (end <= this.#recvNext) {
       this.stats.duplicatesIn++;
       this.#scheduleAck(0);
       return;
     }
-    const fresh = data.subarray(this.#recvNext - offset);
+    let skip = this.#recvNext - offset;
+    this.#scheduleAck(end - this.#recvNext);
     this.#recvNext = end;
-    this.#scheduleAck(fresh.length);
-    if (!this.push(fresh) && !this.#pausedByUs) {
+    let more = true;
+    for (const p of pieces) {
+      if (skip >= p.length) { skip -= p.length; continue; }
+      more = this.push(skip > 0 ? p.subarray(skip) : p);
+      skip = 0;
+    }
+    if (!more && !this.#pausedByUs) {
       this.#pausedByUs = true;
       this.#socket?.pause();
     }
