@@ -31,25 +31,27 @@ export class RecordSealer {
    * One record: the plaintext is `head` then `body`, encrypted piece by piece (no copy of the body
    * into a plaintext buffer); the only copy is of the ciphertext into the record written.
    */
-  #seal(head: Buffer, body?: Buffer): Buffer {
+  #seal(head: Buffer, body: Buffer[] = []): Buffer {
     const c = cipher(this.#key, nonceInto(this.#nonce, this.#counter++));
     const h = c.update(head);
-    const b = body && body.length > 0 ? c.update(body) : null;
+    const b = body.map((p) => c.update(p));
     c.final();
-    const len = h.length + (b?.length ?? 0) + TAG;
+    let len = h.length + TAG;
+    for (const p of b) len += p.length;
     const out = Buffer.allocUnsafe(4 + len);
     out.writeUInt32BE(len, 0);
     h.copy(out, 4);
-    if (b) b.copy(out, 4 + h.length);
-    c.getAuthTag().copy(out, 4 + len - TAG);
+    let at = 4 + h.length;
+    for (const p of b) at += p.copy(out, at);
+    c.getAuthTag().copy(out, at);
     return out;
   }
 
-  data(offset: number, data: Buffer): Buffer {
+  data(offset: number, data: Buffer | Buffer[]): Buffer {
     const head = Buffer.allocUnsafe(9);
     head[0] = Rec.DATA;
     writeU64(head, offset);
-    return this.#seal(head, data);
+    return this.#seal(head, Array.isArray(data) ? data : [data]);
   }
   control(type: number, value: number): Buffer {
     const p = Buffer.allocUnsafe(9);

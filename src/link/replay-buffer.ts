@@ -49,8 +49,8 @@ export class ReplayBuffer {
     return true;
   }
 
-  /** Up to `max` bytes starting at absolute offset `from` (acked ≤ from ≤ end). */
-  read(from: number, max: number): Buffer {
+  /** Up to `max` bytes starting at absolute offset `from` (acked ≤ from ≤ end), as views of the held chunks. */
+  pieces(from: number, max: number): Buffer[] {
     let skip = from - this.#base;
     const parts: Buffer[] = [];
     let n = 0;
@@ -62,6 +62,12 @@ export class ReplayBuffer {
       n += piece.length;
       if (n >= max) break;
     }
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+    return parts;
+  }
+
+  /** The same bytes as one buffer. */
+  read(from: number, max: number): Buffer {
+    const parts = this.pieces(from, max);
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 }

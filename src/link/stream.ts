@@ -212,7 +212,7 @@ export class LinkStream extends Duplex {
     while (this.#socket && !this.#blocked) {
       if (this.#sentTo < this.#out.end) {
         const n = Math.min(MAX_DATA, this.#out.end - this.#sentTo);
-        this.#send(this.#sealer!.data(this.#sentTo, this.#out.read(this.#sentTo, n)));
+        this.#send(this.#sealer!.data(this.#sentTo, this.#out.pieces(this.#sentTo, n)));
         this.#sentTo += n;
       } else if (this.#finAt !== null && this.#sentTo === this.#finAt) {
         this.#send(this.#sealer!.control(Rec.FIN, this.#finAt));

@@ -30,6 +30,13 @@ export function bridge(session: MuxSession, socket: Duplex, onClose?: (reason: C
       socket.write(buf);
       report();
     },
+    dataMany(bufs, bytes) {
+      received += bytes;
+      socket.cork();
+      for (const b of bufs) socket.write(b);
+      socket.uncork();
+      report();
+    },
     end() {
       socket.end();
     },

@@ -20,6 +20,8 @@ export type CloseReason = 'done' | 'local' | 'remote' | 'link';
 /** The local end of a session: where inbound bytes go (a socket, in practice). */
 export interface SessionSink {
   data(buf: Buffer): void;
+  /** Several buffers at once (the DAT frames of one link read), to be written without joining them. */
+  dataMany?(bufs: Buffer[], bytes: number): void;
   /** The peer half-closed: no more data will arrive. */
   end(): void;
   /** The session is over; `reason` says who ended it. Called exactly once. */
@@ -205,9 +207,15 @@ export class MuxSession {
   /** Hands the bytes held by onData() to the sink (or the inbox before one is attached). */
   deliver(): void {
     if (this.#rx.length === 0) return;
-    const buf = this.#rx.length === 1 ? this.#rx[0]! : Buffer.concat(this.#rx, this.#rxBytes);
+    const rx = this.#rx;
+    const bytes = this.#rxBytes;
     this.#rx = [];
     this.#rxBytes = 0;
+    if (this.#sink?.dataMany && rx.length > 1) {
+      this.#sink.dataMany(rx, bytes);
+      return;
+    }
+    const buf = rx.length === 1 ? rx[0]! : Buffer.concat(rx, bytes);
     if (this.#sink) {
       this.#sink.data(buf);
       return;

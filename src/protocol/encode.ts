@@ -56,6 +56,20 @@ export function encodeDatChunks(session: number, data: Uint8Array): Buffer {
   return out;
 }
 
+/**
+ * The headers of the DAT frames that carry `length` bytes (8185 per frame), back to back, for a
+ * caller that writes header and payload views with writev instead of copying the payload.
+ */
+export function encodeDatHeaders(session: number, length: number): Buffer {
+  const frames = Math.max(1, Math.ceil(length / MAX_DAT_PAYLOAD));
+  const out = Buffer.allocUnsafe(frames * HEADER_SIZE);
+  for (let i = 0; i < frames; i++) {
+    const n = Math.min(MAX_DAT_PAYLOAD, length - i * MAX_DAT_PAYLOAD);
+    writeHeader(out, i * HEADER_SIZE, FrameType.DAT, HEADER_SIZE + n, session);
+  }
+  return out;
+}
+
 export function encodeCmd(id: number, command: number, params: Uint8Array = Buffer.alloc(0)): Buffer {
   if (!Number.isInteger(command) || command < 0 || command > 0xff) throw new PayloadError(`command out of range: ${command}`);
   if (params.length > MAX_CMD_PARAMS) throw new FrameLengthError(FrameType.CMD, CMD_MIN_LENGTH + params.length, 'parameters over 8184 bytes');
