@@ -102,6 +102,7 @@ export class Gateway {
     this.db = openDb(this.config.data_dir);
     this.users = new UserStore(this.db);
     this.audit = new AuditLog(this.db);
+    this.audit.onError = (err) => this.log.error({ err }, 'audit write failed');
     this.#grantStore = new GrantStore(this.db);
     const first = this.#bootstrap();
     this.linkKey = loadOrCreateStaticKey(this.config.data_dir);
@@ -554,6 +555,11 @@ export class Gateway {
     for (const s of this.sessions.values()) this.#kill(s);
     for (const a of this.agents.list()) a.mux.destroy();
     this.link?.close();
+    try {
+      this.audit?.flush();
+    } catch (err) {
+      this.log.error({ err }, 'audit write failed');
+    }
     this.db?.close();
   }
 }
