@@ -15,7 +15,7 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,9 @@ const OUT = arg('--out') ?? fileURLToPath(new URL('../docs/', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const RELAY = fileURLToPath(new URL('./relay.ts', import.meta.url));
 const HTTP = fileURLToPath(new URL('./http-target.ts', import.meta.url));
+const ECHO = fileURLToPath(new URL('./echo-target.ts', import.meta.url));
+/** The hard open-file limit: a process holding two sockets per session can hold at most half of it. */
+const FD_LIMIT = Number(spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim()) || 1024;
 const children: ChildProcess[] = [];
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -45,6 +48,8 @@ interface Contender {
   ports: Ports;
   /** The tunnel's own processes, by side, for a given target (dk connect runs one process per target). */
   pids: (target: keyof Ports) => Partial<Record<Side, number[]>>;
+  /** One of its processes holds two sockets per session (the relay; dk connect: local and link). */
+  twoSocketsPerSession?: boolean;
 }
 
 interface Figures {
@@ -54,22 +59,8 @@ interface Figures {
   keep: WrkResult; close: WrkResult; lat1: WrkResult;
   rttP50: number; rttP99: number;
   memServer: number | null; memAgent: number | null; memClient: number | null;
-}
-
-// ---------- targets in this process: an echo server for round trips and open sessions ----------
-
-async function echoTarget(): Promise<{ server: Server; port: number; sockets: Set<Socket> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer({ noDelay: true }, (s) => {
-    sockets.add(s);
-    s.on('error', () => undefined);
-    s.on('close', () => sockets.delete(s));
-    s.pipe(s);
-  });
-  server.maxConnections = 60_000;
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { server, port: (server.address() as { port: number }).port, sockets };
+  /** Sessions open for the memory figures. */
+  sessions: number;
 }
 
 function dial(port: number): Promise<Socket> {
@@ -94,19 +85,33 @@ async function rtt(port: number, n: number): Promise<number[]> {
   return times.sort((a, b) => a - b);
 }
 
-/** Opens `n` sessions through the tunnel, each proven end to end by an echoed byte, and keeps them open. */
+/**
+ * Opens `n` sessions through the tunnel, each proven end to end by an echoed byte, and keeps them
+ * open. On failure every socket dialed so far is closed before the error is thrown.
+ */
 async function openSessions(port: number, n: number): Promise<Socket[]> {
   const open: Socket[] = [];
+  const dialed = new Set<Socket>();
   let next = 0;
+  let failed: Error | null = null;
   await Promise.all(Array.from({ length: 64 }, async () => {
-    while (next++ < n) {
-      const s = await dial(port);
-      s.on('error', () => undefined);
-      s.write('x');
-      await once(s, 'data');
-      open.push(s);
+    while (!failed && next++ < n) {
+      try {
+        const s = await dial(port);
+        dialed.add(s);
+        s.on('error', () => undefined);
+        s.write('x');
+        await once(s, 'data');
+        open.push(s);
+      } catch (e) {
+        failed ??= e as Error;
+      }
     }
   }));
+  if (failed) {
+    for (const s of dialed) s.destroy();
+    throw new Error(`after ${open.length} sessions: ${(failed as Error).message}`);
+  }
   return open;
 }
 
@@ -164,10 +169,36 @@ async function sshContender(base: number, t: Ports, dir: string): Promise<Conten
   return { name: 'ssh -R (OpenSSH)', ports: p, pids: () => ({ server: tree([sshd.pid!]), agent: [ssh.pid!] }) };
 }
 
+async function dkStack(name: string, base: number, t: Ports, dir: string, mode: 'plain' | 'link' | 'connect'): Promise<Contender> {
+  const token = 'bench-admin-token-0123456789';
+  const serv = base; const mgmt = base + 1;
+  const data = join(dir, `gw-${base}`);
+  const gw = await start(process.execPath, [MAIN, 'gateway', '--bind', '127.0.0.1', '--serv-port', String(serv), '--mgmt-port', String(mgmt), '--data-dir', data,
+    '--backend', 'bench=bench-key-123', '--admin-token', token], /DoorKeeper gateway/);
+  const pub = execFileSync(process.execPath, [MAIN, 'pubkey', '--data-dir', data], { encoding: 'utf8' }).trim();
+  const agent = await start(process.execPath, [MAIN, 'agent', '--gateway', `127.0.0.1:${serv}`, '--name', 'bench', '--key', 'bench-key-123', '--allow', '127.0.0.1/32',
+    ...(mode === 'plain' ? ['--plain'] : ['--gateway-key', pub])], /connected to gateway/);
+  await sleep(300);
+  if (mode !== 'connect') {
+    const access = async (port: number): Promise<number> => {
+      const res = await fetch(`http://127.0.0.1:${mgmt}/api/v1/access`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ backend: 'bench', port }) });
+      if (!res.ok) throw new Error(`access bench:${port}: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { access_port: number }).access_port;
+    };
+    const ports = { iperf: await access(t.iperf), http: await access(t.http), echo: await access(t.echo) };
+    return { name, ports, pids: () => ({ server: [gw.pid!], agent: [agent.pid!] }) };
+  }
+  const cp = { iperf: base + 2, http: base + 3, echo: base + 4 };
+  const connects: Partial<Record<keyof Ports, ChildProcess>> = {};
+  for (const k of ['iperf', 'http', 'echo'] as const) {
+    connects[k] = await start(process.execPath, [MAIN, 'connect', 'bench', String(t[k]), '-L', `127.0.0.1:${cp[k]}`, '--gateway', `127.0.0.1:${serv}`, '--gateway-key', pub, '--token', token], /dk connect:/);
+  }
+  return { name, ports: cp, twoSocketsPerSession: true, pids: (k) => ({ server: [gw.pid!], agent: [agent.pid!], client: [connects[k]!.pid!] }) };
+}
+
 async function main(): Promise<void> {
   const base = 21_000 + Math.floor(Math.random() * 9_000); // below the ephemeral range (32768+)
   const dir = mkdtempSync(join(tmpdir(), 'dk-bench-'));
-  const echo = await echoTarget();
   try {
     const versions = {
       node: process.version,
@@ -176,41 +207,23 @@ async function main(): Promise<void> {
       wrk: spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0]!.replace(/ Copyright.*/, '').trim(),
     };
     log(`DoorKeeper benchmark: ${SECONDS} s per iperf3/wrk run, ${SESSIONS} sessions, node ${process.version}`);
-    // Targets: iperf3 server, HTTP server (child processes), echo (this process).
-    const t: Ports = { iperf: base, http: base + 1, echo: echo.port };
+    // Targets, each its own process: iperf3 server, HTTP server, echo server.
+    const t: Ports = { iperf: base, http: base + 1, echo: base + 2 };
+    await start(process.execPath, [ECHO, String(t.echo)], /ready/);
     await start('iperf3', ['-s', '--forceflush', '-p', String(t.iperf)], /Server listening/);
     await start(process.execPath, [HTTP, String(t.http)], /ready/);
 
     const contenders: Contender[] = [{ name: 'direct TCP', ports: t, pids: () => ({}) }];
     const rp = { iperf: base + 10, http: base + 11, echo: base + 12 };
     const relay = await start(process.execPath, [RELAY, `${rp.iperf}:${t.iperf}`, `${rp.http}:${t.http}`, `${rp.echo}:${t.echo}`], /ready/);
-    contenders.push({ name: 'node pipe relay', ports: rp, pids: () => ({ server: [relay.pid!] }) });
+    contenders.push({ name: 'node pipe relay', ports: rp, twoSocketsPerSession: true, pids: () => ({ server: [relay.pid!] }) });
     contenders.push(await sshContender(base + 20, t, dir));
 
-    // DoorKeeper: one gateway, a plain agent and an encrypted agent; access ports from the API.
-    const token = 'bench-admin-token-0123456789';
-    const serv = base + 30; const mgmt = base + 31;
-    const data = join(dir, 'gw');
-    const gw = await start(process.execPath, [MAIN, 'gateway', '--bind', '127.0.0.1', '--serv-port', String(serv), '--mgmt-port', String(mgmt), '--data-dir', data,
-      '--backend', 'bench=bench-key-123', '--backend', 'benchlink=bench-key-456', '--admin-token', token], /DoorKeeper gateway/);
-    const pub = execFileSync(process.execPath, [MAIN, 'pubkey', '--data-dir', data], { encoding: 'utf8' }).trim();
-    const plain = await start(process.execPath, [MAIN, 'agent', '--gateway', `127.0.0.1:${serv}`, '--name', 'bench', '--key', 'bench-key-123', '--allow', '127.0.0.1/32', '--plain'], /connected to gateway/);
-    const enc = await start(process.execPath, [MAIN, 'agent', '--gateway', `127.0.0.1:${serv}`, '--name', 'benchlink', '--key', 'bench-key-456', '--allow', '127.0.0.1/32', '--gateway-key', pub], /connected to gateway/);
-    await sleep(300);
-    const access = async (backend: string, port: number): Promise<number> => {
-      const res = await fetch(`http://127.0.0.1:${mgmt}/api/v1/access`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ backend, port }) });
-      if (!res.ok) throw new Error(`access ${backend}:${port}: ${res.status} ${await res.text()}`);
-      return ((await res.json()) as { access_port: number }).access_port;
-    };
-    const grants = async (backend: string): Promise<Ports> => ({ iperf: await access(backend, t.iperf), http: await access(backend, t.http), echo: await access(backend, t.echo) });
-    contenders.push({ name: 'DoorKeeper plain link', ports: await grants('bench'), pids: () => ({ server: [gw.pid!], agent: [plain.pid!] }) });
-    contenders.push({ name: 'DoorKeeper encrypted link', ports: await grants('benchlink'), pids: () => ({ server: [gw.pid!], agent: [enc.pid!] }) });
-    const cp = { iperf: base + 40, http: base + 41, echo: base + 42 };
-    const connects: Partial<Record<keyof Ports, ChildProcess>> = {};
-    for (const k of ['iperf', 'http', 'echo'] as const) {
-      connects[k] = await start(process.execPath, [MAIN, 'connect', 'benchlink', String(t[k]), '-L', `127.0.0.1:${cp[k]}`, '--gateway', `127.0.0.1:${serv}`, '--gateway-key', pub, '--token', token], /dk connect:/);
-    }
-    contenders.push({ name: 'dk connect (encrypted both hops)', ports: cp, pids: (k) => ({ server: [gw.pid!], agent: [enc.pid!], client: [connects[k]!.pid!] }) });
+    // DoorKeeper: each contender gets its own gateway and agent, so that one contender's
+    // sessions and transfers do not change the memory another one is charged with.
+    contenders.push(await dkStack('DoorKeeper plain link', base + 30, t, dir, 'plain'));
+    contenders.push(await dkStack('DoorKeeper encrypted link', base + 40, t, dir, 'link'));
+    contenders.push(await dkStack('dk connect (encrypted both hops)', base + 50, t, dir, 'connect'));
 
     const results: Figures[] = [];
     for (const c of contenders) {
@@ -220,8 +233,6 @@ async function main(): Promise<void> {
     report(results, versions);
   } finally {
     for (const c of children) c.kill('SIGTERM');
-    echo.server.close();
-    for (const s of echo.sockets) s.destroy();
     await sleep(300);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -230,6 +241,35 @@ async function main(): Promise<void> {
 async function measure(c: Contender): Promise<Figures> {
   log(`measuring ${c.name}`);
   const all = (k: keyof Ports): number[] => Object.values(c.pids(k)).flat();
+  // Memory first, while the tunnel's processes are fresh: a transfer grows their heaps and
+  // allocator arenas, and sessions opened later would reuse that memory and look free.
+  // RSS of each side before and with the sessions open; 200 sessions first warm up the code path.
+  const sides = c.pids('echo');
+  if (SESSIONS > 0 && sides.server) {
+    for (const s of await openSessions(c.ports.echo, 200)) s.destroy();
+    await sleep(1000);
+  }
+  const before = { server: rss(sides.server ?? []), agent: rss(sides.agent ?? []), client: rss(sides.client ?? []) };
+  const t0 = performance.now();
+  let open: Socket[] = [];
+  let mem: Record<Side, number | null> & { sessions: number } = { server: null, agent: null, client: null, sessions: 0 };
+  // A tunnel process that holds two sockets per session (dk connect: local and link) is limited
+  // by the open-file limit, which an unprivileged sandbox may not be able to raise.
+  const n = c.twoSocketsPerSession ? Math.min(SESSIONS, Math.floor((FD_LIMIT - 1000) / 2 / 1000) * 1000) : SESSIONS;
+  try {
+    if (SESSIONS === 0) throw new Error('skipped (--sessions 0)');
+    if (!sides.server) throw new Error('skipped (no tunnel process)');
+    open = await openSessions(c.ports.echo, n);
+    await sleep(1000);
+    const per = (side: Side): number | null => (sides[side] ? (rss(sides[side]) - before[side]) / open.length : null);
+    mem = { server: per('server'), agent: per('agent'), client: per('client'), sessions: open.length };
+    log(`  ${open.length} sessions in ${(performance.now() - t0).toFixed(0)} ms; per session: server ${fmtB(mem.server)}, agent ${fmtB(mem.agent)}, client ${fmtB(mem.client)}`);
+  } catch (e) {
+    log(`  sessions: ${(e as Error).message}`);
+  } finally {
+    for (const s of open) s.destroy();
+    await sleep(2000);
+  }
   await iperf(c.ports.iperf, { seconds: 1 }); // warm-up
   const cpu0 = cpuSeconds(all('iperf'));
   const up = await iperf(c.ports.iperf, { seconds: SECONDS });
@@ -247,30 +287,10 @@ async function measure(c: Contender): Promise<Figures> {
   const close = await wrk(c.ports.http, { seconds: SECONDS, connections: 16, close: true });
   log(`  wrk keep-alive ${keep.rps.toFixed(0)} req/s; 1 conn p50 ${lat1.p50.toFixed(3)} ms; Connection: close ${close.rps.toFixed(0)} req/s (errors ${keep.errors}/${lat1.errors}/${close.errors})`);
   const r = await rtt(c.ports.echo, 2000);
-  // Memory per open session: RSS of each side before and with SESSIONS sessions open.
-  await sleep(1500);
-  const sides = c.pids('echo');
-  const before = { server: rss(sides.server ?? []), agent: rss(sides.agent ?? []), client: rss(sides.client ?? []) };
-  const t0 = performance.now();
-  let open: Socket[] = [];
-  let mem: Record<Side, number | null> = { server: null, agent: null, client: null };
-  try {
-    if (SESSIONS === 0) throw new Error('skipped (--sessions 0)');
-    open = await openSessions(c.ports.echo, SESSIONS);
-    await sleep(1000);
-    const per = (side: Side): number | null => (sides[side] ? (rss(sides[side]) - before[side]) / open.length : null);
-    mem = { server: per('server'), agent: per('agent'), client: per('client') };
-    log(`  ${open.length} sessions in ${(performance.now() - t0).toFixed(0)} ms; per session: server ${fmtB(mem.server)}, agent ${fmtB(mem.agent)}, client ${fmtB(mem.client)}`);
-  } catch (e) {
-    log(`  sessions: failed after ${open.length}: ${(e as Error).message}`);
-  } finally {
-    for (const s of open) s.destroy();
-    await sleep(2000);
-  }
   return {
     name: c.name, up: up.mibps, down: down.mibps, par8: par8.mibps, cpuPerGiB, keep, close, lat1,
     rttP50: r[Math.floor(r.length / 2)]!, rttP99: r[Math.floor(r.length * 0.99)]!,
-    memServer: mem.server, memAgent: mem.agent, memClient: mem.client,
+    memServer: mem.server, memAgent: mem.agent, memClient: mem.client, sessions: mem.sessions,
   };
 }
 
@@ -307,12 +327,12 @@ function report(rs: Figures[], versions: { node: string; openssh: string; iperf3
   p('');
   p(`Resident memory per open session (${SESSIONS} sessions open at once; RSS growth / sessions):`);
   p('');
-  p('| contender | server side (gateway / sshd / relay) | agent side (agent / ssh client) | client side (dk connect) | total vs ssh -R |');
-  p('|---|---:|---:|---:|---:|');
+  p('| contender | sessions | server side (gateway / sshd / relay) | agent side (agent / ssh client) | client side (dk connect) | total vs ssh -R |');
+  p('|---|---:|---:|---:|---:|---:|');
   const tot = (r: Figures): number => (r.memServer ?? 0) + (r.memAgent ?? 0) + (r.memClient ?? 0);
   for (const r of rs) {
     if (r === direct) continue;
-    p(`| ${r.name} | ${fmtB(r.memServer)} | ${fmtB(r.memAgent)} | ${fmtB(r.memClient)} | ${ssh ? ratio(tot(r), tot(ssh)) : '-'} |`);
+    p(`| ${r.name} | ${r.sessions} | ${fmtB(r.memServer)} | ${fmtB(r.memAgent)} | ${fmtB(r.memClient)} | ${ssh ? ratio(tot(r), tot(ssh)) : '-'} |`);
   }
   const text = lines.join('\n');
   console.log(`\n${text}`);
