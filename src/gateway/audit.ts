@@ -52,8 +52,8 @@ export class AuditLog {
       this.#now(), e.event, e.user ?? null, e.clientIp ?? null, e.backend ?? null, e.target ?? null, e.grantId ?? null,
       e.sessionId ?? null, e.bytesUp ?? null, e.bytesDown ?? null, e.detail ?? null,
     ]);
-    if (this.#queue.length >= FLUSH_ROWS) this.#flushQuietly();
-    else this.#timer ??= setTimeout(() => this.#flushQuietly(), FLUSH_MS).unref();
+    if (this.#queue.length >= FLUSH_ROWS) this.flushQuietly();
+    else this.#timer ??= setTimeout(() => this.flushQuietly(), FLUSH_MS).unref();
   }
 
   /** Writes every queued row now. */
@@ -73,7 +73,8 @@ export class AuditLog {
     }
   }
 
-  #flushQuietly(): void {
+  /** flush(), with a failure reported to onError instead of thrown (timers, shutdown). */
+  flushQuietly(): void {
     try {
       this.flush();
     } catch (err) {

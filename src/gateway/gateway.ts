@@ -555,11 +555,7 @@ export class Gateway {
     for (const s of this.sessions.values()) this.#kill(s);
     for (const a of this.agents.list()) a.mux.destroy();
     this.link?.close();
-    try {
-      this.audit?.flush();
-    } catch (err) {
-      this.log.error({ err }, 'audit write failed');
-    }
+    this.audit?.flushQuietly();
     this.db?.close();
   }
 }

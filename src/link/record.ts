@@ -1,6 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { aeadKey, cipher, decipher, nonceInto, TAG } from './crypto.ts';
 import { LinkProtocolError } from './errors.ts';
+import { join, slice, totalLength } from './parts.ts';
 
 /**
  * Records after the handshake: u32 BE length, then AES-256-GCM ciphertext+tag whose nonce
@@ -36,8 +37,7 @@ export class RecordSealer {
     const h = c.update(head);
     const b = body.map((p) => c.update(p));
     c.final();
-    let len = h.length + TAG;
-    for (const p of b) len += p.length;
+    const len = h.length + totalLength(b) + TAG;
     const out = Buffer.allocUnsafe(4 + len);
     out.writeUInt32BE(len, 0);
     h.copy(out, 4);
@@ -75,29 +75,14 @@ function readU64(b: Buffer): number {
   return hi * 2 ** 32 + b.readUInt32BE(5);
 }
 
-/** The bytes [start, end) of a list of buffers, as views. */
-function range(parts: Buffer[], start: number, end: number): Buffer[] {
-  const out: Buffer[] = [];
-  let pos = 0;
-  for (const p of parts) {
-    const a = Math.max(start - pos, 0);
-    const b = Math.min(end - pos, p.length);
-    if (a < b) out.push(a === 0 && b === p.length ? p : p.subarray(a, b));
-    pos += p.length;
-    if (pos >= end) break;
-  }
-  return out;
-}
-const join = (parts: Buffer[]): Buffer => (parts.length === 1 ? parts[0]! : Buffer.concat(parts));
-
 function parse(pieces: Buffer[], length: number): Record {
   const first = pieces[0]!;
   const type = first[0];
   if (type === Rec.CLOSE && length === 1) return { type: Rec.CLOSE };
   if (length < 9) throw new LinkProtocolError('record too short');
-  const head = first.length >= 9 ? first : join(range(pieces, 0, 9));
+  const head = first.length >= 9 ? first : join(slice(pieces, 0, 9));
   switch (type) {
-    case Rec.DATA: return { type: Rec.DATA, offset: readU64(head), data: range(pieces, 9, length) };
+    case Rec.DATA: return { type: Rec.DATA, offset: readU64(head), data: slice(pieces, 9, length) };
     case Rec.ACK: if (length === 9) return { type: Rec.ACK, recv: readU64(head) }; break;
     case Rec.PING: case Rec.PONG: if (length === 9) return { type, stamp: head.readDoubleBE(1) }; break;
     case Rec.FIN: if (length === 9) return { type: Rec.FIN, offset: readU64(head) }; break;
@@ -129,7 +114,7 @@ export class RecordOpener {
     for (;;) {
       if (this.#need < 0) {
         if (this.#have < 4) return;
-        const head = this.#chunks[0]!.length >= 4 ? this.#chunks[0]! : join(range(this.#chunks, 0, 4));
+        const head = this.#chunks[0]!.length >= 4 ? this.#chunks[0]! : join(slice(this.#chunks, 0, 4));
         const len = head.readUInt32BE(0);
         if (len < TAG + 1 || len > MAX_SEALED) throw new LinkProtocolError(`record length ${len} out of range`);
         this.#need = len;
@@ -164,8 +149,8 @@ export class RecordOpener {
 
   #open(parts: Buffer[], len: number): Record {
     const d = decipher(this.#key, nonceInto(this.#nonce, this.#counter++));
-    d.setAuthTag(join(range(parts, 4 + len - TAG, 4 + len)));
-    const plain = range(parts, 4, 4 + len - TAG).map((p) => d.update(p));
+    d.setAuthTag(join(slice(parts, 4 + len - TAG, 4 + len)));
+    const plain = slice(parts, 4, 4 + len - TAG).map((p) => d.update(p));
     try {
       d.final();
     } catch {

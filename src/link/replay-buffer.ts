@@ -1,3 +1,5 @@
+import { slice } from './parts.ts';
+
 /**
  * The bytes written but not yet acknowledged by the peer (seed 003's "history buffer", without its
  * flaws): it holds exactly the unacknowledged bytes — acknowledging frees them — and never
@@ -51,23 +53,7 @@ export class ReplayBuffer {
 
   /** Up to `max` bytes starting at absolute offset `from` (acked ≤ from ≤ end), as views of the held chunks. */
   pieces(from: number, max: number): Buffer[] {
-    let skip = from - this.#base;
-    const parts: Buffer[] = [];
-    let n = 0;
-    for (const c of this.#chunks) {
-      if (skip >= c.length) { skip -= c.length; continue; }
-      const piece = c.subarray(skip, skip + (max - n));
-      skip = 0;
-      parts.push(piece);
-      n += piece.length;
-      if (n >= max) break;
-    }
-    return parts;
-  }
-
-  /** The same bytes as one buffer. */
-  read(from: number, max: number): Buffer {
-    const parts = this.pieces(from, max);
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    const start = from - this.#base;
+    return slice(this.#chunks, start, start + max);
   }
 }

@@ -2,6 +2,7 @@ import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import { LinkProtocolError, LinkResetError } from './errors.ts';
 import type { SessionSecrets } from './handshake.ts';
+import { slice, totalLength } from './parts.ts';
 import { MAX_DATA, Rec, RecordOpener, RecordSealer, type Record } from './record.ts';
 import { ReplayBuffer } from './replay-buffer.ts';
 
@@ -296,8 +297,7 @@ export class LinkStream extends Duplex {
   };
 
   #onData(offset: number, pieces: Buffer[]): void {
-    let length = 0;
-    for (const p of pieces) length += p.length;
+    const length = totalLength(pieces);
     const end = offset + length;
     if (this.#peerFin || offset > this.#recvNext) throw new LinkProtocolError(`DATA at ${offset} but expected ${this.#recvNext}`);
     if (end <= this.#recvNext) {
@@ -305,15 +305,11 @@ export class LinkStream extends Duplex {
       this.#scheduleAck(0);
       return;
     }
-    let skip = this.#recvNext - offset;
+    const fresh = slice(pieces, this.#recvNext - offset, length);
     this.#scheduleAck(end - this.#recvNext);
     this.#recvNext = end;
     let more = true;
-    for (const p of pieces) {
-      if (skip >= p.length) { skip -= p.length; continue; }
-      more = this.push(skip > 0 ? p.subarray(skip) : p);
-      skip = 0;
-    }
+    for (const p of fresh) more = this.push(p);
     if (!more && !this.#pausedByUs) {
       this.#pausedByUs = true;
       this.#socket?.pause();

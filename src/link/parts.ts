@@ -1,0 +1,26 @@
+/** Byte ranges over a list of buffers, as views: how the link moves data without joining it. */
+
+/** The bytes [start, end) of `parts` taken as one sequence, as views of the parts. */
+export function slice(parts: readonly Buffer[], start: number, end: number): Buffer[] {
+  const out: Buffer[] = [];
+  let pos = 0;
+  for (const p of parts) {
+    const a = Math.max(start - pos, 0);
+    const b = Math.min(end - pos, p.length);
+    if (a < b) out.push(a === 0 && b === p.length ? p : p.subarray(a, b));
+    pos += p.length;
+    if (pos >= end) break;
+  }
+  return out;
+}
+
+/** One buffer with the parts' bytes; no copy when there is a single part. */
+export function join(parts: readonly Buffer[]): Buffer {
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+export function totalLength(parts: readonly Buffer[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
+}
