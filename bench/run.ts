@@ -48,7 +48,7 @@ interface Contender {
   ports: Ports;
   /** The tunnel's own processes, by side, for a given target (dk connect runs one process per target). */
   pids: (target: keyof Ports) => Partial<Record<Side, number[]>>;
-  /** One of its processes holds two sockets per session (the relay; dk connect: local and link). */
+  /** One of its processes holds two sockets per session (the relay). */
   twoSocketsPerSession?: boolean;
 }
 
@@ -193,7 +193,7 @@ async function dkStack(name: string, base: number, t: Ports, dir: string, mode: 
   for (const k of ['iperf', 'http', 'echo'] as const) {
     connects[k] = await start(process.execPath, [MAIN, 'connect', 'bench', String(t[k]), '-L', `127.0.0.1:${cp[k]}`, '--gateway', `127.0.0.1:${serv}`, '--gateway-key', pub, '--token', token], /dk connect:/);
   }
-  return { name, ports: cp, twoSocketsPerSession: true, pids: (k) => ({ server: [gw.pid!], agent: [agent.pid!], client: [connects[k]!.pid!] }) };
+  return { name, ports: cp, pids: (k) => ({ server: [gw.pid!], agent: [agent.pid!], client: [connects[k]!.pid!] }) };
 }
 
 async function main(): Promise<void> {
@@ -253,7 +253,7 @@ async function measure(c: Contender): Promise<Figures> {
   const t0 = performance.now();
   let open: Socket[] = [];
   let mem: Record<Side, number | null> & { sessions: number } = { server: null, agent: null, client: null, sessions: 0 };
-  // A tunnel process that holds two sockets per session (dk connect: local and link) is limited
+  // A tunnel process that holds two sockets per session (the relay) is limited
   // by the open-file limit, which an unprivileged sandbox may not be able to raise.
   const n = c.twoSocketsPerSession ? Math.min(SESSIONS, Math.floor((FD_LIMIT - 1000) / 2 / 1000) * 1000) : SESSIONS;
   try {

@@ -2,8 +2,12 @@ import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { connectLink } from '../link/client.ts';
 import type { LinkStream } from '../link/stream.ts';
+import { bridge } from '../mux/bridge.ts';
+import { Mux } from '../mux/mux.ts';
 import type { Logger } from '../util/log.ts';
 import { Purpose, readLine, type ConnectReply, type ConnectRequest } from './protocol.ts';
+
+const REPLY_TIMEOUT_MS = 15_000;
 
 export interface ForwarderOptions {
   gatewayHost: string;
@@ -31,15 +35,21 @@ export class ConnectRefusedError extends Error {
 }
 
 /**
- * `dk connect`: listens locally; every local connection becomes its own link session to the
- * gateway, authorized by the API token, so it survives drops of the client's network as well
- * as of the agent's. Events: 'session' (stream), 'refused' (ConnectRefusedError).
+ * `dk connect`: listens locally and carries every local connection as one mux session over a
+ * single link session to the gateway. The link is authorized once by the API token (the gateway
+ * checks the token and the target again for every session); it survives drops of the client's
+ * network as the agent's link does. A lost link session ends its sessions, and the next local
+ * connection opens a new one. Refusals are kept in `refused`.
  */
 export class Forwarder {
   readonly o: ForwarderOptions;
+  /** The link streams (one while connected; tests drop its connection). */
   readonly streams = new Set<LinkStream>();
   readonly #locals = new Set<Socket>();
   #server: Server | null = null;
+  #mux: Promise<Mux> | null = null;
+  #current: Mux | null = null;
+  #closed = false;
   refused: ConnectRefusedError[] = [];
 
   constructor(o: ForwarderOptions) {
@@ -53,18 +63,30 @@ export class Forwarder {
     return (this.#server.address() as { port: number }).port;
   }
 
-  /** Opens one link session for a target and checks the gateway's answer. */
-  async open(): Promise<LinkStream> {
+  /** The shared link's mux: the one in use, or a new link session authorized by the gateway. */
+  open(): Promise<Mux> {
+    if (!this.#mux) {
+      const p = this.#connect();
+      this.#mux = p;
+      p.catch(() => { if (this.#mux === p) this.#mux = null; });
+    }
+    return this.#mux;
+  }
+
+  async #connect(): Promise<Mux> {
     const stream = await connectLink({
       host: this.o.gatewayHost, port: this.o.gatewayPort, serverKey: this.o.gatewayKey, purpose: Purpose.CLIENT,
       resumeForMs: this.o.resumeForMs ?? 60_000,
       ...(this.o.pingMs ? { pingMs: this.o.pingMs } : {}), ...(this.o.deadMs ? { deadMs: this.o.deadMs } : {}),
     });
-    const req: ConnectRequest = { token: this.o.token, backend: this.o.backend, port: this.o.port, ...(this.o.host ? { host: this.o.host } : {}) };
+    stream.on('error', () => undefined); // the mux reports it
+    const req: ConnectRequest = {
+      token: this.o.token, backend: this.o.backend, port: this.o.port, ...(this.o.host ? { host: this.o.host } : {}), mux: true,
+    };
     stream.write(JSON.stringify(req) + '\n');
     let reply: ConnectReply;
     try {
-      reply = JSON.parse(await readLine(stream, 15_000)) as ConnectReply;
+      reply = JSON.parse(await readLine(stream, REPLY_TIMEOUT_MS)) as ConnectReply;
     } catch (e) {
       stream.destroy();
       throw new ConnectRefusedError('bad_reply', `the gateway did not answer the connect request: ${(e as Error).message}`);
@@ -73,7 +95,31 @@ export class Forwarder {
       stream.destroy();
       throw new ConnectRefusedError(reply.code ?? 'refused', reply.message ?? 'refused');
     }
-    return stream;
+    if (this.#closed) {
+      stream.destroy();
+      throw new ConnectRefusedError('closed', 'dk connect is shutting down');
+    }
+    this.streams.add(stream);
+    return new Promise<Mux>((resolve, reject) => {
+      const timer = setTimeout(() => mux.destroy(new Error(`no HELLO from the gateway within ${REPLY_TIMEOUT_MS} ms`)), REPLY_TIMEOUT_MS);
+      const mux: Mux = new Mux(stream, {
+        role: 'gateway',
+        // The link has its own keepalive and resumes; only a lost link session ends the mux.
+        keepaliveMs: 0,
+        deadAfterMs: 0,
+        onHello: () => { clearTimeout(timer); resolve(mux); },
+        onClose: (err) => {
+          clearTimeout(timer);
+          this.streams.delete(stream);
+          if (this.#current === mux) { this.#current = null; this.#mux = null; }
+          const code = (err as { code?: string } | undefined)?.code ?? 'link';
+          if (!this.#closed) this.o.log.warn({ code, err: err?.message }, 'dk connect: link session ended; the next connection opens a new one');
+          reject(new ConnectRefusedError(code, err?.message ?? 'the link session ended'));
+        },
+      });
+      this.#current = mux;
+      stream.resume(); // readLine paused it; the gateway's HELLO may already be waiting
+    });
   }
 
   async #onLocal(local: Socket): Promise<void> {
@@ -81,9 +127,9 @@ export class Forwarder {
     local.on('error', () => undefined);
     this.#locals.add(local);
     local.once('close', () => this.#locals.delete(local));
-    let stream: LinkStream;
+    let mux: Mux;
     try {
-      stream = await this.open();
+      mux = await this.open();
     } catch (e) {
       const err = e instanceof ConnectRefusedError ? e : new ConnectRefusedError((e as { code?: string }).code ?? 'link', (e as Error).message);
       this.refused.push(err);
@@ -91,25 +137,17 @@ export class Forwarder {
       local.destroy();
       return;
     }
-    this.streams.add(stream);
-    stream.on('error', (e: Error & { code?: string }) => {
-      this.o.log.warn({ code: e.code, err: e.message }, 'dk connect: link session ended with an error');
+    if (mux.closed || local.destroyed) {
       local.destroy();
-    });
-    stream.on('close', () => this.streams.delete(stream));
-    let localEnded = false;
-    local.on('end', () => { localEnded = true; });
-    local.on('close', () => {
-      // A local close without FIN (reset) aborts the session; a clean one lets the FIN travel.
-      if (!localEnded) stream.destroy();
-    });
-    local.pipe(stream);
-    stream.pipe(local);
-    local.resume();
+      return;
+    }
+    bridge(mux.open(this.o.port, this.o.host ?? '127.0.0.1'), local);
   }
 
   close(): void {
+    this.#closed = true;
     this.#server?.close();
+    this.#current?.destroy();
     for (const s of this.streams) s.destroy();
     for (const l of this.#locals) l.destroy();
   }

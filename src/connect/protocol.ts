@@ -6,14 +6,17 @@ export const Purpose = { AGENT: 1, CLIENT: 2 } as const;
 
 /**
  * `dk connect` asks for a target with one JSON line inside its link session, and the gateway
- * answers with one JSON line; after that the session carries the tunnelled bytes. The grant is
- * the token's, checked per connection — not a source IP's.
+ * answers with one JSON line; after that the session carries the DK chunk protocol, one mux
+ * session per connection (`mux: true`), or the bytes of one connection. The grant is the
+ * token's, checked per connection — not a source IP's.
  */
 export const ConnectRequest = z.object({
   token: z.string().min(1).max(200),
   backend: z.string().min(1).max(64),
   port: z.number().int().min(1).max(65535),
   host: z.string().max(64).optional(),
+  /** After the answer, the session carries the DK chunk protocol: one mux session per connection. */
+  mux: z.boolean().optional(),
 }).strict();
 export type ConnectRequest = z.infer<typeof ConnectRequest>;
 

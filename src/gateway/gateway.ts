@@ -7,7 +7,8 @@ import { ReplayCache } from '../auth/replay-cache.ts';
 import { accessRange, type GatewayConfig } from '../config/gateway-config.ts';
 import { bridge } from '../mux/bridge.ts';
 import { Mux } from '../mux/mux.ts';
-import type { MuxSession } from '../mux/session.ts';
+import { MuxSession, type CloseReason } from '../mux/session.ts';
+import { splice } from '../mux/splice.ts';
 import {
   ALL_FEATURES, Command, decodeExpose, encodeExposeReply, ExposeStatus, Feature, bytesToIp, normalizeIp, type CmdFrame,
 } from '../protocol/index.ts';
@@ -43,7 +44,8 @@ export interface LiveSession {
   target: string;
   startedAt: number;
   session: MuxSession;
-  socket: Duplex;
+  /** The client's end: a socket, or a `dk connect` client's mux session. */
+  socket: Duplex | MuxSession;
 }
 
 interface Expose {
@@ -383,9 +385,50 @@ export class Gateway {
     if (!permits(user, req.backend, host, req.port)) return refuse('forbidden', `user "${user.name}" may not open ${req.backend} ${host}:${req.port}`);
     const link = this.agents.get(req.backend);
     if (!link || link.mux.closed) return refuse('backend_offline', `backend "${req.backend}" has no agent online`);
+    if (req.mux) {
+      const ok: ConnectReply = { ok: true };
+      stream.write(JSON.stringify(ok) + '\n');
+      this.#serveConnectMux(stream, ip, req);
+      return;
+    }
     const key = this.#startSession(stream, stream.remotePort ?? 0, link, { kind: 'connect', grantId: null, user: user.name, clientIp: ip, accessPort: 0, host, port: req.port });
     const ok: ConnectReply = { ok: true, session: key };
     stream.write(JSON.stringify(ok) + '\n');
+  }
+
+  /**
+   * A `dk connect` link that multiplexes its connections: the client opens one mux session per
+   * local connection. Each is checked again (the token still names a user who may reach that
+   * target, the backend is online) and spliced to a session on the agent's link. A token that no
+   * longer authenticates ends the whole link, so the client's next connection learns why.
+   */
+  #serveConnectMux(stream: LinkStream, ip: string, req: ConnectRequest): void {
+    const mux: Mux = new Mux(stream, {
+      role: 'agent',
+      window: this.config.window,
+      features: Feature.FLOW | Feature.PONG,
+      keepaliveMs: 0,
+      deadAfterMs: 0,
+      onOpen: (session, port, host) => {
+        const user = this.users.byToken(req.token);
+        if (!user) {
+          this.log.info({ client: ip }, 'dk connect: token no longer valid; link closed');
+          mux.destroy();
+          return;
+        }
+        const link = this.agents.get(req.backend);
+        const refused = !permits(user, req.backend, host, port) ? 'forbidden' : !link || link.mux.closed ? 'backend_offline' : null;
+        if (refused || !link) {
+          this.metrics.connectionsRefused.inc({ reason: refused ?? 'backend_offline' });
+          this.log.info({ client: ip, user: user.name, target: `${host}:${port}`, reason: refused }, 'dk connect session refused');
+          session.close();
+          return;
+        }
+        this.#startSession(session, stream.remotePort ?? 0, link, { kind: 'connect', grantId: null, user: user.name, clientIp: ip, accessPort: 0, host, port });
+      },
+      onClose: (err) => this.log.debug({ client: ip, err: err?.message }, 'dk connect link ended'),
+    });
+    stream.resume(); // readLine paused it
   }
 
   // ---------------------------------------------------------------- access ports
@@ -412,7 +455,7 @@ export class Gateway {
     this.#startSession(socket, socket.remotePort ?? 0, link, { kind: 'grant', grantId: grant.id, user: grant.userName, clientIp: ip, accessPort: port, host: grant.host, port: grant.port });
   }
 
-  #startSession(socket: Duplex, clientPort: number, link: AgentLink, s: { kind: LiveSession['kind']; grantId: string | null; user: string | null; clientIp: string; accessPort: number; host: string; port: number }): string {
+  #startSession(socket: Duplex | MuxSession, clientPort: number, link: AgentLink, s: { kind: LiveSession['kind']; grantId: string | null; user: string | null; clientIp: string; accessPort: number; host: string; port: number }): string {
     const session = link.mux.open(s.port, s.host);
     const key = `${link.name}.${session.id.toString(16)}`;
     const target = s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
@@ -424,7 +467,7 @@ export class Gateway {
     this.metrics.sessionsTotal.inc({ kind: s.kind });
     this.metrics.sessionsActive.set(this.sessions.size);
     this.log.debug({ session: key, client: s.clientIp, target }, 'session open');
-    bridge(session, socket, (reason) => {
+    const ended = (reason: CloseReason): void => {
       this.sessions.delete(key);
       if (s.grantId) this.grants.sessionEnded(s.grantId);
       this.metrics.sessionsActive.set(this.sessions.size);
@@ -434,7 +477,9 @@ export class Gateway {
         event: 'session', user: s.user, clientIp: s.clientIp, backend: link.name, target, grantId: s.grantId, sessionId: session.id,
         bytesUp: session.bytesOut, bytesDown: session.bytesIn, detail: `${s.kind} ${reason} ${Date.now() - live.startedAt}ms`,
       });
-    });
+    };
+    if (socket instanceof MuxSession) splice(socket, session, ended);
+    else bridge(session, socket, ended);
     return key;
   }
 
@@ -493,7 +538,8 @@ export class Gateway {
 
   #kill(s: LiveSession): void {
     s.session.close();
-    s.socket.destroy();
+    if (s.socket instanceof MuxSession) s.socket.close();
+    else s.socket.destroy();
   }
 
   async scan(backend: string, port: number): Promise<ScanResult> {

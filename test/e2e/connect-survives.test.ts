@@ -115,3 +115,42 @@ test('an agent that pins the wrong gateway key refuses to talk: it never sends i
   assert.equal(gw.gateway.agents.size, 0);
   assert.equal(gw.gateway.link.sessions.size, 0, 'no link session was set up');
 });
+
+test('dk connect: connections share one link session; each is checked again, and a removed user\'s link ends with a reason at the next connection', async (t) => {
+  const { gw, localPort, fwd } = await stack(t);
+  const N = 50;
+  // All at once, before the link exists: they wait for the same link session.
+  const socks = await Promise.all(Array.from({ length: N }, () => dial(localPort)));
+  const answers = socks.map((s, i) => {
+    const r = readAll(s);
+    s.end(`connection ${i} ${'y'.repeat(i * 101)}`);
+    return r;
+  });
+  const got = await Promise.all(answers);
+  got.forEach((r, i) => assert.equal(r.data.toString(), `connection ${i} ${'y'.repeat(i * 101)}`, `connection ${i}`));
+  assert.equal(fwd.streams.size, 1, 'one link stream at the client');
+  assert.equal(gw.gateway.link.sessions.size, 2, 'two link sessions at the gateway: the agent\'s and the client\'s');
+  await waitFor(() => gw.gateway.sessions.size === 0, 5000, 'sessions closed');
+  gw.gateway.audit.flush();
+  const rows = gw.gateway.audit.recent(1000).filter((r) => r.event === 'session' && r.detail?.startsWith('connect '));
+  assert.equal(rows.length, N, 'one audit row per connection');
+
+  // A user who may connect, then is removed: the live link ends, the next connection is refused.
+  const carol = gw.gateway.users.create('carol', { permissions: { backends: ['home'], hosts: ['*'], ports: '1-65535' } });
+  const f2 = new Forwarder({ ...fwd.o, token: carol.token, localPort: 0 });
+  const p2 = await f2.listen();
+  t.after(() => f2.close());
+  const first = await dial(p2);
+  const echoed = readAll(first);
+  first.end('carol was here');
+  assert.equal((await echoed).data.toString(), 'carol was here');
+  gw.gateway.users.remove('carol');
+  const refusedAtOpn = await dial(p2);
+  const r1 = await readAll(refusedAtOpn, 5000);
+  assert.equal(r1.data.length, 0, 'no byte through a removed user\'s link');
+  await waitFor(() => f2.streams.size === 0, 5000, 'the gateway ended the link');
+  const next = await dial(p2);
+  const r2 = await readAll(next, 5000);
+  assert.equal(r2.data.length, 0);
+  assert.equal(f2.refused.at(-1)?.code, 'unauthorized');
+});

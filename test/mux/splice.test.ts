@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import type { Mux } from '../../src/mux/mux.ts';
+import type { MuxSession } from '../../src/mux/session.ts';
+import { splice } from '../../src/mux/splice.ts';
+import type { CloseReason } from '../../src/mux/session.ts';
+import { pair, recorder, settle, type Recorder } from './helpers.ts';
+
+const W = 64 * 1024;
+
+/**
+ * client ⇄ (c: client mux | gateway's client-side mux: m) splice (gateway's agent-side mux: g | a: agent)
+ * The client opens on c; the gateway accepts on m and splices to a session it opens on g.
+ */
+async function chain(): Promise<{
+  c: Mux; m: Mux; g: Mux; a: Mux;
+  open(): Promise<{ client: MuxSession; agent: MuxSession; reasons: CloseReason[] }>;
+  close(): void;
+}> {
+  const front = pair({ window: W }, { window: W });
+  const back = pair({ window: W }, { window: W });
+  const reasons = new Map<MuxSession, CloseReason[]>();
+  await settle();
+  const open = async (): Promise<{ client: MuxSession; agent: MuxSession; reasons: CloseReason[] }> => {
+    const client = front.g.open(22, '127.0.0.1');
+    await settle();
+    const accepted = front.opened.at(-1)!;
+    const toAgent = back.g.open(22, '127.0.0.1');
+    const r: CloseReason[] = [];
+    reasons.set(client, r);
+    splice(accepted, toAgent, (why) => r.push(why));
+    await settle();
+    return { client, agent: back.opened.at(-1)!, reasons: r };
+  };
+  return {
+    c: front.g, m: front.a, g: back.g, a: back.a, open,
+    close() { front.g.destroy(); front.a.destroy(); back.g.destroy(); back.a.destroy(); },
+  };
+}
+
+function consuming(s: MuxSession): Recorder {
+  const r = recorder();
+  s.attach({ ...r, data: (b) => { r.data(b); s.consumed(r.bytes); } }, () => undefined);
+  return r;
+}
+
+test('splice: bytes cross two links exactly, both ways', async () => {
+  const x = await chain();
+  const { client, agent } = await x.open();
+  const rc = consuming(client);
+  const ra = consuming(agent);
+  const up = randomBytes(20 * W + 123);
+  const down = randomBytes(7 * W + 5);
+  for (let i = 0; i < up.length; i += 10_000) client.write(up.subarray(i, i + 10_000));
+  agent.write(down);
+  await settle(800);
+  assert.equal(ra.bytes, up.length);
+  assert.equal(rc.bytes, down.length);
+  assert.equal(createHash('sha256').update(Buffer.concat(ra.chunks)).digest('hex'), createHash('sha256').update(up).digest('hex'));
+  assert.ok(Buffer.concat(rc.chunks).equals(down));
+  x.close();
+});
+
+test('splice: credit is end to end — a reader that never consumes holds the sender to the two windows, and another session still flows', async () => {
+  const x = await chain();
+  const stalled = await x.open();
+  const bulk = await x.open();
+  const rs = recorder();
+  stalled.agent.attach(rs, () => undefined); // never reports consumption
+  const rb = consuming(bulk.agent);
+  consuming(stalled.client);
+  consuming(bulk.client);
+  stalled.client.write(randomBytes(10 * W));
+  const total = 40 * W;
+  for (let sent = 0; sent < total; sent += W) bulk.client.write(randomBytes(W));
+  await settle(1000);
+  assert.equal(rb.bytes, total, 'the other session delivered everything');
+  assert.equal(rs.bytes, W, 'the stalled reader got one window');
+  // What the gateway holds for the stalled session is bounded by one window (its inbound credit).
+  const held = [...x.g.sessions.values()].reduce((n, s) => n + s.pendingBytes, 0);
+  assert.ok(held <= W, `gateway holds ${held} bytes for the stalled session`);
+  assert.ok(stalled.client.pendingBytes >= 8 * W - held, `the rest waits at the client (${stalled.client.pendingBytes} bytes)`);
+  x.close();
+});
+
+test('splice: FIN travels each way (half-close) and both sessions end as done', async () => {
+  const x = await chain();
+  const { client, agent, reasons } = await x.open();
+  const rc = consuming(client);
+  const ra = consuming(agent);
+  client.write(Buffer.from('request'));
+  client.end();
+  await settle(100);
+  assert.equal(ra.ended, true, 'the agent saw the client\'s FIN');
+  assert.equal(Buffer.concat(ra.chunks).toString(), 'request');
+  agent.write(Buffer.from('answer after half-close'));
+  agent.end();
+  await settle(100);
+  assert.equal(Buffer.concat(rc.chunks).toString(), 'answer after half-close');
+  assert.equal(rc.reason, 'done');
+  assert.equal(ra.reason, 'done');
+  assert.deepEqual(reasons, ['done']);
+  assert.equal(x.m.sessions.size + x.g.sessions.size, 0, 'the gateway forgot both');
+  x.close();
+});
+
+test('splice: an abort at either end reaches the other; a lost link aborts the far end', async () => {
+  const x = await chain();
+  const one = await x.open();
+  const rc1 = consuming(one.client);
+  consuming(one.agent);
+  one.agent.close();
+  await settle(100);
+  assert.equal(rc1.reason, 'remote', 'the client saw the agent\'s abort');
+  assert.deepEqual(one.reasons, ['remote']);
+
+  const two = await x.open();
+  consuming(two.client);
+  const ra2 = consuming(two.agent);
+  x.c.destroy(); // the client's link is gone for good
+  await settle(100);
+  assert.equal(ra2.reason, 'remote', 'the agent\'s session was aborted');
+  assert.deepEqual(two.reasons, ['link']);
+  assert.equal(x.g.sessions.size, 0);
+  x.close();
+});
