@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { aeadKey, cipher, decipher, nonceInto, TAG } from './crypto.ts';
 import { LinkProtocolError } from './errors.ts';
-import { join, slice, totalLength } from './parts.ts';
+import { join, slice } from './parts.ts';
 
 /**
  * Records after the handshake: u32 BE length, then AES-256-GCM ciphertext+tag whose nonce
@@ -29,39 +29,45 @@ export class RecordSealer {
   }
 
   /**
-   * One record: the plaintext is `head` then `body`, encrypted piece by piece (no copy of the body
-   * into a plaintext buffer); the only copy is of the ciphertext into the record written.
+   * One record as the pieces to write: length, ciphertext of `head`, ciphertext of each body
+   * piece, tag. The body is encrypted piece by piece (no plaintext copy) and the ciphertext is not
+   * joined either: a corked socket sends the pieces in one writev.
    */
-  #seal(head: Buffer, body: Buffer[] = []): Buffer {
+  #seal(head: Buffer, body: Buffer[] = []): Buffer[] {
     const c = cipher(this.#key, nonceInto(this.#nonce, this.#counter++));
-    const h = c.update(head);
-    const b = body.map((p) => c.update(p));
+    const out: Buffer[] = [Buffer.allocUnsafe(4), c.update(head)];
+    let len = out[1]!.length + TAG;
+    for (const p of body) {
+      const e = c.update(p);
+      len += e.length;
+      out.push(e);
+    }
     c.final();
-    const len = h.length + totalLength(b) + TAG;
-    const out = Buffer.allocUnsafe(4 + len);
-    out.writeUInt32BE(len, 0);
-    h.copy(out, 4);
-    let at = 4 + h.length;
-    for (const p of b) at += p.copy(out, at);
-    c.getAuthTag().copy(out, at);
+    out.push(c.getAuthTag());
+    out[0]!.writeUInt32BE(len, 0);
     return out;
   }
 
-  data(offset: number, data: Buffer | Buffer[]): Buffer {
+  /** A DATA record, as pieces to write back to back. */
+  dataPieces(offset: number, data: Buffer[]): Buffer[] {
     const head = Buffer.allocUnsafe(9);
     head[0] = Rec.DATA;
     writeU64(head, offset);
-    return this.#seal(head, Array.isArray(data) ? data : [data]);
+    return this.#seal(head, data);
+  }
+  /** A DATA record in one buffer. */
+  data(offset: number, data: Buffer | Buffer[]): Buffer {
+    return Buffer.concat(this.dataPieces(offset, Array.isArray(data) ? data : [data]));
   }
   control(type: number, value: number): Buffer {
     const p = Buffer.allocUnsafe(9);
     p[0] = type;
     if (type === Rec.PING || type === Rec.PONG) p.writeDoubleBE(value, 1);
     else writeU64(p, value);
-    return this.#seal(p);
+    return Buffer.concat(this.#seal(p));
   }
   close(): Buffer {
-    return this.#seal(Buffer.from([Rec.CLOSE]));
+    return Buffer.concat(this.#seal(Buffer.from([Rec.CLOSE])));
   }
 }
 

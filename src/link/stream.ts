@@ -185,9 +185,10 @@ export class LinkStream extends Duplex {
    * socket's 16 KiB mark), so that a pump puts several 64 KiB records into one writev; 'drain'
    * still follows, as write() returned false.
    */
-  #send(buf: Buffer): void {
+  #send(buf: Buffer | Buffer[]): void {
     const s = this.#socket!;
-    s.write(buf);
+    if (Array.isArray(buf)) for (const b of buf) s.write(b);
+    else s.write(buf);
     if (s.writableLength >= SOCKET_QUEUE) this.#blocked = true;
   }
 
@@ -213,7 +214,7 @@ export class LinkStream extends Duplex {
     while (this.#socket && !this.#blocked) {
       if (this.#sentTo < this.#out.end) {
         const n = Math.min(MAX_DATA, this.#out.end - this.#sentTo);
-        this.#send(this.#sealer!.data(this.#sentTo, this.#out.pieces(this.#sentTo, n)));
+        this.#send(this.#sealer!.dataPieces(this.#sentTo, this.#out.pieces(this.#sentTo, n)));
         this.#sentTo += n;
       } else if (this.#finAt !== null && this.#sentTo === this.#finAt) {
         this.#send(this.#sealer!.control(Rec.FIN, this.#finAt));
