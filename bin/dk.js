@@ -1,6 +1,9 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --single-threaded-gc
 // The `dk` command. A published package runs the compiled dist/; a checkout runs the TypeScript
 // sources directly (Node >= 22.18 strips types; run through `npm run dk --` to get Node 24).
+// --single-threaded-gc: V8's helper GC threads compete with the data path for the cores; on a
+// 2-core host, one thread doing all GC moved 9-12% more bytes through the tunnel
+// (docs/performance.md).
 import { existsSync } from 'node:fs';
 
 const dist = new URL('../dist/cli/main.js', import.meta.url);

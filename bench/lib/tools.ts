@@ -8,6 +8,17 @@ export interface IperfResult { mibps: number; bytes: number }
 
 /** One iperf3 client run against host:port; `reverse` makes the server send (download). */
 export async function iperf(port: number, opts: { seconds: number; reverse?: boolean; streams?: number }): Promise<IperfResult> {
+  try {
+    return await iperfOnce(port, opts);
+  } catch (e) {
+    // iperf3's server takes one test at a time and can still be tearing the last one down.
+    process.stderr.write(`  ${(e as Error).message}; retrying once in 2 s\n`);
+    await new Promise((r) => setTimeout(r, 2000));
+    return iperfOnce(port, opts);
+  }
+}
+
+async function iperfOnce(port: number, opts: { seconds: number; reverse?: boolean; streams?: number }): Promise<IperfResult> {
   const args = ['-c', '127.0.0.1', '-p', String(port), '-t', String(opts.seconds), '-O', '1', '-J'];
   if (opts.reverse) args.push('-R');
   if (opts.streams && opts.streams > 1) args.push('-P', String(opts.streams));
