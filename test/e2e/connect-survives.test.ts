@@ -7,6 +7,8 @@ import { silentLogger } from '../../src/util/log.ts';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
 import { dial, echoServer, hashUntilEnd, listen, readAll, sendPattern, waitFor } from '../helpers/net.ts';
 import { generateKeyPair } from '../../src/link/crypto.ts';
+import { connectLink } from '../../src/link/client.ts';
+import { Purpose, readLine } from '../../src/connect/protocol.ts';
 
 const LINK = { link_keepalive: 0.1, link_detach_timeout: 10 };
 
@@ -153,4 +155,19 @@ test('dk connect: connections share one link session; each is checked again, and
   const r2 = await readAll(next, 5000);
   assert.equal(r2.data.length, 0);
   assert.equal(f2.refused.at(-1)?.code, 'unauthorized');
+});
+
+test('dk connect: a client without "mux" still gets one connection per link session (the older form)', async (t) => {
+  const { gw, echo } = await stack(t);
+  const stream = await connectLink({ host: '127.0.0.1', port: gw.servPort, serverKey: gw.gateway.linkKey.publicRaw, purpose: Purpose.CLIENT });
+  t.after(() => stream.destroy());
+  stream.write(JSON.stringify({ token: ADMIN, backend: 'home', port: echo.port }) + '\n');
+  const reply = JSON.parse(await readLine(stream, 5000)) as { ok: boolean; session?: string };
+  assert.equal(reply.ok, true);
+  assert.match(reply.session ?? '', /^home\./);
+  let got = '';
+  stream.on('data', (d: Buffer) => { got += d.toString(); });
+  stream.resume();
+  stream.write('raw bytes, no frames');
+  await waitFor(() => got === 'raw bytes, no frames', 5000, 'echo');
 });
