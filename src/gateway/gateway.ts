@@ -382,18 +382,25 @@ export class Gateway {
     const host = req.host ?? '127.0.0.1';
     if (isIP(host) === 0) return refuse('bad_request', 'host must be an IP address');
     if (!this.#backends.has(req.backend)) return refuse('not_found', `backend "${req.backend}" not found`);
-    if (!permits(user, req.backend, host, req.port)) return refuse('forbidden', `user "${user.name}" may not open ${req.backend} ${host}:${req.port}`);
-    const link = this.agents.get(req.backend);
-    if (!link || link.mux.closed) return refuse('backend_offline', `backend "${req.backend}" has no agent online`);
+    const target = this.#connectTarget(user, req.backend, host, req.port);
+    if ('code' in target) return refuse(target.code, target.message);
     if (req.mux) {
       const ok: ConnectReply = { ok: true };
       stream.write(JSON.stringify(ok) + '\n');
       this.#serveConnectMux(stream, ip, req);
       return;
     }
-    const key = this.#startSession(stream, stream.remotePort ?? 0, link, { kind: 'connect', grantId: null, user: user.name, clientIp: ip, accessPort: 0, host, port: req.port });
+    const key = this.#startSession(stream, stream.remotePort ?? 0, target.link, { kind: 'connect', grantId: null, user: user.name, clientIp: ip, accessPort: 0, host, port: req.port });
     const ok: ConnectReply = { ok: true, session: key };
     stream.write(JSON.stringify(ok) + '\n');
+  }
+
+  /** The agent link a `dk connect` user may reach host:port through now, or why not. */
+  #connectTarget(user: User, backend: string, host: string, port: number): { link: AgentLink } | { code: string; message: string } {
+    if (!permits(user, backend, host, port)) return { code: 'forbidden', message: `user "${user.name}" may not open ${backend} ${host}:${port}` };
+    const link = this.agents.get(backend);
+    if (!link || link.mux.closed) return { code: 'backend_offline', message: `backend "${backend}" has no agent online` };
+    return { link };
   }
 
   /**
@@ -416,15 +423,14 @@ export class Gateway {
           mux.destroy();
           return;
         }
-        const link = this.agents.get(req.backend);
-        const refused = !permits(user, req.backend, host, port) ? 'forbidden' : !link || link.mux.closed ? 'backend_offline' : null;
-        if (refused || !link) {
-          this.metrics.connectionsRefused.inc({ reason: refused ?? 'backend_offline' });
-          this.log.info({ client: ip, user: user.name, target: `${host}:${port}`, reason: refused }, 'dk connect session refused');
+        const target = this.#connectTarget(user, req.backend, host, port);
+        if ('code' in target) {
+          this.metrics.connectionsRefused.inc({ reason: target.code });
+          this.log.info({ client: ip, user: user.name, target: `${host}:${port}`, reason: target.code }, 'dk connect session refused');
           session.close();
           return;
         }
-        this.#startSession(session, stream.remotePort ?? 0, link, { kind: 'connect', grantId: null, user: user.name, clientIp: ip, accessPort: 0, host, port });
+        this.#startSession(session, stream.remotePort ?? 0, target.link, { kind: 'connect', grantId: null, user: user.name, clientIp: ip, accessPort: 0, host, port });
       },
       onClose: (err) => this.log.debug({ client: ip, err: err?.message }, 'dk connect link ended'),
     });
