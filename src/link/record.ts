@@ -55,10 +55,6 @@ export class RecordSealer {
     writeU64(head, offset);
     return this.#seal(head, data);
   }
-  /** A DATA record in one buffer. */
-  data(offset: number, data: Buffer | Buffer[]): Buffer {
-    return Buffer.concat(this.dataPieces(offset, Array.isArray(data) ? data : [data]));
-  }
   control(type: number, value: number): Buffer {
     const p = Buffer.allocUnsafe(9);
     p[0] = type;

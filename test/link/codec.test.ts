@@ -30,7 +30,7 @@ test('property: records open in order under any chunking; a reordered record fai
   fc.assert(fc.property(fc.array(fc.uint8Array({ maxLength: 3000 }), { minLength: 1, maxLength: 10 }), fc.array(fc.nat(), { maxLength: 20 }), (datas, cuts) => {
     const sealer = new RecordSealer(key);
     let off = 0;
-    const wire = Buffer.concat(datas.map((d) => { const r = sealer.data(off, Buffer.from(d)); off += d.length; return r; }));
+    const wire = Buffer.concat(datas.map((d) => { const r = Buffer.concat(sealer.dataPieces(off, [Buffer.from(d)])); off += d.length; return r; }));
     const opener = new RecordOpener(key);
     const got: Record[] = [];
     const points = [...new Set(cuts.map((c) => c % (wire.length + 1)))].sort((a, b) => a - b);
@@ -59,7 +59,7 @@ test('fuzz (2 s): the record opener and the handshake parser fail only with type
   while (Date.now() < deadline) {
     runs++;
     const sealer = new RecordSealer(key);
-    const valid = Buffer.concat([sealer.data(0, randomBytes(randomInt(100))), sealer.control(Rec.ACK, randomInt(1000))]);
+    const valid = Buffer.concat([...sealer.dataPieces(0, [randomBytes(randomInt(100))]), sealer.control(Rec.ACK, randomInt(1000))]);
     const input = randomInt(2) ? randomBytes(randomInt(1, 300)) : flipOne(valid);
     try {
       new RecordOpener(key).push(input, () => undefined);
