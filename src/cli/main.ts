@@ -17,6 +17,9 @@ import { agentTemplate, gatewayTemplate } from './templates.ts';
 import { Forwarder } from '../connect/forwarder.ts';
 import { decodeKey, encodeKey, loadOrCreateStaticKey } from '../link/keys.ts';
 import { splitHostPort } from '../config/agent-config.ts';
+import { tuneGcForRelaying } from '../util/gc-tuning.ts';
+
+tuneGcForRelaying();
 
 function decodeKeyOrConfigError(text: string): Buffer {
   try {
