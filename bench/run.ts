@@ -9,7 +9,11 @@
  * moved by the tunnel's own processes. Prints tables with ratios, writes JSON and an SVG chart.
  * It asserts nothing.
  *
- * Usage: npm run bench [-- --seconds N --sessions N --only name,name --out DIR]
+ * Traffic is measured in rounds (default 3): each round measures every contender in turn, and each
+ * figure reported is the median over the rounds, so a burst of noise on the machine lands in one
+ * round of every contender instead of in every figure of one.
+ *
+ * Usage: npm run bench [-- --seconds N --rounds N --sessions N --only name,name --out DIR]
  * (npm run bench runs bench/setup.sh first, which installs sshd, iperf3 and wrk when missing.)
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -28,6 +32,7 @@ const arg = (name: string): string | undefined => {
   return i > 0 ? process.argv[i + 1] : undefined;
 };
 const SECONDS = Number(arg('--seconds') ?? 4);
+const ROUNDS = Math.max(1, Number(arg('--rounds') ?? 3));
 const SESSIONS = Number(arg('--sessions') ?? 10_000);
 const ONLY = arg('--only')?.split(',');
 const OUT = arg('--out') ?? fileURLToPath(new URL('../docs/', import.meta.url));
@@ -54,15 +59,42 @@ interface Contender {
   twoSocketsPerSession?: boolean;
 }
 
-interface Figures {
-  name: string;
+/** What one round measures of one contender. */
+interface Traffic {
   up: number; down: number; par8: number;
   cpuPerGiB: number | null;
   keep: WrkResult; close: WrkResult; lat1: WrkResult;
   rttP50: number; rttP99: number;
+}
+interface Memory {
   memServer: number | null; memAgent: number | null; memClient: number | null;
   /** Sessions open for the memory figures. */
   sessions: number;
+}
+/** A contender's medians over the rounds, its memory, and every round as measured. */
+interface Figures extends Traffic, Memory {
+  name: string;
+  rounds: Traffic[];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+const medianWrk = (ws: WrkResult[]): WrkResult => ({
+  rps: median(ws.map((w) => w.rps)), p50: median(ws.map((w) => w.p50)), p99: median(ws.map((w) => w.p99)),
+  errors: ws.reduce((a, w) => a + w.errors, 0),
+});
+/** Each figure's median over the rounds, taken figure by figure. */
+function medianTraffic(ts: Traffic[]): Traffic {
+  const cpu = ts.map((t) => t.cpuPerGiB).filter((x): x is number => x !== null);
+  return {
+    up: median(ts.map((t) => t.up)), down: median(ts.map((t) => t.down)), par8: median(ts.map((t) => t.par8)),
+    cpuPerGiB: cpu.length ? median(cpu) : null,
+    keep: medianWrk(ts.map((t) => t.keep)), close: medianWrk(ts.map((t) => t.close)), lat1: medianWrk(ts.map((t) => t.lat1)),
+    rttP50: median(ts.map((t) => t.rttP50)), rttP99: median(ts.map((t) => t.rttP99)),
+  };
 }
 
 function dial(port: number): Promise<Socket> {
@@ -227,12 +259,15 @@ async function main(): Promise<void> {
     contenders.push(await dkStack('DoorKeeper encrypted link', base + 40, t, dir, 'link'));
     contenders.push(await dkStack('dk connect (encrypted both hops)', base + 50, t, dir, 'connect'));
 
-    const results: Figures[] = [];
-    for (const c of contenders) {
-      if (ONLY && !ONLY.some((o) => c.name.toLowerCase().includes(o.toLowerCase()))) continue;
-      results.push(await measure(c));
+    const chosen = contenders.filter((c) => !ONLY || ONLY.some((o) => c.name.toLowerCase().includes(o.toLowerCase())));
+    const memory: Memory[] = [];
+    for (const c of chosen) memory.push(await measureMemory(c));
+    const rounds: Traffic[][] = chosen.map(() => []);
+    for (let r = 1; r <= ROUNDS; r++) {
+      log(`round ${r} of ${ROUNDS}`);
+      for (const [i, c] of chosen.entries()) rounds[i]!.push(await measureTraffic(c));
     }
-    report(results, versions);
+    report(chosen.map((c, i) => ({ name: c.name, ...medianTraffic(rounds[i]!), ...memory[i]!, rounds: rounds[i]! })), versions);
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await sleep(300);
@@ -240,9 +275,8 @@ async function main(): Promise<void> {
   }
 }
 
-async function measure(c: Contender): Promise<Figures> {
-  log(`measuring ${c.name}`);
-  const all = (k: keyof Ports): number[] => Object.values(c.pids(k)).flat();
+async function measureMemory(c: Contender): Promise<Memory> {
+  log(`memory: ${c.name}`);
   // Memory first, while the tunnel's processes are fresh: a transfer grows their heaps and
   // allocator arenas, and sessions opened later would reuse that memory and look free.
   // RSS of each side before and with the sessions open; 200 sessions first warm up the code path.
@@ -254,7 +288,7 @@ async function measure(c: Contender): Promise<Figures> {
   const before = { server: rss(sides.server ?? []), agent: rss(sides.agent ?? []), client: rss(sides.client ?? []) };
   const t0 = performance.now();
   let open: Socket[] = [];
-  let mem: Record<Side, number | null> & { sessions: number } = { server: null, agent: null, client: null, sessions: 0 };
+  let mem: Memory = { memServer: null, memAgent: null, memClient: null, sessions: 0 };
   // A tunnel process that holds two sockets per session (the relay) is limited
   // by the open-file limit, which an unprivileged sandbox may not be able to raise.
   const n = c.twoSocketsPerSession ? Math.min(SESSIONS, Math.floor((FD_LIMIT - 1000) / 2 / 1000) * 1000) : SESSIONS;
@@ -264,14 +298,20 @@ async function measure(c: Contender): Promise<Figures> {
     open = await openSessions(c.ports.echo, n);
     await sleep(1000);
     const per = (side: Side): number | null => (sides[side] ? (rss(sides[side]) - before[side]) / open.length : null);
-    mem = { server: per('server'), agent: per('agent'), client: per('client'), sessions: open.length };
-    log(`  ${open.length} sessions in ${(performance.now() - t0).toFixed(0)} ms; per session: server ${fmtB(mem.server)}, agent ${fmtB(mem.agent)}, client ${fmtB(mem.client)}`);
+    mem = { memServer: per('server'), memAgent: per('agent'), memClient: per('client'), sessions: open.length };
+    log(`  ${open.length} sessions in ${(performance.now() - t0).toFixed(0)} ms; per session: server ${fmtB(mem.memServer)}, agent ${fmtB(mem.memAgent)}, client ${fmtB(mem.memClient)}`);
   } catch (e) {
     log(`  sessions: ${(e as Error).message}`);
   } finally {
     for (const s of open) s.destroy();
     await sleep(2000);
   }
+  return mem;
+}
+
+async function measureTraffic(c: Contender): Promise<Traffic> {
+  log(`  ${c.name}`);
+  const all = (k: keyof Ports): number[] => Object.values(c.pids(k)).flat();
   await iperf(c.ports.iperf, { seconds: 1 }); // warm-up
   const cpu0 = cpuSeconds(all('iperf'));
   const up = await iperf(c.ports.iperf, { seconds: SECONDS });
@@ -282,17 +322,16 @@ async function measure(c: Contender): Promise<Figures> {
   // iperf3's -O 1 omits the first second from the bytes but not from the CPU; charge the whole run.
   const moved = (up.bytes / SECONDS) * (SECONDS + 1) + (down.bytes / SECONDS) * (SECONDS + 1);
   const cpuPerGiB = all('iperf').length ? (cpu2 - cpu0) / (moved / 2 ** 30) : null;
-  log(`  iperf3 up ${up.mibps.toFixed(0)} down ${down.mibps.toFixed(0)} x8 ${par8.mibps.toFixed(0)} MiB/s; tunnel cpu ${cpuPerGiB?.toFixed(2) ?? '-'} s/GiB (up ${(cpu1 - cpu0).toFixed(1)} s)`);
+  log(`    iperf3 up ${up.mibps.toFixed(0)} down ${down.mibps.toFixed(0)} x8 ${par8.mibps.toFixed(0)} MiB/s; tunnel cpu ${cpuPerGiB?.toFixed(2) ?? '-'} s/GiB (up ${(cpu1 - cpu0).toFixed(1)} s)`);
   await wrk(c.ports.http, { seconds: 1, connections: 16 }); // warm-up
   const keep = await wrk(c.ports.http, { seconds: SECONDS, connections: 16 });
   const lat1 = await wrk(c.ports.http, { seconds: SECONDS, connections: 1 });
   const close = await wrk(c.ports.http, { seconds: SECONDS, connections: 16, close: true });
-  log(`  wrk keep-alive ${keep.rps.toFixed(0)} req/s; 1 conn p50 ${lat1.p50.toFixed(3)} ms; Connection: close ${close.rps.toFixed(0)} req/s (errors ${keep.errors}/${lat1.errors}/${close.errors})`);
+  log(`    wrk keep-alive ${keep.rps.toFixed(0)} req/s; 1 conn p50 ${lat1.p50.toFixed(3)} ms; Connection: close ${close.rps.toFixed(0)} req/s (errors ${keep.errors}/${lat1.errors}/${close.errors})`);
   const r = await rtt(c.ports.echo, 2000);
   return {
-    name: c.name, up: up.mibps, down: down.mibps, par8: par8.mibps, cpuPerGiB, keep, close, lat1,
+    up: up.mibps, down: down.mibps, par8: par8.mibps, cpuPerGiB, keep, close, lat1,
     rttP50: r[Math.floor(r.length / 2)]!, rttP99: r[Math.floor(r.length * 0.99)]!,
-    memServer: mem.server, memAgent: mem.agent, memClient: mem.client, sessions: mem.sessions,
   };
 }
 
@@ -308,9 +347,9 @@ function report(rs: Figures[], versions: { node: string; openssh: string; iperf3
   const p = (s: string): void => { lines.push(s); };
   p(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${release()}`);
   p(`Versions: node ${versions.node}; ${versions.openssh}; ${versions.iperf3}; ${versions.wrk}`);
-  p(`Date: ${new Date().toISOString().slice(0, 10)}; iperf3 and wrk runs of ${SECONDS} s; ${SESSIONS} open sessions for memory`);
+  p(`Date: ${new Date().toISOString().slice(0, 10)}; iperf3 and wrk runs of ${SECONDS} s; each figure the median of ${ROUNDS} rounds; ${SESSIONS} open sessions for memory`);
   p('');
-  p('Throughput (iperf3, MiB/s) and the tunnel\'s CPU (its own processes, up + down runs):');
+  p(`Throughput (iperf3, MiB/s) and the tunnel's CPU (its own processes, up + down runs); medians of ${ROUNDS} rounds:`);
   p('');
   p('| contender | up | down | 8 streams | 8 streams / 1 | CPU s/GiB | up vs ssh -R | up vs ceiling |');
   p('|---|---:|---:|---:|---:|---:|---:|---:|');
@@ -318,6 +357,12 @@ function report(rs: Figures[], versions: { node: string; openssh: string; iperf3
     const ceiling = r.name.startsWith('DoorKeeper plain') ? relay : r === direct ? undefined : relay ?? direct;
     p(`| ${r.name} | ${n0(r.up)} | ${n0(r.down)} | ${n0(r.par8)} | ${(r.par8 / r.up).toFixed(2)} | ${r.cpuPerGiB === null ? '-' : r.cpuPerGiB.toFixed(2)} | ${ratio(r.up, ssh?.up)} | ${ceiling ? ratio(r.up, ceiling.up) + (ceiling === relay ? ' (relay)' : ' (direct)') : '-'} |`);
   }
+  p('');
+  p(`Single-stream upload in each round (MiB/s): the spread behind the medians above:`);
+  p('');
+  p(`| contender | ${rs[0]!.rounds.map((_, i) => `round ${i + 1}`).join(' | ')} |`);
+  p(`|---|${rs[0]!.rounds.map(() => '---:').join('|')}|`);
+  for (const r of rs) p(`| ${r.name} | ${r.rounds.map((t) => n0(t.up)).join(' | ')} |`);
   p('');
   p('HTTP through the tunnel (wrk; a 2-byte response), and 1-byte round trips on an open connection:');
   p('');
@@ -339,7 +384,7 @@ function report(rs: Figures[], versions: { node: string; openssh: string; iperf3
   const text = lines.join('\n');
   console.log(`\n${text}`);
   mkdirSync(OUT, { recursive: true });
-  writeFileSync(join(OUT, 'performance-results.json'), JSON.stringify({ date: new Date().toISOString(), versions, seconds: SECONDS, sessions: SESSIONS, results: rs }, null, 2) + '\n');
+  writeFileSync(join(OUT, 'performance-results.json'), JSON.stringify({ date: new Date().toISOString(), versions, seconds: SECONDS, rounds: ROUNDS, sessions: SESSIONS, results: rs }, null, 2) + '\n');
   const names = rs.map((r) => r.name);
   writeFileSync(join(OUT, 'performance.svg'), chartSvg('DoorKeeper vs the alternatives, loopback, one run',
     `${new Date().toISOString().slice(0, 10)} · ${cpus().length} cores · node ${versions.node} · ${versions.openssh.split(',')[0]} · iperf3 + wrk`, names, [
