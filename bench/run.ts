@@ -39,7 +39,7 @@ const OUT = arg('--out') ?? fileURLToPath(new URL('../docs/', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const RELAY = fileURLToPath(new URL('./relay.ts', import.meta.url));
 /** How `npm start`, `npm run dk` and bin/dk.js run node; the relay gets the same, as a fair ceiling. */
-const NODE_FLAGS = (process.env.DK_BENCH_NODE_FLAGS ?? '--single-threaded-gc').split(' ').filter(Boolean);
+const NODE_FLAGS = (process.env.DK_BENCH_NODE_FLAGS ?? '--single-threaded-gc --max-semi-space-size=2').split(' ').filter(Boolean);
 const HTTP = fileURLToPath(new URL('./http-target.ts', import.meta.url));
 const ECHO = fileURLToPath(new URL('./echo-target.ts', import.meta.url));
 /** The hard open-file limit: a process holding two sockets per session can hold at most half of it. */
