@@ -268,6 +268,12 @@ export class LinkStream extends Duplex {
 
   readonly #onSocketData = (chunk: Buffer): void => {
     this.#lastRx = Date.now();
+    // Corked until the chunk's records have been handled, including what the reader does on the
+    // next tick (the mux delivers then, and grants CREDIT): the ACK, PONG and CREDIT records
+    // leave in one system call, not one each. Microtasks run after the next-tick queue.
+    const s = this.#socket!;
+    s.cork();
+    queueMicrotask(() => s.uncork());
     try {
       this.#opener!.push(chunk, this.#onRecord);
     } catch (err) {

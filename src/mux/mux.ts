@@ -58,8 +58,9 @@ export class Mux implements SessionHost {
   #blocked = false;
   readonly #waiting = new Set<MuxSession>();
   readonly #congested = new Set<MuxSession>();
-  /** Sessions that received DAT during the current link read, delivered after it. */
+  /** Sessions that received DAT during the current link read, delivered after it (#deliverTouched). */
   #touched: MuxSession[] = [];
+  #deliverQueued = false;
   #closed = false;
   #lastRx: number;
   #timer: NodeJS.Timeout | null = null;
@@ -173,6 +174,19 @@ export class Mux implements SessionHost {
       this.destroy(err instanceof Error ? err : new Error(String(err)));
       return;
     }
+    if (this.#touched.length > 0 && !this.#deliverQueued) {
+      this.#deliverQueued = true;
+      process.nextTick(this.#deliverTouched);
+    }
+  };
+
+  /**
+   * Runs once the link's current read has been handled in full. An encrypted link hands over a
+   * read as several chunks (one per record piece), so delivering per chunk cut one read's frames
+   * into several socket writes; now a session gets one write per read.
+   */
+  readonly #deliverTouched = (): void => {
+    this.#deliverQueued = false;
     const touched = this.#touched;
     this.#touched = [];
     for (const s of touched) s.deliver();

@@ -207,6 +207,12 @@ export class MuxSession {
   /** Hands the bytes held by onData() to the sink (or the inbox before one is attached). */
   deliver(): void {
     if (this.#rx.length === 0) return;
+    if (this.#closed) {
+      // Closed by us or by a lost link between the frame and its delivery: there is no sink.
+      this.#rx = [];
+      this.#rxBytes = 0;
+      return;
+    }
     const rx = this.#rx;
     const bytes = this.#rxBytes;
     this.#rx = [];

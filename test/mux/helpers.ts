@@ -1,4 +1,4 @@
-import { duplexPair } from 'node:stream';
+import { duplexPair, type Duplex } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
 import { Mux, type MuxInit } from '../../src/mux/mux.ts';
 import type { MuxSession, SessionSink, CloseReason } from '../../src/mux/session.ts';
@@ -19,12 +19,12 @@ export function recorder(): Recorder {
   return r;
 }
 
-export function pair(gw: Partial<MuxInit> = {}, ag: Partial<MuxInit> = {}): { g: Mux; a: Mux; opened: MuxSession[] } {
+export function pair(gw: Partial<MuxInit> = {}, ag: Partial<MuxInit> = {}): { g: Mux; a: Mux; opened: MuxSession[]; agentLink: Duplex } {
   const [x, y] = duplexPair();
   const opened: MuxSession[] = [];
   const g = new Mux(x, { role: 'gateway', keepaliveMs: 0, ...gw });
   const a = new Mux(y, { role: 'agent', keepaliveMs: 0, onOpen: (s) => opened.push(s), ...ag });
-  return { g, a, opened };
+  return { g, a, opened, agentLink: y };
 }
 
 export async function settle(n = 20): Promise<void> {

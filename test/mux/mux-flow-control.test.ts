@@ -112,3 +112,43 @@ test('link loss closes every session with reason link', async () => {
   assert.equal(r.reason, 'link');
   assert.equal(a.closed, true);
 });
+
+test('the frames of one link read reach the sink in one call, even when the link hands them over in several chunks', async () => {
+  const { g, a, opened, agentLink } = pair();
+  await settle();
+  g.open(1, '127.0.0.1');
+  await settle();
+  const calls: number[] = [];
+  const got: Buffer[] = [];
+  const local = opened[0]!;
+  local.attach({
+    ...recorder(),
+    data(b) { calls.push(1); got.push(b); },
+    dataMany(bufs) { calls.push(bufs.length); got.push(...bufs); },
+  }, () => undefined);
+  // Three DAT frames handed over as three chunks in one synchronous run, the way an encrypted
+  // link hands over the records of one socket read.
+  const parts = [randomBytes(8185), randomBytes(8185), randomBytes(100)];
+  for (const p of parts) agentLink.emit('data', encodeDat(local.id, p));
+  await settle();
+  assert.deepEqual(calls, [3], 'one delivery with all three frames');
+  assert.deepEqual(Buffer.concat(got), Buffer.concat(parts));
+  g.destroy(); a.destroy();
+});
+
+test('frames received for a session that closes before their delivery are dropped, not written to a closed sink', async () => {
+  const { g, a, opened } = pair();
+  await settle();
+  const s = g.open(1, '127.0.0.1');
+  await settle();
+  const r = recorder();
+  const local = opened[0]!;
+  local.attach(r, () => undefined);
+  // A frame arrives and, in the same run, the local end aborts the session.
+  s.write(Buffer.from('late'));
+  local.close();
+  await settle();
+  assert.equal(r.reason, 'local');
+  assert.equal(r.bytes, 0);
+  g.destroy(); a.destroy();
+});
