@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { Secret, TOTP } from 'otpauth';
 import { NetSet } from '../util/cidr.ts';
 import { PortSet } from '../util/port-range.ts';
@@ -48,6 +48,8 @@ function totpFor(name: string, secret: string): TOTP {
 export class UserStore {
   readonly #db: DatabaseSync;
   readonly #now: () => number;
+  /** Prepared once: every API request and every `dk connect` session looks its token up. */
+  #byTokenStmt: StatementSync | null = null;
 
   constructor(db: DatabaseSync, now: () => number = Date.now) {
     this.#db = db;
@@ -80,7 +82,8 @@ export class UserStore {
   }
 
   byToken(token: string): User | null {
-    const r = this.#db.prepare('SELECT * FROM users WHERE token_hash = ?').get(hashToken(token)) as Row | undefined;
+    this.#byTokenStmt ??= this.#db.prepare('SELECT * FROM users WHERE token_hash = ?');
+    const r = this.#byTokenStmt.get(hashToken(token)) as Row | undefined;
     return r ? this.#toUser(r) : null;
   }
 
