@@ -93,12 +93,26 @@ export class MuxSession {
   /** Queues bytes for the peer. Returns false when the caller should pause its source until onDrain. */
   write(buf: Buffer): boolean {
     if (this.#closed || this.#finQueued) return false;
-    if (buf.length > 0) {
-      this.#pending.push(buf);
-      this.#pendingBytes += buf.length;
-    }
+    this.#queue(buf);
     this.flush();
     return this.#pendingBytes === 0;
+  }
+
+  /**
+   * Queues several buffers for the peer and sends them as one: the frames a relay received in one
+   * link read go out in as few DAT frames and link records as credit allows, not one each.
+   */
+  writeMany(bufs: Buffer[]): boolean {
+    if (this.#closed || this.#finQueued) return false;
+    for (const b of bufs) this.#queue(b);
+    this.flush();
+    return this.#pendingBytes === 0;
+  }
+
+  #queue(buf: Buffer): void {
+    if (buf.length === 0) return;
+    this.#pending.push(buf);
+    this.#pendingBytes += buf.length;
   }
 
   /** Half-close: no more data from this side (FIN in flow mode, CLS in legacy mode), after pending bytes. */

@@ -42,7 +42,7 @@ export function splice(a: MuxSession, b: MuxSession, onClose?: (reason: CloseRea
       dataMany(bufs, bytes) {
         writing = true;
         received += bytes;
-        for (const buf of bufs) to.write(buf);
+        to.writeMany(bufs);
         writing = false;
         report();
       },

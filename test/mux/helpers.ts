@@ -19,12 +19,12 @@ export function recorder(): Recorder {
   return r;
 }
 
-export function pair(gw: Partial<MuxInit> = {}, ag: Partial<MuxInit> = {}): { g: Mux; a: Mux; opened: MuxSession[]; agentLink: Duplex } {
+export function pair(gw: Partial<MuxInit> = {}, ag: Partial<MuxInit> = {}): { g: Mux; a: Mux; opened: MuxSession[]; gatewayLink: Duplex; agentLink: Duplex } {
   const [x, y] = duplexPair();
   const opened: MuxSession[] = [];
   const g = new Mux(x, { role: 'gateway', keepaliveMs: 0, ...gw });
   const a = new Mux(y, { role: 'agent', keepaliveMs: 0, onOpen: (s) => opened.push(s), ...ag });
-  return { g, a, opened, agentLink: y };
+  return { g, a, opened, gatewayLink: x, agentLink: y };
 }
 
 export async function settle(n = 20): Promise<void> {

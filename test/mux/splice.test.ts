@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import type { Mux } from '../../src/mux/mux.ts';
 import type { MuxSession } from '../../src/mux/session.ts';
+import { encodeDat } from '../../src/protocol/index.ts';
 import { splice } from '../../src/mux/splice.ts';
 import type { CloseReason } from '../../src/mux/session.ts';
 import { pair, recorder, settle, type Recorder } from './helpers.ts';
@@ -124,4 +125,29 @@ test('splice: an abort at either end reaches the other; a lost link aborts the f
   assert.deepEqual(two.reasons, ['link']);
   assert.equal(x.g.sessions.size, 0);
   x.close();
+});
+
+test('the frames of one link read cross the splice as one write to the far link, not one per frame', async () => {
+  const front = pair();
+  const back = pair();
+  await settle();
+  front.g.open(22, '127.0.0.1');
+  await settle();
+  const accepted = front.opened.at(-1)!;
+  splice(accepted, back.g.open(22, '127.0.0.1'));
+  await settle();
+  const far = back.opened.at(-1)!;
+  const r = recorder();
+  far.attach(r, () => undefined);
+  // Count what the gateway writes to the agent's link from here on.
+  const writes: number[] = [];
+  const write = back.gatewayLink.write.bind(back.gatewayLink) as (c: Buffer) => boolean;
+  back.gatewayLink.write = ((c: Buffer) => { writes.push(c.length); return write(c); }) as typeof back.gatewayLink.write;
+  // Three DAT frames reach the gateway in one synchronous run, as from one read of an encrypted link.
+  const parts = [randomBytes(8185), randomBytes(8185), randomBytes(100)];
+  for (const p of parts) front.agentLink.emit('data', encodeDat(accepted.id, p));
+  await settle();
+  assert.deepEqual(Buffer.concat(r.chunks), Buffer.concat(parts));
+  assert.equal(writes.length, 1, `one write to the agent's link (got ${writes.length})`);
+  front.g.destroy(); front.a.destroy(); back.g.destroy(); back.a.destroy();
 });
