@@ -1,10 +1,14 @@
 /** Byte ranges over a list of buffers, as views: how the link moves data without joining it. */
 
-/** The bytes [start, end) of `parts` taken as one sequence, as views of the parts. */
-export function slice(parts: readonly Buffer[], start: number, end: number): Buffer[] {
+/**
+ * The bytes [start, end) of `parts` taken as one sequence, as views of the parts. With `first`,
+ * the sequence begins at parts[first] (offsets count from there) and earlier parts are skipped.
+ */
+export function slice(parts: readonly Buffer[], start: number, end: number, first = 0): Buffer[] {
   const out: Buffer[] = [];
   let pos = 0;
-  for (const p of parts) {
+  for (let i = first; i < parts.length; i++) {
+    const p = parts[i]!;
     const a = Math.max(start - pos, 0);
     const b = Math.min(end - pos, p.length);
     if (a < b) out.push(a === 0 && b === p.length ? p : p.subarray(a, b));

@@ -10,6 +10,14 @@ export class ReplayBuffer {
   #chunks: Buffer[] = [];
   #base = 0;
   #length = 0;
+  /**
+   * Where the last pieces() call started: the index of a chunk and its absolute offset. The
+   * sender asks for ever later offsets, so the next call walks on from here instead of from the
+   * first chunk; with thousands of small unacknowledged writes (a burst of session opens) a walk
+   * from the start made every record cost time proportional to the backlog.
+   */
+  #cursorIdx = 0;
+  #cursorAt = 0;
 
   /** First unacknowledged offset. */
   get acked(): number {
@@ -41,6 +49,7 @@ export class ReplayBuffer {
         drop -= c.length;
         this.#base += c.length;
         this.#length -= c.length;
+        if (this.#cursorIdx > 0) this.#cursorIdx--;
       } else {
         this.#chunks[0] = c.subarray(drop);
         this.#base += drop;
@@ -48,12 +57,23 @@ export class ReplayBuffer {
         drop = 0;
       }
     }
+    if (this.#cursorIdx === 0) this.#cursorAt = this.#base;
     return true;
   }
 
   /** Up to `max` bytes starting at absolute offset `from` (acked ≤ from ≤ end), as views of the held chunks. */
   pieces(from: number, max: number): Buffer[] {
-    const start = from - this.#base;
-    return slice(this.#chunks, start, start + max);
+    if (from < this.#cursorAt) {
+      // A resend from further back (after a reconnect): walk from the first chunk again.
+      this.#cursorIdx = 0;
+      this.#cursorAt = this.#base;
+    }
+    const chunks = this.#chunks;
+    while (this.#cursorIdx < chunks.length - 1 && this.#cursorAt + chunks[this.#cursorIdx]!.length <= from) {
+      this.#cursorAt += chunks[this.#cursorIdx]!.length;
+      this.#cursorIdx++;
+    }
+    const start = from - this.#cursorAt;
+    return slice(chunks, start, start + max, this.#cursorIdx);
   }
 }
