@@ -60,7 +60,6 @@ export class Mux implements SessionHost {
   readonly #congested = new Set<MuxSession>();
   /** Sessions that received DAT during the current link read, delivered after it (#deliverTouched). */
   #touched: MuxSession[] = [];
-  #deliverQueued = false;
   #closed = false;
   #lastRx: number;
   #timer: NodeJS.Timeout | null = null;
@@ -174,10 +173,6 @@ export class Mux implements SessionHost {
       this.destroy(err instanceof Error ? err : new Error(String(err)));
       return;
     }
-    if (this.#touched.length > 0 && !this.#deliverQueued) {
-      this.#deliverQueued = true;
-      process.nextTick(this.#deliverTouched);
-    }
   };
 
   /**
@@ -186,7 +181,6 @@ export class Mux implements SessionHost {
    * into several socket writes; now a session gets one write per read.
    */
   readonly #deliverTouched = (): void => {
-    this.#deliverQueued = false;
     const touched = this.#touched;
     this.#touched = [];
     for (const s of touched) s.deliver();
@@ -197,7 +191,8 @@ export class Mux implements SessionHost {
     switch (f.type) {
       case FrameType.DAT: {
         const s = this.sessions.get(f.session);
-        if (s?.onData(f.data)) this.#touched.push(s);
+        // The first session touched in this read schedules the delivery of all of them.
+        if (s?.onData(f.data) && this.#touched.push(s) === 1) process.nextTick(this.#deliverTouched);
         return;
       }
       case FrameType.CLS:
