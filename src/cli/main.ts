@@ -136,14 +136,11 @@ program.command('connect')
   .addOption(new Option('--gateway-key <key>', "the gateway's public key (`dk pubkey` on the gateway)").env('DK_GATEWAY_KEY').makeOptionMandatory())
   .addOption(new Option('--token <token>', 'API token').env('DK_TOKEN').makeOptionMandatory())
   .action(async (backend: string, port: string, host: string | undefined, o: { listen: string; gateway: string; gatewayKey: string; token: string }) => {
-    const i = o.listen.lastIndexOf(':');
-    const bind = i > 0 ? o.listen.slice(0, i).replace(/^\[|\]$/g, '') : '127.0.0.1';
-    const localPort = Number(i > 0 ? o.listen.slice(i + 1) : o.listen);
+    const { host: bind, port: localPort } = o.listen.lastIndexOf(':') > 0 ? splitHostPort(o.listen) : { host: '127.0.0.1', port: Number(o.listen) };
     if (!Number.isInteger(localPort) || localPort < 0 || localPort > 65535) throw new ConfigError(`-L ${o.listen}: expected [BIND:]PORT`);
     const targetPort = Number(port);
     if (!Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65535) throw new ConfigError(`port ${port}: expected 1-65535`);
-    let gatewayKey: Buffer;
-    try { gatewayKey = decodeKey(o.gatewayKey); } catch (e) { throw new ConfigError(`--gateway-key: ${(e as Error).message}`); }
+    const gatewayKey = decodeKeyOrConfigError(o.gatewayKey);
     const gw = splitHostPort(o.gateway);
     const fwd = new Forwarder({
       gatewayHost: gw.host, gatewayPort: gw.port, gatewayKey, token: o.token, backend, port: targetPort,
