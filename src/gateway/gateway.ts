@@ -218,8 +218,7 @@ export class Gateway {
   }
 
   /** The agent handshake (SPEC §4) on a plain socket or inside a link session. */
-  #acceptAgent(conn: Duplex, remote: string, initial: Buffer, overLink = false, deadline = Date.now() + this.config.handshake * 1000): void {
-    const socket = conn;
+  #acceptAgent(socket: Duplex, remote: string, initial: Buffer, overLink = false, deadline = Date.now() + this.config.handshake * 1000): void {
     socket.on('error', () => undefined);
     this.#handshaking.add(socket);
     const chunks: Buffer[] = [];
