@@ -23,6 +23,7 @@ import { connect, type Socket } from 'node:net';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connected } from '../src/util/connect.ts';
 import { chartSvg } from './lib/chart.ts';
 import { cpuSeconds, rss, tree } from './lib/proc.ts';
 import { iperf, wrk, type WrkResult } from './lib/tools.ts';
@@ -98,11 +99,7 @@ function medianTraffic(ts: Traffic[]): Traffic {
 }
 
 function dial(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port, noDelay: true });
-    s.once('connect', () => { s.off('error', reject); resolve(s); });
-    s.once('error', reject);
-  });
+  return connected(connect({ host: '127.0.0.1', port, noDelay: true }));
 }
 
 async function rtt(port: number, n: number): Promise<number[]> {
