@@ -39,7 +39,7 @@ export class ConnectRefusedError extends Error {
  * single link session to the gateway. The link is authorized once by the API token (the gateway
  * checks the token and the target again for every session); it survives drops of the client's
  * network as the agent's link does. A lost link session ends its sessions, and the next local
- * connection opens a new one. Refusals are kept in `refused`.
+ * connection opens a new one. Refusals are counted in `refused`; the last is `lastRefusal`.
  */
 export class Forwarder {
   readonly o: ForwarderOptions;
@@ -50,7 +50,9 @@ export class Forwarder {
   #mux: Promise<Mux> | null = null;
   #current: Mux | null = null;
   #closed = false;
-  refused: ConnectRefusedError[] = [];
+  /** Local connections the gateway refused, and the last refusal (a count, so memory stays bounded). */
+  refused = 0;
+  lastRefusal: ConnectRefusedError | null = null;
 
   constructor(o: ForwarderOptions) {
     this.o = o;
@@ -132,7 +134,8 @@ export class Forwarder {
       mux = await this.open();
     } catch (e) {
       const err = e instanceof ConnectRefusedError ? e : new ConnectRefusedError((e as { code?: string }).code ?? 'link', (e as Error).message);
-      this.refused.push(err);
+      this.refused++;
+      this.lastRefusal = err;
       this.o.log.error({ code: err.code, err: err.message }, 'dk connect: the gateway refused this connection');
       local.destroy();
       return;
