@@ -23,47 +23,51 @@ export type Record =
 export class RecordSealer {
   readonly #key: KeyObject;
   readonly #nonce = Buffer.alloc(12);
+  /** A record's plaintext, gathered so that it is encrypted in one call; reused for every record. */
+  readonly #plain = Buffer.allocUnsafeSlow(9 + MAX_DATA);
   #counter = 0;
   constructor(key: Buffer) {
     this.#key = aeadKey(key);
   }
 
   /**
-   * One record as the pieces to write: length, ciphertext of `head`, ciphertext of each body
-   * piece, tag. The body is encrypted piece by piece (no plaintext copy) and the ciphertext is not
-   * joined either: a corked socket sends the pieces in one writev.
+   * One record as the pieces to write: length, ciphertext, tag (a corked socket sends them in one
+   * writev). The plaintext is copied into a buffer reused for every record and encrypted in one
+   * call: the pieces of a record (mux frame headers and payload views) would otherwise each become
+   * a ciphertext buffer of their own, an allocation each.
    */
-  #seal(head: Buffer, body: Buffer[] = []): Buffer[] {
+  #seal(length: number): Buffer[] {
     const c = cipher(this.#key, nonceInto(this.#nonce, this.#counter++));
-    const out: Buffer[] = [Buffer.allocUnsafe(4), c.update(head)];
-    let len = out[1]!.length + TAG;
-    for (const p of body) {
-      const e = c.update(p);
-      len += e.length;
-      out.push(e);
-    }
+    const body = c.update(this.#plain.subarray(0, length));
     c.final();
-    out.push(c.getAuthTag());
-    out[0]!.writeUInt32BE(len, 0);
-    return out;
+    const len = Buffer.allocUnsafe(4);
+    len.writeUInt32BE(body.length + TAG, 0);
+    return [len, body, c.getAuthTag()];
   }
 
-  /** A DATA record, as pieces to write back to back. */
+  /** A DATA record carrying `data` (at most MAX_DATA bytes) at stream position `offset`, as pieces to write back to back. */
   dataPieces(offset: number, data: Buffer[]): Buffer[] {
-    const head = Buffer.allocUnsafe(9);
-    head[0] = Rec.DATA;
-    writeU64(head, offset);
-    return this.#seal(head, data);
+    const p = this.#plain;
+    p[0] = Rec.DATA;
+    writeU64(p, offset);
+    let at = 9;
+    for (const d of data) {
+      if (at + d.length > p.length) throw new RangeError(`DATA record over ${MAX_DATA} bytes`);
+      p.set(d, at);
+      at += d.length;
+    }
+    return this.#seal(at);
   }
   control(type: number, value: number): Buffer {
-    const p = Buffer.allocUnsafe(9);
+    const p = this.#plain;
     p[0] = type;
     if (type === Rec.PING || type === Rec.PONG) p.writeDoubleBE(value, 1);
     else writeU64(p, value);
-    return Buffer.concat(this.#seal(p));
+    return Buffer.concat(this.#seal(9));
   }
   close(): Buffer {
-    return Buffer.concat(this.#seal(Buffer.from([Rec.CLOSE])));
+    this.#plain[0] = Rec.CLOSE;
+    return Buffer.concat(this.#seal(1));
   }
 }
 

@@ -59,7 +59,8 @@ export class LinkStream extends Duplex {
   #sealer: RecordSealer | null = null;
   #opener: RecordOpener | null = null;
   #blocked = false;
-  #pending: { chunk: Buffer; cb: (err?: Error | null) => void } | null = null;
+  /** A write (or a corked batch of writes) waiting for window space, and its callback. */
+  #pending: { chunks: Buffer[]; cb: (err?: Error | null) => void } | null = null;
   #pausedByUs = false;
   #ping: NodeJS.Timeout | null = null;
   #lastRx = 0;
@@ -83,7 +84,7 @@ export class LinkStream extends Duplex {
   }
   /** Every byte this stream holds in memory: replay buffer, queued reads and writes, and the socket's queue. */
   get buffered(): number {
-    return this.#out.size + (this.#pending?.chunk.length ?? 0) + this.readableLength + this.writableLength + (this.#socket?.writableLength ?? 0);
+    return this.#out.size + (this.#pending ? totalLength(this.#pending.chunks) : 0) + this.readableLength + this.writableLength + (this.#socket?.writableLength ?? 0);
   }
   get attached(): boolean {
     return this.#socket !== null;
@@ -227,24 +228,43 @@ export class LinkStream extends Duplex {
 
   /** Takes as much of the pending write as the window allows. */
   #admit(): void {
-    while (this.#pending) {
-      const room = this.opts.window - this.#out.size;
-      if (room <= 0) break;
-      const { chunk, cb } = this.#pending;
-      if (chunk.length <= room) {
-        this.#out.append(chunk);
+    const p = this.#pending;
+    if (p) {
+      let room = this.opts.window - this.#out.size;
+      const chunks = p.chunks;
+      let i = 0;
+      for (; i < chunks.length && room > 0; i++) {
+        const c = chunks[i]!;
+        if (c.length > room) {
+          this.#out.append(c.subarray(0, room));
+          chunks[i] = c.subarray(room);
+          break;
+        }
+        this.#out.append(c);
+        room -= c.length;
+      }
+      if (i === chunks.length) {
         this.#pending = null;
-        cb();
+        p.cb();
       } else {
-        this.#out.append(chunk.subarray(0, room));
-        this.#pending.chunk = chunk.subarray(room);
+        chunks.splice(0, i);
       }
     }
     this.#pump();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.#pending = { chunk, cb };
+    this.#pending = { chunks: [chunk], cb };
+    this.#admit();
+  }
+
+  /**
+   * The writes made while the stream was corked (the mux writes a DAT frame's header and payload
+   * as separate buffers) join the replay buffer together, and the records sealed from them are
+   * as large as usual rather than one per write.
+   */
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    this.#pending = { chunks: chunks.map((c) => c.chunk), cb };
     this.#admit();
   }
 

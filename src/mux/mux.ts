@@ -1,8 +1,7 @@
 import { randomInt } from 'node:crypto';
-import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
-  ALL_FEATURES, Command, Decoder, decodeCredit, decodeHello, encodeCls, encodeCmd, encodeCredit, encodeDatChunks, encodeDatHeaders, HEADER_SIZE, MAX_DAT_PAYLOAD,
+  ALL_FEATURES, Command, Decoder, decodeCredit, decodeHello, encodeCls, encodeCmd, encodeCredit, encodeDatHeaders, HEADER_SIZE, MAX_DAT_PAYLOAD,
   encodeHello, encodeOpn, Feature, FrameType, PROTOCOL_VERSION, SessionStateError,
   bytesToIp, ipToBytes, type CmdFrame, type Frame, type Hello,
 } from '../protocol/index.ts';
@@ -44,8 +43,6 @@ export const DEFAULT_WINDOW = 256 * 1024;
  */
 export class Mux implements SessionHost {
   readonly link: Duplex;
-  /** The link when it is a TCP socket (plain mode): DAT frames are then written without copying. */
-  readonly #socket: Socket | null;
   readonly role: 'gateway' | 'agent';
   readonly window: number;
   readonly offered: number;
@@ -70,7 +67,6 @@ export class Mux implements SessionHost {
 
   constructor(link: Duplex, init: MuxInit) {
     this.link = link;
-    this.#socket = link instanceof Socket ? link : null;
     this.role = init.role;
     this.#init = init;
     this.window = init.window ?? DEFAULT_WINDOW;
@@ -263,13 +259,11 @@ export class Mux implements SessionHost {
 
   // ---- SessionHost ----
   sendData(session: number, data: Buffer): void {
-    if (!this.#socket) {
-      this.#write(encodeDatChunks(session, data));
-      return;
-    }
-    // A TCP link: the frames go out as header, payload view, header, ... in one writev, without
-    // copying the payload (a copy would also be a new 64 KiB ArrayBuffer per read: GC pressure).
-    const link = this.#socket;
+    // The frames go to the link as header, payload view, header, ... written while corked: one
+    // writev on a TCP link, one batch for the encrypted link (whose records gather their bytes
+    // anyway), without copying the payload into frames (a copy would also be a new 64 KiB
+    // ArrayBuffer per read: GC pressure).
+    const link = this.link;
     const headers = encodeDatHeaders(session, data.length);
     link.cork();
     let ok = true;

@@ -38,27 +38,9 @@ export function encodeDat(session: number, data: Uint8Array): Buffer {
 }
 
 /**
- * Encodes `data` as as many DAT frames as needed, into one buffer: one allocation and one copy
- * per byte, and one socket write for the whole chunk.
- */
-export function encodeDatChunks(session: number, data: Uint8Array): Buffer {
-  const frames = Math.max(1, Math.ceil(data.length / MAX_DAT_PAYLOAD));
-  const out = Buffer.allocUnsafe(data.length + frames * HEADER_SIZE);
-  let src = 0;
-  let dst = 0;
-  for (let i = 0; i < frames; i++) {
-    const n = Math.min(MAX_DAT_PAYLOAD, data.length - src);
-    writeHeader(out, dst, FrameType.DAT, HEADER_SIZE + n, session);
-    out.set(data.subarray(src, src + n), dst + HEADER_SIZE);
-    src += n;
-    dst += HEADER_SIZE + n;
-  }
-  return out;
-}
-
-/**
  * The headers of the DAT frames that carry `length` bytes (8185 per frame), back to back, for a
- * caller that writes header and payload views with writev instead of copying the payload.
+ * caller that writes header and payload views (writev, or a corked stream) instead of copying the
+ * payload into frames.
  */
 export function encodeDatHeaders(session: number, length: number): Buffer {
   const frames = Math.max(1, Math.ceil(length / MAX_DAT_PAYLOAD));

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { generateKeyPair } from '../../src/link/crypto.ts';
 import { LinkError } from '../../src/link/errors.ts';
 import { clientNew, NEW_SIZE, serverNew, trafficKeys } from '../../src/link/handshake.ts';
-import { Rec, RecordOpener, RecordSealer, type Record } from '../../src/link/record.ts';
+import { MAX_DATA, Rec, RecordOpener, RecordSealer, type Record } from '../../src/link/record.ts';
 import { ReplayBuffer } from '../../src/link/replay-buffer.ts';
 
 test('property: the replay buffer holds exactly the unacknowledged bytes and reads them back', () => {
@@ -83,6 +83,22 @@ test('property: records open in order under any chunking; a reordered record fai
   const a = s.control(Rec.ACK, 1);
   const b = s.control(Rec.ACK, 2);
   assert.throws(() => new RecordOpener(key).push(Buffer.concat([b, a]), () => undefined), LinkError);
+});
+
+test('a DATA record sealed from several pieces opens to their bytes; more than MAX_DATA is refused', () => {
+  const key = randomBytes(32);
+  const sealer = new RecordSealer(key);
+  const opener = new RecordOpener(key);
+  const pieces = [randomBytes(6), randomBytes(8185), Buffer.alloc(0), randomBytes(6), randomBytes(3000)];
+  const got: Record[] = [];
+  opener.push(Buffer.concat([...sealer.dataPieces(77, pieces), sealer.control(Rec.ACK, 5), ...sealer.dataPieces(100, [randomBytes(1)])]), (r) => got.push(r));
+  assert.equal(got.length, 3);
+  const first = got[0]!;
+  assert.ok(first.type === Rec.DATA);
+  assert.equal(first.offset, 77);
+  assert.deepEqual(Buffer.concat(first.data), Buffer.concat(pieces));
+  assert.deepEqual(got[1], { type: Rec.ACK, recv: 5 });
+  assert.throws(() => sealer.dataPieces(0, [Buffer.alloc(MAX_DATA), Buffer.alloc(1)]), RangeError);
 });
 
 function flipOne(b: Buffer): Buffer {

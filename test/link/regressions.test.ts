@@ -207,3 +207,20 @@ test('a session whose last bytes are unacknowledged is kept, even after both sid
   assert.equal(got, 'last words');
   await waitFor(() => s.destroyed, 3000, 'the server closes once everything is acknowledged');
 });
+
+test('writes made while the stream is corked leave as one record, not one each', async (t) => {
+  const r = await rig();
+  t.after(() => r.close());
+  const srv = r.nextStream();
+  const c = await r.connect();
+  const s = await srv;
+  const parts = Array.from({ length: 64 }, () => randomBytes(100));
+  const before = s.stats.recordsIn;
+  const got = readN(s, 6400);
+  c.cork();
+  for (const p of parts) c.write(p);
+  c.uncork();
+  assert.deepEqual(await got, Buffer.concat(parts));
+  // The server may also see a PING or an ACK in that time; 64 writes made one DATA record.
+  assert.ok(s.stats.recordsIn - before <= 3, `records for 64 corked writes: ${s.stats.recordsIn - before}`);
+});

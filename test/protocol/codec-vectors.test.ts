@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  Decoder, FrameType, ProtocolError, encodeCls, encodeCmd, encodeDat, encodeDatChunks, encodeOpn, ipToBytes,
-  MAX_DAT_PAYLOAD, type Frame,
+  Decoder, FrameType, ProtocolError, encodeCls, encodeCmd, encodeDat, encodeDatHeaders, encodeOpn, ipToBytes,
+  HEADER_SIZE, MAX_DAT_PAYLOAD, type Frame,
 } from '../../src/protocol/index.ts';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -43,10 +43,15 @@ test('CMD vector: PING is c007 00000000 00', () => {
   assert.equal(encodeCmd(0x11223344, 1, hex('0016')).toString('hex'), 'c009' + '11223344' + '01' + '0016');
 });
 
-test('encodeDatChunks splits at 8185 payload bytes', () => {
-  const data = Buffer.alloc(20000, 7);
-  const frames = decodeAll(encodeDatChunks(9, data));
-  assert.deepEqual(frames.map((f) => (f.type === FrameType.DAT ? f.data.length : -1)), [8185, 8185, 3630]);
+test('encodeDatHeaders splits at 8185 payload bytes: headers and payload slices make the frames', () => {
+  const data = Buffer.from(Array.from({ length: 20000 }, (_, i) => i % 251));
+  const headers = encodeDatHeaders(9, data.length);
+  assert.equal(headers.length, 3 * HEADER_SIZE);
+  const wire: Buffer[] = [];
+  for (let i = 0; i < 3; i++) wire.push(headers.subarray(i * HEADER_SIZE, (i + 1) * HEADER_SIZE), data.subarray(i * 8185, (i + 1) * 8185));
+  const frames = decodeAll(Buffer.concat(wire));
+  assert.deepEqual(frames.map((f) => (f.type === FrameType.DAT ? [f.session, f.data.length] : -1)), [[9, 8185], [9, 8185], [9, 3630]]);
+  assert.deepEqual(Buffer.concat(frames.map((f) => (f.type === FrameType.DAT ? f.data : Buffer.alloc(0)))), data);
 });
 
 test('the reserved bit is ignored on receive', () => {
