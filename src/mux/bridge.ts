@@ -42,8 +42,10 @@ export function bridge(session: MuxSession, socket: Duplex, onClose?: (reason: C
     },
     close(reason) {
       if (reason === 'done' || reason === 'remote') {
-        // Deliver what is buffered, then close; stop reading from the socket.
-        socket.end();
+        // Deliver what is buffered, then close; stop reading from the socket. The session's FIN
+        // usually ended the socket already, and end() on a finished stream builds an error (a
+        // stack trace per connection) only to drop it.
+        if (!socket.writableEnded && !socket.destroyed) socket.end();
         socket.pause();
         if (socket.writableFinished) socket.destroy();
         else socket.once('finish', () => socket.destroy());
