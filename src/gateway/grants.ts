@@ -38,6 +38,11 @@ export interface GrantRequest {
  */
 export class GrantTable {
   readonly #byId = new Map<string, Grant>();
+  /**
+   * The grant for each (access port, client IP): every new connection to an access port looks its
+   * grant up here. A port is only given to an IP that holds no grant on it, so the pair is unique.
+   */
+  readonly #byPortIp = new Map<string, Grant>();
   readonly #active = new Map<string, number>();
   readonly idleMs: number;
   readonly lifeMs: number;
@@ -61,11 +66,8 @@ export class GrantTable {
 
   /** The grant a connection from `ip` to access port `port` may use, if any and still valid. */
   lookup(port: number, ip: string): Grant | undefined {
-    const now = this.#now();
-    for (const g of this.#byId.values()) {
-      if (g.accessPort === port && g.clientIp === ip && now < g.expiresAt) return g;
-    }
-    return undefined;
+    const g = this.#byPortIp.get(portIp(port, ip));
+    return g && this.#now() < g.expiresAt ? g : undefined;
   }
 
   /** Existing grant for exactly this target from this IP (refreshed), if any. */
@@ -93,13 +95,18 @@ export class GrantTable {
       id: randomBytes(8).toString('hex'), ...r, accessPort,
       createdAt: now, startBefore: Math.min(now + this.idleMs, now + this.lifeMs), expiresAt: now + this.lifeMs,
     };
-    this.#byId.set(g.id, g);
+    this.#add(g);
     return g;
   }
 
   /** Restores a persisted grant (after a gateway restart). */
   restore(g: Grant): void {
+    this.#add(g);
+  }
+
+  #add(g: Grant): void {
     this.#byId.set(g.id, g);
+    this.#byPortIp.set(portIp(g.accessPort, g.clientIp), g);
   }
 
   sessionStarted(id: string): void {
@@ -118,6 +125,10 @@ export class GrantTable {
     const g = this.#byId.get(id);
     this.#byId.delete(id);
     this.#active.delete(id);
+    if (g) {
+      const key = portIp(g.accessPort, g.clientIp);
+      if (this.#byPortIp.get(key) === g) this.#byPortIp.delete(key);
+    }
     return g;
   }
 
@@ -136,6 +147,10 @@ export class GrantTable {
   portsInUse(): Set<number> {
     return new Set([...this.#byId.values()].map((g) => g.accessPort));
   }
+}
+
+function portIp(port: number, ip: string): string {
+  return `${port} ${ip}`;
 }
 
 interface GrantRow {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { GrantTable } from '../../src/gateway/grants.ts';
 
 const req = (clientIp: string, port = 22, host = '127.0.0.1') => ({ userId: 1, userName: 'u', clientIp, backend: 'home', host, port });
@@ -54,4 +55,27 @@ test('asking again for the same target returns the same grant with a refreshed i
   t.existing(req('1.1.1.1'));
   assert.equal(g.startBefore, 5000, 'never beyond expires_at');
   assert.equal(t.existing(req('1.1.1.1', 23)), undefined);
+});
+
+test('property: lookup agrees with a scan of all grants through creates, restores, removals, sweeps and time', () => {
+  fc.assert(fc.property(fc.array(fc.tuple(fc.nat(5), fc.nat(3), fc.nat(3), fc.nat(3000)), { maxLength: 60 }), (ops) => {
+    let now = 0;
+    const t = new GrantTable(1000, 5000, () => now);
+    const other = new GrantTable(1000, 5000, () => now);
+    for (const [op, ipN, portN, n] of ops) {
+      const ip = `10.0.0.${ipN}`;
+      const port = 40000 + portN;
+      if (op === 0 && t.all().every((g) => !(g.clientIp === ip && g.accessPort === port))) t.create(req(ip, 22 + (n % 3)), port);
+      else if (op === 1) { const gs = t.all(); if (gs.length > 0) t.remove(gs[n % gs.length]!.id); }
+      else if (op === 2) t.sweep();
+      else if (op === 3) now += n;
+      else if (op === 4) { const g = other.create(req(ip), port); if (t.all().every((x) => !(x.clientIp === ip && x.accessPort === port))) t.restore({ ...g }); }
+      for (let i = 0; i < 4; i++) {
+        for (let p = 0; p < 4; p++) {
+          const scan = t.all().find((g) => g.accessPort === 40000 + p && g.clientIp === `10.0.0.${i}` && now < g.expiresAt);
+          assert.equal(t.lookup(40000 + p, `10.0.0.${i}`), scan);
+        }
+      }
+    }
+  }), { numRuns: 300 });
 });
