@@ -74,5 +74,12 @@ export function bridge(session: MuxSession, socket: Duplex, onClose?: (reason: C
     socketClosed = true;
     settle();
   });
+  // A socket whose peer closed before we got here (dk connect accepts, then waits for its link)
+  // has already emitted 'end', even while paused: Node emits it once the EOF is read. Without this
+  // the session would never be ended, and the socket would sit in CLOSE_WAIT for good.
+  if (socket.readableEnded) {
+    ended = true;
+    session.end();
+  }
   socket.resume(); // a stream paused by an earlier reader (the dk connect request line) must flow
 }
