@@ -105,6 +105,8 @@ export class RecordOpener {
   readonly #key: KeyObject;
   readonly #nonce = Buffer.alloc(12);
   #counter = 0;
+  /** A record's ciphertext when it arrived split across reads, gathered to be opened in one call; reused. */
+  readonly #sealed = Buffer.allocUnsafeSlow(MAX_SEALED - TAG);
   #chunks: Buffer[] = [];
   #have = 0;
   #need = -1;
@@ -156,12 +158,24 @@ export class RecordOpener {
   #open(parts: Buffer[], len: number): Record {
     const d = decipher(this.#key, nonceInto(this.#nonce, this.#counter++));
     d.setAuthTag(join(slice(parts, 4 + len - TAG, 4 + len)));
-    const plain = slice(parts, 4, 4 + len - TAG).map((p) => d.update(p));
+    // One call, one plaintext buffer per record: a record split across socket reads (most are:
+    // a 64 KiB read holds less than a full record) is first copied into a buffer kept for it.
+    const body = slice(parts, 4, 4 + len - TAG);
+    const plain = d.update(body.length === 1 ? body[0]! : this.#gather(body));
     try {
       d.final();
     } catch {
       throw new LinkProtocolError('record failed authentication (tampered, replayed or reordered)');
     }
-    return parse(plain, len - TAG);
+    return parse([plain], len - TAG);
+  }
+
+  #gather(pieces: Buffer[]): Buffer {
+    let at = 0;
+    for (const p of pieces) {
+      this.#sealed.set(p, at);
+      at += p.length;
+    }
+    return this.#sealed.subarray(0, at);
   }
 }
