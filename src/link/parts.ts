@@ -23,6 +23,19 @@ export function join(parts: readonly Buffer[]): Buffer {
   return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
+/**
+ * Copies the parts' bytes back to back into `target` from `at` (a buffer kept for reuse, where
+ * a join would allocate); returns the offset after the last byte. Throws RangeError when they do
+ * not fit.
+ */
+export function copyInto(parts: readonly Buffer[], target: Buffer, at: number): number {
+  for (const p of parts) {
+    target.set(p, at);
+    at += p.length;
+  }
+  return at;
+}
+
 export function totalLength(parts: readonly Buffer[]): number {
   let n = 0;
   for (const p of parts) n += p.length;

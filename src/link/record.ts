@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { aeadKey, cipher, decipher, nonceInto, TAG } from './crypto.ts';
 import { LinkProtocolError } from './errors.ts';
-import { join, slice } from './parts.ts';
+import { copyInto, join, slice, totalLength } from './parts.ts';
 
 /**
  * Records after the handshake: u32 BE length, then AES-256-GCM ciphertext+tag whose nonce
@@ -50,13 +50,8 @@ export class RecordSealer {
     const p = this.#plain;
     p[0] = Rec.DATA;
     writeU64(p, offset);
-    let at = 9;
-    for (const d of data) {
-      if (at + d.length > p.length) throw new RangeError(`DATA record over ${MAX_DATA} bytes`);
-      p.set(d, at);
-      at += d.length;
-    }
-    return this.#seal(at);
+    if (totalLength(data) > MAX_DATA) throw new RangeError(`DATA record over ${MAX_DATA} bytes`);
+    return this.#seal(copyInto(data, p, 9));
   }
   control(type: number, value: number): Buffer {
     const p = this.#plain;
@@ -161,7 +156,7 @@ export class RecordOpener {
     // One call, one plaintext buffer per record: a record split across socket reads (most are:
     // a 64 KiB read holds less than a full record) is first copied into a buffer kept for it.
     const body = slice(parts, 4, 4 + len - TAG);
-    const plain = d.update(body.length === 1 ? body[0]! : this.#gather(body));
+    const plain = d.update(body.length === 1 ? body[0]! : this.#sealed.subarray(0, copyInto(body, this.#sealed, 0)));
     try {
       d.final();
     } catch {
@@ -170,12 +165,4 @@ export class RecordOpener {
     return parse([plain], len - TAG);
   }
 
-  #gather(pieces: Buffer[]): Buffer {
-    let at = 0;
-    for (const p of pieces) {
-      this.#sealed.set(p, at);
-      at += p.length;
-    }
-    return this.#sealed.subarray(0, at);
-  }
 }
