@@ -61,10 +61,11 @@ export function bridge(session: MuxSession, socket: Duplex, onClose?: (reason: C
     if (!session.write(chunk)) socket.pause();
   });
   let ended = false;
-  socket.on('end', () => {
+  const onEnd = (): void => {
     ended = true;
     session.end();
-  });
+  };
+  socket.on('end', onEnd);
   let errored = false;
   socket.on('error', () => { errored = true; }); // 'close' follows
   socket.on('close', (hadError?: boolean) => {
@@ -77,9 +78,6 @@ export function bridge(session: MuxSession, socket: Duplex, onClose?: (reason: C
   // A socket whose peer closed before we got here (dk connect accepts, then waits for its link)
   // has already emitted 'end', even while paused: Node emits it once the EOF is read. Without this
   // the session would never be ended, and the socket would sit in CLOSE_WAIT for good.
-  if (socket.readableEnded) {
-    ended = true;
-    session.end();
-  }
+  if (socket.readableEnded) onEnd();
   socket.resume(); // a stream paused by an earlier reader (the dk connect request line) must flow
 }
