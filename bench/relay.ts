@@ -1,10 +1,10 @@
 // The baseline for any userspace relay in Node: accept, dial, pipe both ways.
 // Usage: node bench/relay.ts LISTEN:TARGET [LISTEN:TARGET ...]
 import { connect, createServer } from 'node:net';
-import { tuneGcForRelaying } from '../src/util/gc-tuning.ts';
+import { tuneProcessForRelaying } from '../src/util/process-tuning.ts';
 
-// The same GC setting as DoorKeeper's processes, so the ceiling is a fair one.
-tuneGcForRelaying();
+// The same process settings as DoorKeeper's processes, so the ceiling is a fair one.
+tuneProcessForRelaying();
 
 let pending = 0;
 for (const pair of process.argv.slice(2)) {

@@ -39,8 +39,6 @@ const ONLY = arg('--only')?.split(',');
 const OUT = arg('--out') ?? fileURLToPath(new URL('../docs/', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const RELAY = fileURLToPath(new URL('./relay.ts', import.meta.url));
-/** How `npm start`, `npm run dk` and bin/dk.js run node; the relay gets the same, as a fair ceiling. */
-const NODE_FLAGS = (process.env.DK_BENCH_NODE_FLAGS ?? '--single-threaded-gc --max-semi-space-size=2').split(' ').filter(Boolean);
 const HTTP = fileURLToPath(new URL('./http-target.ts', import.meta.url));
 const ECHO = fileURLToPath(new URL('./echo-target.ts', import.meta.url));
 /** The hard open-file limit: a process holding two sockets per session can hold at most half of it. */
@@ -204,10 +202,10 @@ async function dkStack(name: string, base: number, t: Ports, dir: string, mode: 
   const token = 'bench-admin-token-0123456789';
   const serv = base; const mgmt = base + 1;
   const data = join(dir, `gw-${base}`);
-  const gw = await start(process.execPath, [...NODE_FLAGS, MAIN, 'gateway', '--bind', '127.0.0.1', '--serv-port', String(serv), '--mgmt-port', String(mgmt), '--data-dir', data,
+  const gw = await start(process.execPath, [MAIN, 'gateway', '--bind', '127.0.0.1', '--serv-port', String(serv), '--mgmt-port', String(mgmt), '--data-dir', data,
     '--backend', 'bench=bench-key-123', '--admin-token', token], /DoorKeeper gateway/);
   const pub = execFileSync(process.execPath, [MAIN, 'pubkey', '--data-dir', data], { encoding: 'utf8' }).trim();
-  const agent = await start(process.execPath, [...NODE_FLAGS, MAIN, 'agent', '--gateway', `127.0.0.1:${serv}`, '--name', 'bench', '--key', 'bench-key-123', '--allow', '127.0.0.1/32',
+  const agent = await start(process.execPath, [MAIN, 'agent', '--gateway', `127.0.0.1:${serv}`, '--name', 'bench', '--key', 'bench-key-123', '--allow', '127.0.0.1/32',
     ...(mode === 'plain' ? ['--plain'] : ['--gateway-key', pub])], /connected to gateway/);
   await sleep(300);
   if (mode !== 'connect') {
@@ -222,7 +220,7 @@ async function dkStack(name: string, base: number, t: Ports, dir: string, mode: 
   const cp = { iperf: base + 2, http: base + 3, echo: base + 4 };
   const connects: Partial<Record<keyof Ports, ChildProcess>> = {};
   for (const k of ['iperf', 'http', 'echo'] as const) {
-    connects[k] = await start(process.execPath, [...NODE_FLAGS, MAIN, 'connect', 'bench', String(t[k]), '-L', `127.0.0.1:${cp[k]}`, '--gateway', `127.0.0.1:${serv}`, '--gateway-key', pub, '--token', token], /dk connect:/);
+    connects[k] = await start(process.execPath, [MAIN, 'connect', 'bench', String(t[k]), '-L', `127.0.0.1:${cp[k]}`, '--gateway', `127.0.0.1:${serv}`, '--gateway-key', pub, '--token', token], /dk connect:/);
   }
   return { name, ports: cp, pids: (k) => ({ server: [gw.pid!], agent: [agent.pid!], client: [connects[k]!.pid!] }) };
 }
@@ -246,7 +244,7 @@ async function main(): Promise<void> {
 
     const contenders: Contender[] = [{ name: 'direct TCP', ports: t, pids: () => ({}) }];
     const rp = { iperf: base + 10, http: base + 11, echo: base + 12 };
-    const relay = await start(process.execPath, [...NODE_FLAGS, RELAY, `${rp.iperf}:${t.iperf}`, `${rp.http}:${t.http}`, `${rp.echo}:${t.echo}`], /ready/);
+    const relay = await start(process.execPath, [RELAY, `${rp.iperf}:${t.iperf}`, `${rp.http}:${t.http}`, `${rp.echo}:${t.echo}`], /ready/);
     contenders.push({ name: 'node pipe relay', ports: rp, twoSocketsPerSession: true, pids: () => ({ server: [relay.pid!] }) });
     contenders.push(await sshContender(base + 20, t, dir));
 

@@ -1,12 +1,18 @@
-#!/usr/bin/env -S node --single-threaded-gc --max-semi-space-size=2
+#!/usr/bin/env node
 // The `dk` command. A published package runs the compiled dist/; a checkout runs the TypeScript
 // sources directly (Node >= 22.18 strips types; run through `npm run dk --` to get Node 24).
-// --single-threaded-gc: V8's helper GC threads compete with the data path for the cores; on a
-// 2-core host, one thread doing all GC moved 9-12% more bytes through the tunnel.
-// --max-semi-space-size=2: socket buffers die young, and a small young generation frees them in
-// cheap scavenges instead of letting their memory pile up until a full mark-compact
-// (docs/performance.md, "What moved the numbers").
+// The relaying commands (gateway, agent, connect) restart once with the Node flags and malloc
+// settings they need (src/util/process-tuning.ts). Doing it here, before the CLI's modules load,
+// keeps the restart to a bare Node start; src/cli/main.ts does it too when run directly.
 import { existsSync } from 'node:fs';
 
-const dist = new URL('../dist/cli/main.js', import.meta.url);
-await import(existsSync(dist) ? dist.href : new URL('../src/cli/main.ts', import.meta.url).href);
+const built = existsSync(new URL('../dist/cli/main.js', import.meta.url));
+const from = (path) => new URL(`../${built ? 'dist' : 'src'}/${path}.${built ? 'js' : 'ts'}`, import.meta.url).href;
+if (['gateway', 'agent', 'connect'].includes(process.argv[2] ?? '')) {
+  // The path is chosen at run time (dist or src), so the linter cannot type the module.
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment
+  const tuning = await import(from('util/process-tuning'));
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access
+  tuning.tuneProcessForRelaying();
+}
+await import(from('cli/main'));

@@ -17,9 +17,7 @@ import { agentTemplate, gatewayTemplate } from './templates.ts';
 import { Forwarder } from '../connect/forwarder.ts';
 import { decodeKey, encodeKey, loadOrCreateStaticKey } from '../link/keys.ts';
 import { splitHostPort } from '../config/agent-config.ts';
-import { tuneGcForRelaying } from '../util/gc-tuning.ts';
-
-tuneGcForRelaying();
+import { tuneProcessForRelaying } from '../util/process-tuning.ts';
 
 function decodeKeyOrConfigError(text: string): Buffer {
   try {
@@ -53,6 +51,7 @@ program.command('gateway')
   .option('--bind <addr>', 'address to listen on (default 0.0.0.0)')
   .addOption(new Option('--public-host <host>', 'host name to print in the first-start instructions').default('127.0.0.1'))
   .action(async (o: { config?: string; servPort?: string; mgmtPort?: string; dataDir?: string; backend?: string[]; adminToken?: string; bind?: string; publicHost: string }) => {
+    tuneProcessForRelaying();
     const config = loadGatewayConfig(o);
     const log = makeLogger(config.log_level, 'gateway');
     const g = await startGateway(config, log);
@@ -74,6 +73,7 @@ program.command('agent')
   .option('--gateway-key <key>', "the gateway's public key (`dk pubkey` on the gateway): the encrypted link talks to no other")
   .option('--plain', "use the seed's plain DK protocol on TCP instead of the encrypted, resumable link")
   .action((o: { config?: string; gateway?: string; name?: string; key?: string; allow?: string[]; gatewayKey?: string; plain?: boolean }) => {
+    tuneProcessForRelaying();
     const config = loadAgentConfig(o);
     const log = makeLogger(config.log_level, 'agent');
     const agent = new Agent(config, log);
@@ -136,6 +136,7 @@ program.command('connect')
   .addOption(new Option('--gateway-key <key>', "the gateway's public key (`dk pubkey` on the gateway)").env('DK_GATEWAY_KEY').makeOptionMandatory())
   .addOption(new Option('--token <token>', 'API token').env('DK_TOKEN').makeOptionMandatory())
   .action(async (backend: string, port: string, host: string | undefined, o: { listen: string; gateway: string; gatewayKey: string; token: string }) => {
+    tuneProcessForRelaying();
     const { host: bind, port: localPort } = o.listen.lastIndexOf(':') > 0 ? splitHostPort(o.listen) : { host: '127.0.0.1', port: Number(o.listen) };
     if (!Number.isInteger(localPort) || localPort < 0 || localPort > 65535) throw new ConfigError(`-L ${o.listen}: expected [BIND:]PORT`);
     const targetPort = Number(port);

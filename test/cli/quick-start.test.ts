@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/stack.ts';
+import { MALLOC_TUNABLES, STARTUP_FLAGS } from '../../src/util/process-tuning.ts';
 import { dial, echoServer, readAll } from '../helpers/net.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -16,6 +18,18 @@ function run(args: string[], cwd: string): ChildProcess & { out: () => string; e
   p.stdout.on('data', (c: Buffer) => { out += c.toString(); });
   p.stderr.on('data', (c: Buffer) => { err += c.toString(); });
   return Object.assign(p, { out: () => out, err: () => err });
+}
+
+/** The process (same PID after its restart) runs with process-tuning.ts's flags and tunables. */
+function assertTuned(name: string, pid: number): void {
+  if (typeof process.execve !== 'function' || !existsSync(`/proc/${pid}/environ`)) return;
+  const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  for (const f of STARTUP_FLAGS) assert.ok(argv.includes(f), `${name}: ${f} in ${argv.join(' ')}`);
+  // glibc rewrites the variable in place while it parses it, so /proc shows its first entry only
+  // (test/unit/process-tuning.test.ts checks the whole value from inside a restarted process).
+  const tunables = env.find((e) => e.startsWith('GLIBC_TUNABLES='));
+  assert.ok(tunables?.includes(Object.keys(MALLOC_TUNABLES)[0]!), `${name}: ${tunables}`);
 }
 
 async function portFree(port: number): Promise<boolean> {
@@ -72,6 +86,8 @@ test('quick start: `dk gateway` with no arguments prints secrets and commands th
   const c = await dial(localPort);
   c.end('over dk connect');
   assert.equal((await readAll(c)).data.toString(), 'over dk connect');
+  // The three relaying processes restarted themselves with their Node flags and malloc settings.
+  for (const [name, p] of [['gateway', gw], ['agent', ag], ['connect', fwd]] as const) assertTuned(name, p.pid!);
   // `dk pubkey` prints the key the banner showed.
   const pk = run(['pubkey', '--data-dir', `${cwd}/dk-data`], cwd);
   assert.equal(((await once(pk, 'exit')) as [number])[0], 0);
