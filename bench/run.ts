@@ -13,7 +13,7 @@
  * figure reported is the median over the rounds, so a burst of noise on the machine lands in one
  * round of every contender instead of in every figure of one.
  *
- * Usage: npm run bench [-- --seconds N --rounds N --sessions N --only name,name --out DIR]
+ * Usage: npm run bench [-- --seconds N --rounds N --sessions N --only name,name --pause S --out DIR]
  * (npm run bench runs bench/setup.sh first, which installs sshd, iperf3 and wrk when missing.)
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -36,6 +36,12 @@ const SECONDS = Number(arg('--seconds') ?? 4);
 const ROUNDS = Math.max(1, Number(arg('--rounds') ?? 3));
 const SESSIONS = Number(arg('--sessions') ?? 10_000);
 const ONLY = arg('--only')?.split(',');
+/**
+ * Seconds of quiet before each round after the first. In a full run each contender sits idle for
+ * minutes while the others are measured, and an idle Node process shrinks its heap; a run of a few
+ * contenders (--only) keeps that with a pause.
+ */
+const PAUSE = Number(arg('--pause') ?? 0);
 const OUT = arg('--out') ?? fileURLToPath(new URL('../docs/', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const RELAY = fileURLToPath(new URL('./relay.ts', import.meta.url));
@@ -259,6 +265,10 @@ async function main(): Promise<void> {
     for (const c of chosen) memory.push(await measureMemory(c));
     const rounds: Traffic[][] = chosen.map(() => []);
     for (let r = 1; r <= ROUNDS; r++) {
+      if (r > 1 && PAUSE > 0) {
+        log(`pausing ${PAUSE} s`);
+        await sleep(PAUSE * 1000);
+      }
       log(`round ${r} of ${ROUNDS}`);
       for (const [i, c] of chosen.entries()) rounds[i]!.push(await measureTraffic(c));
     }
