@@ -76,17 +76,17 @@ function readU64(b: Buffer): number {
   return hi * 2 ** 32 + b.readUInt32BE(5);
 }
 
-function parse(pieces: Buffer[], length: number): Record {
-  const first = pieces[0]!;
-  const type = first[0];
+/** A record's plaintext (one buffer: the opener decrypts a record in one call) as a Record. */
+function parse(plain: Buffer): Record {
+  const length = plain.length;
+  const type = plain[0];
   if (type === Rec.CLOSE && length === 1) return { type: Rec.CLOSE };
   if (length < 9) throw new LinkProtocolError('record too short');
-  const head = first.length >= 9 ? first : join(slice(pieces, 0, 9));
   switch (type) {
-    case Rec.DATA: return { type: Rec.DATA, offset: readU64(head), data: slice(pieces, 9, length) };
-    case Rec.ACK: if (length === 9) return { type: Rec.ACK, recv: readU64(head) }; break;
-    case Rec.PING: case Rec.PONG: if (length === 9) return { type, stamp: head.readDoubleBE(1) }; break;
-    case Rec.FIN: if (length === 9) return { type: Rec.FIN, offset: readU64(head) }; break;
+    case Rec.DATA: return { type: Rec.DATA, offset: readU64(plain), data: length > 9 ? [plain.subarray(9)] : [] };
+    case Rec.ACK: if (length === 9) return { type: Rec.ACK, recv: readU64(plain) }; break;
+    case Rec.PING: case Rec.PONG: if (length === 9) return { type, stamp: plain.readDoubleBE(1) }; break;
+    case Rec.FIN: if (length === 9) return { type: Rec.FIN, offset: readU64(plain) }; break;
   }
   throw new LinkProtocolError(`bad record type ${type} or length ${length}`);
 }
@@ -162,7 +162,6 @@ export class RecordOpener {
     } catch {
       throw new LinkProtocolError('record failed authentication (tampered, replayed or reordered)');
     }
-    return parse([plain], len - TAG);
+    return parse(plain);
   }
-
 }
