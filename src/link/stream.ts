@@ -56,6 +56,8 @@ export class LinkStream extends Duplex {
   #ackPending = 0;
   #ackTimer: NodeJS.Timeout | null = null;
   #socket: Socket | null = null;
+  /** The socket corked until the current callback's microtasks run (see #corkTurn). */
+  #corked: Socket | null = null;
   #sealer: RecordSealer | null = null;
   #opener: RecordOpener | null = null;
   #blocked = false;
@@ -200,15 +202,26 @@ export class LinkStream extends Duplex {
 
   /** Sends unsent bytes (and FIN) of the replay buffer while the socket takes them. */
   #pump(): void {
-    // Corked: the records of one pump leave in one writev system call.
     const s = this.#socket;
     if (!s || this.#blocked) return;
+    this.#corkTurn(s);
+    this.#pumpRecords();
+  }
+
+  /**
+   * Corks the socket until the current callback's microtasks run: every record that one event
+   * produces (a gateway reading OPN and DAT in one read forwards both; the mux delivers on the
+   * next tick) leaves in one writev system call, not one each. Each write to a loopback peer
+   * costs the sender the receiver's wakeup, which is most of a small request's cost.
+   */
+  #corkTurn(s: Socket): void {
+    if (this.#corked === s) return;
+    this.#corked = s;
     s.cork();
-    try {
-      this.#pumpRecords();
-    } finally {
+    queueMicrotask(() => {
+      this.#corked = null;
       s.uncork();
-    }
+    });
   }
 
   #pumpRecords(): void {
@@ -291,9 +304,7 @@ export class LinkStream extends Duplex {
     // Corked until the chunk's records have been handled, including what the reader does on the
     // next tick (the mux delivers then, and grants CREDIT): the ACK, PONG and CREDIT records
     // leave in one system call, not one each. Microtasks run after the next-tick queue.
-    const s = this.#socket!;
-    s.cork();
-    queueMicrotask(() => s.uncork());
+    this.#corkTurn(this.#socket!);
     try {
       this.#opener!.push(chunk, this.#onRecord);
     } catch (err) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { connectLink, generateKeyPair, type LinkStream } from '../../src/link/index.ts';
 import { resumeHello, resumeProof } from '../../src/link/handshake.ts';
@@ -223,4 +223,29 @@ test('writes made while the stream is corked leave as one record, not one each',
   assert.deepEqual(await got, Buffer.concat(parts));
   // The server may also see a PING or an ACK in that time; 64 writes made one DATA record.
   assert.ok(s.stats.recordsIn - before <= 3, `records for 64 corked writes: ${s.stats.recordsIn - before}`);
+});
+
+test('the records one event makes leave in one system call', async (t) => {
+  const r = await rig();
+  t.after(() => r.close());
+  const srv = r.nextStream();
+  let sock: Socket | null = null;
+  const c = await r.connect({ dial: () => (sock = connect({ host: '127.0.0.1', port: r.port, noDelay: true })) });
+  const s = await srv;
+  // Count the socket's writes from here on: each _write or _writev is one system call.
+  type Writes = (this: Socket, ...a: unknown[]) => void;
+  const raw = sock! as unknown as { _write: Writes; _writev: Writes };
+  let writes = 0;
+  const w = raw._write.bind(sock!), wv = raw._writev.bind(sock!);
+  raw._write = (...a) => { writes++; w(...a); };
+  raw._writev = (...a) => { writes++; wv(...a); };
+  const got = readN(s, 3);
+  // Three writes in one turn, not corked by the caller: each is a record of its own (the mux of
+  // a gateway forwarding OPN, then DAT, from one read does this), and all go out together.
+  c.write(Buffer.from('a'));
+  c.write(Buffer.from('b'));
+  c.write(Buffer.from('c'));
+  assert.equal(writes, 0, 'nothing is written before the turn ends');
+  assert.equal((await got).toString(), 'abc');
+  assert.equal(writes, 1, `socket writes for three records: ${writes}`);
 });
