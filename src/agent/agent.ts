@@ -146,6 +146,7 @@ export class Agent extends EventEmitter {
     const mux = new Mux(conn, {
       role: 'agent',
       window: this.config.window,
+      windowMax: this.config.window_max,
       features: this.config.seed_only ? 0 : ALL_FEATURES,
       keepaliveMs: this.config.keepalive * 1000,
       deadAfterMs: usesLink(this.config) ? 0 : this.config.keepalive * 3000,

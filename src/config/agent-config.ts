@@ -34,6 +34,7 @@ export const AgentConfigSchema = z.object({
   scan_timeout: seconds.default(1),
   scan_max_hosts: z.coerce.number().int().min(1).max(65536).default(4096),
   window: bytes.default(256 * 1024),
+  window_max: bytes.default(2 * 1024 * 1024),
   seed_only: bool.default(false),
   log_level: logLevel.default('info'),
 }).strict();
@@ -50,7 +51,7 @@ export interface AgentFlags {
   plain?: boolean;
 }
 
-const ENV_KEYS = ['gateway', 'gateway_key', 'plain', 'name', 'key', 'lan_nets', 'reconnect_min', 'reconnect_max', 'keepalive', 'log_level', 'seed_only', 'window'];
+const ENV_KEYS = ['gateway', 'gateway_key', 'plain', 'name', 'key', 'lan_nets', 'reconnect_min', 'reconnect_max', 'keepalive', 'log_level', 'seed_only', 'window', 'window_max'];
 
 export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const file = readYaml(flags.config ?? env.DK_AGENT_CONFIG);

@@ -21,6 +21,8 @@ export const GatewayConfigSchema = z.object({
   sweep_interval: seconds.default(1),
   /** Per-session receive window (bytes) offered to agents. */
   window: bytes.default(256 * 1024),
+  /** The most a session's window grows to when the path needs more (bandwidth × delay). */
+  window_max: bytes.default(2 * 1024 * 1024),
   /** Encrypted link: a session whose connection dropped is kept this long for a resume. */
   link_detach_timeout: seconds.default(60),
   /** Encrypted link: most unacknowledged bytes per session (the replay buffer). */
@@ -57,7 +59,7 @@ export interface GatewayFlags {
 }
 
 const ENV_KEYS = ['bind', 'mgmt_bind', 'serv_port', 'mgmt_port', 'access_ports', 'data_dir', 'handshake', 'idle_close', 'auth_time',
-  'keepalive', 'trusted_proxies', 'log_level', 'admin_token', 'seed_only', 'window', 'expose_ports', 'link_detach_timeout', 'link_window',
+  'keepalive', 'trusted_proxies', 'log_level', 'admin_token', 'seed_only', 'window', 'window_max', 'expose_ports', 'link_detach_timeout', 'link_window',
   'link_keepalive'];
 
 export function loadGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = process.env): GatewayConfig {

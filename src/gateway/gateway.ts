@@ -262,6 +262,7 @@ export class Gateway {
     link.mux = new Mux(socket, {
       role: 'gateway',
       window: this.config.window,
+      windowMax: this.config.window_max,
       features: this.config.seed_only ? 0 : ALL_FEATURES,
       keepaliveMs: this.config.keepalive * 1000,
       // Over the link, a dropped connection is resumed underneath; only a lost session ends the mux.
@@ -412,6 +413,7 @@ export class Gateway {
     const mux: Mux = new Mux(stream, {
       role: 'agent',
       window: this.config.window,
+      windowMax: this.config.window_max,
       features: Feature.FLOW | Feature.PONG,
       keepaliveMs: 0,
       deadAfterMs: 0,

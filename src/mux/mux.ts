@@ -19,6 +19,8 @@ export interface MuxInit {
   role: 'gateway' | 'agent';
   /** Our receive window per session, announced in HELLO. */
   window?: number;
+  /** The most a session's receive window grows to while it tunes itself (src/mux/window.ts). */
+  windowMax?: number;
   /** Extension features we offer; 0 speaks the seed protocol only. */
   features?: number;
   /** PING interval; the link is declared dead after `deadAfterMs` with no bytes received (0: never — the encrypted link has its own liveness and resumes). */
@@ -36,6 +38,7 @@ export interface MuxInit {
 }
 
 export const DEFAULT_WINDOW = 256 * 1024;
+export const DEFAULT_WINDOW_MAX = 2 * 1024 * 1024;
 
 /**
  * A DK chunk-protocol multiplexer over one link (a TCP socket, or later the encrypted link).
@@ -45,6 +48,7 @@ export class Mux implements SessionHost {
   readonly link: Duplex;
   readonly role: 'gateway' | 'agent';
   readonly window: number;
+  readonly windowMax: number;
   readonly offered: number;
   readonly #init: MuxInit;
   readonly #decoder = new Decoder();
@@ -70,6 +74,7 @@ export class Mux implements SessionHost {
     this.role = init.role;
     this.#init = init;
     this.window = init.window ?? DEFAULT_WINDOW;
+    this.windowMax = Math.max(this.window, init.windowMax ?? DEFAULT_WINDOW_MAX);
     this.offered = init.features ?? ALL_FEATURES;
     this.#now = init.now ?? Date.now;
     this.#lastRx = this.#now();
@@ -134,7 +139,7 @@ export class Mux implements SessionHost {
 
   #newSession(id: number): MuxSession {
     const flow = (this.#features & Feature.FLOW) !== 0;
-    const s = new MuxSession(id, this, flow, this.window, this.#peerHello?.window ?? 0);
+    const s = new MuxSession(id, this, flow, this.window, this.#peerHello?.window ?? 0, this.windowMax);
     this.sessions.set(id, s);
     return s;
   }

@@ -60,11 +60,11 @@ export class MuxSession {
   bytesIn = 0;
   bytesOut = 0;
 
-  constructor(id: number, host: SessionHost, flow: boolean, recvWindow: number, sendWindow: number) {
+  constructor(id: number, host: SessionHost, flow: boolean, recvWindow: number, sendWindow: number, recvWindowMax = recvWindow) {
     this.id = id;
     this.#host = host;
     this.flow = flow;
-    this.#recv = flow ? new RecvWindow(recvWindow) : null;
+    this.#recv = flow ? new RecvWindow(recvWindow, recvWindowMax) : null;
     this.#credit = flow ? new SendCredit(sendWindow) : null;
   }
 
