@@ -55,9 +55,7 @@ test(`fault soak: ${MIB} MiB each way at once across ≥ ${MIN_DISCONNECTS} forc
   t.after(() => r.close());
   const up = new Pattern(seed);
   const down = new Pattern(seed + 1);
-  const serverSide = r.nextStream();
-  const client = await r.connect({ ...opts, resumeForMs: 20_000 });
-  const server = await serverSide;
+  const { c: client, s: server } = await r.pair({ ...opts, resumeForMs: 20_000 });
   let peakUnacked = 0;
   let peakRss = 0;
   let peakBuffered = 0;

@@ -10,8 +10,9 @@ export interface Rig {
   port: number;
   proxy: FaultProxy | null;
   streams: LinkStream[];
-  nextStream(): Promise<LinkStream>;
   connect(o?: Partial<ConnectOptions>): Promise<LinkStream>;
+  /** Connects a client and waits for its stream on the server: both ends of one link session. */
+  pair(o?: Partial<ConnectOptions>): Promise<{ c: LinkStream; s: LinkStream }>;
   close(): void;
 }
 
@@ -30,16 +31,22 @@ export async function rig(o: { server?: Partial<LinkServerOptions>; proxySeed?: 
   await once(tcp, 'listening');
   const port = (tcp.address() as { port: number }).port;
   const proxy = o.proxySeed === undefined ? null : await new FaultProxy(port, o.proxySeed).listen();
+  const nextStream = (): Promise<LinkStream> => new Promise((r) => waiting.push(r));
+  const connectClient = async (c: Partial<ConnectOptions> = {}): Promise<LinkStream> => {
+    const s = await connectLink({
+      host: '127.0.0.1', port: proxy ? proxy.port : port, serverKey: key.publicRaw,
+      ...(proxy ? { dial: () => connect({ host: '127.0.0.1', port: proxy.port }) } : {}), ...c,
+    });
+    clients.push(s);
+    return s;
+  };
   return {
     key, server, tcp, port, proxy, streams,
-    nextStream: () => new Promise((r) => waiting.push(r)),
-    connect: async (c = {}) => {
-      const s = await connectLink({
-        host: '127.0.0.1', port: proxy ? proxy.port : port, serverKey: key.publicRaw,
-        ...(proxy ? { dial: () => connect({ host: '127.0.0.1', port: proxy.port }) } : {}), ...c,
-      });
-      clients.push(s);
-      return s;
+    connect: connectClient,
+    pair: async (c = {}) => {
+      const srv = nextStream();
+      const client = await connectClient(c);
+      return { c: client, s: await srv };
     },
     close() {
       for (const c of clients) { c.on('error', () => undefined); c.destroy(); }

@@ -28,9 +28,7 @@ function readN(s: LinkStream, n: number): Promise<Buffer> {
 test('seed-003 regression: two reconnects before the application reads deliver no duplicates', async (t) => {
   const r = await rig({ proxySeed: 1 });
   t.after(() => r.close());
-  const srv = r.nextStream();
-  const c = await r.connect();
-  const s = await srv;
+  const { c, s } = await r.pair();
   s.pause(); // the application does not read yet
   const p = new Pattern(7);
   const total = 3 * 1024 * 1024;
@@ -51,9 +49,7 @@ test('seed-003 regression: a half-open old socket on the server does not block t
   const clientDead = 300;
   const r = await rig({ proxySeed: 2, server: { pingMs: 60_000, deadMs: 180_000 } });
   t.after(() => r.close());
-  const srv = r.nextStream();
-  const c = await r.connect({ pingMs: 100, deadMs: clientDead });
-  const s = await srv;
+  const { c, s } = await r.pair({ pingMs: 100, deadMs: clientDead });
   r.proxy!.halfOpenServer = true;
   r.proxy!.inject('blackhole');
   const t0 = Date.now();
@@ -71,9 +67,7 @@ test('seed-003 regression: a full replay buffer applies backpressure, then fails
   const window = 256 * 1024;
   const r = await rig({ proxySeed: 3, server: { window, detachTimeoutMs: 60_000 } });
   t.after(() => r.close());
-  const srv = r.nextStream();
-  const c = await r.connect({ window, pingMs: 50, deadMs: 200, resumeForMs: 1500 });
-  await srv;
+  const { c } = await r.pair({ window, pingMs: 50, deadMs: 200, resumeForMs: 1500 });
   r.proxy!.refuse = true; // the peer never comes back
   r.proxy!.inject('blackhole');
   let accepted = 0;
@@ -96,9 +90,7 @@ test('seed-003 regression: a full replay buffer applies backpressure, then fails
 test('seed-003 regression: tampered records are never delivered; the stream resumes and stays exact', async (t) => {
   const r = await rig({ proxySeed: 4 });
   t.after(() => r.close());
-  const srv = r.nextStream();
-  const c = await r.connect();
-  const s = await srv;
+  const { c, s } = await r.pair();
   let rejected = 0;
   s.on('protocolError', () => rejected++);
   c.on('protocolError', () => rejected++);
@@ -117,9 +109,7 @@ test('seed-003 regression: tampered records are never delivered; the stream resu
 test('seed-003 regression: a replayed or stale resume is refused and the live connection is undisturbed', async (t) => {
   const r = await rig();
   t.after(() => r.close());
-  const srv = r.nextStream();
-  const c = await r.connect();
-  const s = await srv;
+  const { c, s } = await r.pair();
   const epoch = s.epoch;
   const attaches = s.stats.attaches;
   const attempt = async (makeProof: (cn: Buffer, sn: Buffer) => Buffer): Promise<boolean> => {
@@ -156,9 +146,7 @@ test('a client that pins the wrong key is refused; the server learns nothing it 
 test('a session the server forgot yields DK_LINK_SESSION_LOST on both ends, never EOF', async (t) => {
   const r = await rig({ proxySeed: 5, server: { detachTimeoutMs: 300 } });
   t.after(() => r.close());
-  const srv = r.nextStream();
-  const c = await r.connect({ pingMs: 50, deadMs: 150, resumeForMs: 10_000 });
-  const s = await srv;
+  const { c, s } = await r.pair({ pingMs: 50, deadMs: 150, resumeForMs: 10_000 });
   let ended = false;
   c.on('end', () => { ended = true; });
   const serverErr = once(s, 'error');
@@ -175,9 +163,7 @@ test('a session the server forgot yields DK_LINK_SESSION_LOST on both ends, neve
 test('half-close travels over the link: FIN one way, data the other, then both complete', async (t) => {
   const r = await rig();
   t.after(() => r.close());
-  const srv = r.nextStream();
-  const c = await r.connect();
-  const s = await srv;
+  const { c, s } = await r.pair();
   c.end('request');
   const req = await new Promise<string>((res) => { let b = ''; s.on('data', (d: Buffer) => { b += d.toString(); }); s.on('end', () => res(b)); });
   assert.equal(req, 'request');
@@ -190,9 +176,7 @@ test('half-close travels over the link: FIN one way, data the other, then both c
 test('a session whose last bytes are unacknowledged is kept, even after both sides ended', async (t) => {
   const r = await rig({ proxySeed: 6 });
   t.after(() => r.close());
-  const srv = r.nextStream();
-  const c = await r.connect({ pingMs: 50, deadMs: 200 });
-  const s = await srv;
+  const { c, s } = await r.pair({ pingMs: 50, deadMs: 200 });
   s.resume();
   c.end('bye');
   await once(s, 'end'); // the server has the client's FIN
@@ -211,9 +195,7 @@ test('a session whose last bytes are unacknowledged is kept, even after both sid
 test('writes made while the stream is corked leave as one record, not one each', async (t) => {
   const r = await rig();
   t.after(() => r.close());
-  const srv = r.nextStream();
-  const c = await r.connect();
-  const s = await srv;
+  const { c, s } = await r.pair();
   const parts = Array.from({ length: 64 }, () => randomBytes(100));
   const before = s.stats.recordsIn;
   const got = readN(s, 6400);
@@ -228,10 +210,8 @@ test('writes made while the stream is corked leave as one record, not one each',
 test('the records one event makes leave in one system call', async (t) => {
   const r = await rig();
   t.after(() => r.close());
-  const srv = r.nextStream();
   let sock: Socket | null = null;
-  const c = await r.connect({ dial: () => (sock = connect({ host: '127.0.0.1', port: r.port, noDelay: true })) });
-  const s = await srv;
+  const { c, s } = await r.pair({ dial: () => (sock = connect({ host: '127.0.0.1', port: r.port, noDelay: true })) });
   // Count the socket's writes from here on: each _write or _writev is one system call.
   type Writes = (this: Socket, ...a: unknown[]) => void;
   const raw = sock! as unknown as { _write: Writes; _writev: Writes };
