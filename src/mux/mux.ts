@@ -74,7 +74,7 @@ export class Mux implements SessionHost {
     this.role = init.role;
     this.#init = init;
     this.window = init.window ?? DEFAULT_WINDOW;
-    this.windowMax = Math.max(this.window, init.windowMax ?? DEFAULT_WINDOW_MAX);
+    this.windowMax = init.windowMax ?? DEFAULT_WINDOW_MAX; // RecvWindow holds it to ≥ window
     this.offered = init.features ?? ALL_FEATURES;
     this.#now = init.now ?? Date.now;
     this.#lastRx = this.#now();
