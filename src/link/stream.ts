@@ -200,19 +200,24 @@ export class LinkStream extends Duplex {
     this.#pump();
   };
 
-  /** Sends unsent bytes (and FIN) of the replay buffer while the socket takes them. */
+  /**
+   * Sends unsent bytes (and FIN) of the replay buffer while the socket takes them, at the end of
+   * the current callback (#corkTurn): what one event writes becomes one record, not one each.
+   */
   #pump(): void {
     const s = this.#socket;
     if (!s || this.#blocked) return;
     this.#corkTurn(s);
-    this.#pumpRecords();
   }
 
   /**
-   * Corks the socket until the current callback's microtasks run: every record that one event
-   * produces (a gateway reading OPN and DAT in one read forwards both; the mux delivers on the
-   * next tick) leaves in one writev system call, not one each. Each write to a loopback peer
-   * costs the sender the receiver's wakeup, which is most of a small request's cost.
+   * Corks the socket until the current callback's microtasks run, and seals the data written
+   * meanwhile then. Every record that one event produces leaves in one writev system call, not one
+   * each; and the writes of one event share a record: a gateway that reads OPN and DAT together
+   * forwards both (the mux delivers on the next tick, before microtasks run) in one record, so
+   * one seal here and one open at the peer instead of two each. Each write to a loopback peer
+   * costs the sender the receiver's wakeup, and each record a cipher context at both ends: most
+   * of a small request's cost.
    */
   #corkTurn(s: Socket): void {
     if (this.#corked === s) return;
@@ -220,6 +225,7 @@ export class LinkStream extends Duplex {
     s.cork();
     queueMicrotask(() => {
       this.#corked = null;
+      if (this.#socket === s) this.#pumpRecords();
       s.uncork();
     });
   }

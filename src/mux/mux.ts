@@ -61,6 +61,8 @@ export class Mux implements SessionHost {
   readonly #congested = new Set<MuxSession>();
   /** Sessions that received DAT during the current link read, delivered after it (#deliverTouched). */
   #touched: MuxSession[] = [];
+  /** OPN frames held back until their session's first frame or the end of the next loop turn (open()). */
+  readonly #unsentOpn = new Map<number, Buffer>();
   #closed = false;
   #lastRx: number;
   #timer: NodeJS.Timeout | null = null;
@@ -119,8 +121,31 @@ export class Mux implements SessionHost {
     let id: number;
     do id = randomInt(1, 2 ** 32 - 1); while (this.sessions.has(id));
     const s = this.#newSession(id);
-    this.#write(encodeOpn(id, port, ipToBytes(address)));
+    // Held back for a moment: a client that speaks first (HTTP, TLS) has usually sent its first
+    // bytes by the time the next loop turn polls its socket, and then OPN leaves with them, in one
+    // write and one record, instead of a write (a wakeup at the peer) and a record of its own. A
+    // server that speaks first (SSH, SMTP) waits one loop turn longer for its OPN, microseconds.
+    if (this.#unsentOpn.set(id, encodeOpn(id, port, ipToBytes(address))).size === 1) {
+      setImmediate(() => setImmediate(this.#flushOpns));
+    }
     return s;
+  }
+
+  readonly #flushOpns = (): void => {
+    if (this.#closed || this.#unsentOpn.size === 0) return;
+    this.link.cork();
+    for (const opn of this.#unsentOpn.values()) this.#write(opn);
+    this.#unsentOpn.clear();
+    this.link.uncork();
+  };
+
+  /** Sends session's OPN first if it was held back: every frame of a session follows its OPN. */
+  #opnFirst(session: number): void {
+    const opn = this.#unsentOpn.get(session);
+    if (opn) {
+      this.#unsentOpn.delete(session);
+      this.#write(opn);
+    }
   }
 
   command(id: number, command: number, params?: Uint8Array): void {
@@ -130,6 +155,7 @@ export class Mux implements SessionHost {
   destroy(err?: Error): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unsentOpn.clear();
     if (this.#timer) clearInterval(this.#timer);
     for (const s of [...this.sessions.values()]) s.onLinkDown();
     this.sessions.clear();
@@ -271,6 +297,7 @@ export class Mux implements SessionHost {
     const link = this.link;
     const headers = encodeDatHeaders(session, data.length);
     link.cork();
+    if (this.#unsentOpn.size > 0) this.#opnFirst(session);
     let ok = true;
     for (let off = 0, i = 0; off < data.length || i === 0; off += MAX_DAT_PAYLOAD, i++) {
       link.write(headers.subarray(i * HEADER_SIZE, (i + 1) * HEADER_SIZE));
@@ -281,12 +308,16 @@ export class Mux implements SessionHost {
     if (!ok) this.#blocked = true;
   }
   sendFin(session: number): void {
+    if (this.#unsentOpn.size > 0) this.#opnFirst(session);
     this.#write(encodeCmd(session, Command.FIN));
   }
   sendCls(session: number): void {
-    if (!this.#closed) this.#write(encodeCls(session));
+    if (this.#closed) return;
+    if (this.#unsentOpn.size > 0) this.#opnFirst(session);
+    this.#write(encodeCls(session));
   }
   sendCredit(session: number, n: number): void {
+    if (this.#unsentOpn.size > 0) this.#opnFirst(session);
     this.#write(encodeCmd(session, Command.CREDIT, encodeCredit(n)));
   }
   waitDrain(s: MuxSession): void {

@@ -207,7 +207,7 @@ test('writes made while the stream is corked leave as one record, not one each',
   assert.ok(s.stats.recordsIn - before <= 3, `records for 64 corked writes: ${s.stats.recordsIn - before}`);
 });
 
-test('the records one event makes leave in one system call', async (t) => {
+test('the writes of one event become one record, and the records one event makes leave in one system call', async (t) => {
   const r = await rig();
   t.after(() => r.close());
   let sock: Socket | null = null;
@@ -220,12 +220,23 @@ test('the records one event makes leave in one system call', async (t) => {
   raw._write = (...a) => { writes++; w(...a); };
   raw._writev = (...a) => { writes++; wv(...a); };
   const got = readN(s, 3);
-  // Three writes in one turn, not corked by the caller: each is a record of its own (the mux of
-  // a gateway forwarding OPN, then DAT, from one read does this), and all go out together.
+  const recordsBefore = s.stats.recordsIn;
+  // Three writes in one turn, not corked by the caller (the mux of a gateway forwarding OPN, then
+  // DAT, from one read does this): one record, sealed and sent when the turn ends.
   c.write(Buffer.from('a'));
   c.write(Buffer.from('b'));
   c.write(Buffer.from('c'));
   assert.equal(writes, 0, 'nothing is written before the turn ends');
   assert.equal((await got).toString(), 'abc');
-  assert.equal(writes, 1, `socket writes for three records: ${writes}`);
+  assert.equal(s.stats.recordsIn - recordsBefore, 1, `records for three writes: ${s.stats.recordsIn - recordsBefore}`);
+  assert.equal(writes, 1, `socket writes: ${writes}`);
+  // Data and the end of the stream in one turn: a DATA and a FIN record, one system call.
+  writes = 0;
+  const got2 = readN(s, 1);
+  c.write(Buffer.from('d'));
+  c.end();
+  assert.equal((await got2).toString(), 'd');
+  s.resume();
+  await once(s, 'end');
+  assert.equal(writes, 1, `socket writes for data then FIN in one turn: ${writes}`);
 });

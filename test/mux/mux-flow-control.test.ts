@@ -29,6 +29,7 @@ test('a peer that overruns its window is a protocol error that closes the link',
   const { g, a } = pair({ window: W }, { window: 4096, onClose: (e) => { err = e; } });
   await settle();
   const s = g.open(22, '127.0.0.1');
+  await settle(); // the OPN leaves (open() holds it for a loop turn) before the raw frames below
   // Bypass the session's credit check and write raw DAT frames past the agent's 4096-byte window.
   g.link.write(encodeDat(s.id, Buffer.alloc(4000)));
   g.link.write(encodeDat(s.id, Buffer.alloc(4000)));
