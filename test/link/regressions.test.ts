@@ -240,3 +240,25 @@ test('the writes of one event become one record, and the records one event makes
   await once(s, 'end');
   assert.equal(writes, 1, `socket writes for data then FIN in one turn: ${writes}`);
 });
+
+test('a sender whose window is smaller than the ACK interval asks for its ACKs instead of waiting for the ACK timer', async (t) => {
+  // The receiver acknowledges by itself only every 1 MiB, or when its timer fires (10 minutes here).
+  const r = await rig({ server: { ackDelayMs: 600_000 } });
+  t.after(() => r.close());
+  const { c, s } = await r.pair({ window: 64 * 1024 });
+  const data = randomBytes(512 * 1024);
+  const got = readN(s, data.length);
+  c.write(data);
+  let guard: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    guard = setTimeout(() => reject(new Error(`stalled with ${c.unacked} bytes unacknowledged after ${c.stats.ackRequests} ACK requests`)), 20_000);
+  });
+  try {
+    assert.ok((await Promise.race([got, stalled])).equals(data), 'every byte arrives, in order');
+  } finally {
+    clearTimeout(guard);
+  }
+  // 512 KiB through a 64 KiB window: an ACK request at each half window.
+  assert.ok(c.stats.ackRequests >= 8, `ACK requests: ${c.stats.ackRequests}`);
+  assert.ok(c.unacked <= 64 * 1024);
+});
