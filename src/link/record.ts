@@ -91,6 +91,11 @@ function parse(plain: Buffer): Record {
   throw new LinkProtocolError(`bad record type ${type} or length ${length}`);
 }
 
+function recordLength(len: number): number {
+  if (len < TAG + 1 || len > MAX_SEALED) throw new LinkProtocolError(`record length ${len} out of range`);
+  return len;
+}
+
 /**
  * Incremental: bytes in, authentic records out. Holds at most one record (plus the rest of the
  * chunk it ended in), as views of the chunks it was given — no copying while a record
@@ -112,15 +117,28 @@ export class RecordOpener {
 
   push(chunk: Buffer, onRecord: (r: Record) => void): void {
     if (chunk.length === 0) return;
+    if (this.#have === 0) {
+      // Nothing held from earlier reads: the records that lie whole in this chunk are opened as
+      // views of it, without the lists of pieces the general path below builds (a small
+      // request's records always arrive so).
+      let off = 0;
+      while (chunk.length - off >= 4) {
+        const len = recordLength(chunk.readUInt32BE(off));
+        if (chunk.length - off < 4 + len) break;
+        const sealed = chunk.subarray(off + 4, off + 4 + len);
+        off += 4 + len;
+        onRecord(this.#openWhole(sealed));
+      }
+      if (off === chunk.length) return;
+      chunk = chunk.subarray(off);
+    }
     this.#chunks.push(chunk);
     this.#have += chunk.length;
     for (;;) {
       if (this.#need < 0) {
         if (this.#have < 4) return;
         const head = this.#chunks[0]!.length >= 4 ? this.#chunks[0]! : join(slice(this.#chunks, 0, 4));
-        const len = head.readUInt32BE(0);
-        if (len < TAG + 1 || len > MAX_SEALED) throw new LinkProtocolError(`record length ${len} out of range`);
-        this.#need = len;
+        this.#need = recordLength(head.readUInt32BE(0));
       }
       if (this.#have < 4 + this.#need) return;
       const len = this.#need;
@@ -148,6 +166,19 @@ export class RecordOpener {
     }
     this.#have -= n;
     return out;
+  }
+
+  /** A record (ciphertext and tag, without the length) that lies in one buffer. */
+  #openWhole(sealed: Buffer): Record {
+    const d = decipher(this.#key, nonceInto(this.#nonce, this.#counter++));
+    d.setAuthTag(sealed.subarray(sealed.length - TAG));
+    const plain = d.update(sealed.subarray(0, sealed.length - TAG));
+    try {
+      d.final();
+    } catch {
+      throw new LinkProtocolError('record failed authentication (tampered, replayed or reordered)');
+    }
+    return parse(plain);
   }
 
   #open(parts: Buffer[], len: number): Record {

@@ -363,7 +363,7 @@ export class LinkStream extends Duplex {
       this.#scheduleAck(0);
       return;
     }
-    const fresh = slice(pieces, this.#recvNext - offset, length);
+    const fresh = offset === this.#recvNext ? pieces : slice(pieces, this.#recvNext - offset, length);
     this.#scheduleAck(end - this.#recvNext);
     this.#recvNext = end;
     let more = true;
