@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Duplex } from 'node:stream';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { setImmediate as immediate } from 'node:timers/promises';
 import { pair, recorder, settle } from './helpers.ts';
 
@@ -19,10 +19,16 @@ function spyWrites(link: Duplex): string[] {
   return seen;
 }
 
-test('open() holds OPN back until the session first writes; then OPN and DAT leave together, in order', async () => {
-  const { g, a, opened, gatewayLink } = pair();
+/** A gateway and an agent mux past their HELLO, and the gateway link's writes from then on. */
+async function negotiated(t: TestContext): Promise<ReturnType<typeof pair> & { writes: string[] }> {
+  const p = pair();
+  t.after(() => { p.g.destroy(); p.a.destroy(); });
   await settle();
-  const writes = spyWrites(gatewayLink);
+  return { ...p, writes: spyWrites(p.gatewayLink) };
+}
+
+test('open() holds OPN back until the session first writes; then OPN and DAT leave together, in order', async (t) => {
+  const { g, opened, writes } = await negotiated(t);
   const s = g.open(80, '10.0.0.7');
   await immediate();
   assert.deepEqual(writes, [], 'nothing on the link one check phase after open()');
@@ -35,13 +41,10 @@ test('open() holds OPN back until the session first writes; then OPN and DAT lea
   const r = recorder();
   opened[0]!.attach(r, () => undefined);
   assert.equal(Buffer.concat(r.chunks).toString(), 'GET / HTTP/1.1\r\n\r\n');
-  g.destroy(); a.destroy();
 });
 
-test('a session that sends nothing still gets its OPN out a loop turn later (a server that speaks first)', async () => {
-  const { g, a, opened, gatewayLink } = pair();
-  await settle();
-  const writes = spyWrites(gatewayLink);
+test('a session that sends nothing still gets its OPN out a loop turn later (a server that speaks first)', async (t) => {
+  const { g, opened, writes } = await negotiated(t);
   const s = g.open(22, '10.0.0.7');
   await immediate();
   await immediate();
@@ -55,13 +58,10 @@ test('a session that sends nothing still gets its OPN out a loop turn later (a s
   opened[0]!.write(Buffer.from('SSH-2.0-test\r\n'));
   await settle();
   assert.equal(Buffer.concat(r.chunks).toString(), 'SSH-2.0-test\r\n');
-  g.destroy(); a.destroy();
 });
 
-test('a session that ends or aborts before its OPN left sends OPN first, then FIN or CLS', async () => {
-  const { g, a, opened, gatewayLink } = pair();
-  await settle();
-  const writes = spyWrites(gatewayLink);
+test('a session that ends or aborts before its OPN left sends OPN first, then FIN or CLS', async (t) => {
+  const { g, opened, writes } = await negotiated(t);
   const ended = g.open(1, '10.0.0.7');
   ended.end();
   const aborted = g.open(2, '10.0.0.7');
@@ -75,5 +75,4 @@ test('a session that ends or aborts before its OPN left sends OPN first, then FI
   await settle();
   assert.equal(r0.ended, true, 'the first session was half-closed');
   assert.equal(opened[1]!.closed, true, 'the second was closed');
-  g.destroy(); a.destroy();
 });
