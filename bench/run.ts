@@ -248,19 +248,29 @@ async function main(): Promise<void> {
     await start('iperf3', ['-s', '--forceflush', '-p', String(t.iperf)], /Server listening/);
     await start(process.execPath, [HTTP, String(t.http)], /ready/);
 
-    const contenders: Contender[] = [{ name: 'direct TCP', ports: t, pids: () => ({}) }];
+    // Only the contenders --only names are started (sshd's set-up and three DoorKeeper stacks
+    // take a while, and idle processes of the others would share the machine).
     const rp = { iperf: base + 10, http: base + 11, echo: base + 12 };
-    const relay = await start(process.execPath, [RELAY, `${rp.iperf}:${t.iperf}`, `${rp.http}:${t.http}`, `${rp.echo}:${t.echo}`], /ready/);
-    contenders.push({ name: 'node pipe relay', ports: rp, twoSocketsPerSession: true, pids: () => ({ server: [relay.pid!] }) });
-    contenders.push(await sshContender(base + 20, t, dir));
-
-    // DoorKeeper: each contender gets its own gateway and agent, so that one contender's
-    // sessions and transfers do not change the memory another one is charged with.
-    contenders.push(await dkStack('DoorKeeper plain link', base + 30, t, dir, 'plain'));
-    contenders.push(await dkStack('DoorKeeper encrypted link', base + 40, t, dir, 'link'));
-    contenders.push(await dkStack('dk connect (encrypted both hops)', base + 50, t, dir, 'connect'));
-
-    const chosen = contenders.filter((c) => !ONLY || ONLY.some((o) => c.name.toLowerCase().includes(o.toLowerCase())));
+    const all: { name: string; start: () => Promise<Contender> }[] = [
+      { name: 'direct TCP', start: () => Promise.resolve({ name: 'direct TCP', ports: t, pids: () => ({}) }) },
+      {
+        name: 'node pipe relay',
+        start: async () => {
+          const relay = await start(process.execPath, [RELAY, `${rp.iperf}:${t.iperf}`, `${rp.http}:${t.http}`, `${rp.echo}:${t.echo}`], /ready/);
+          return { name: 'node pipe relay', ports: rp, twoSocketsPerSession: true, pids: () => ({ server: [relay.pid!] }) };
+        },
+      },
+      { name: 'ssh -R (OpenSSH)', start: () => sshContender(base + 20, t, dir) },
+      // DoorKeeper: each contender gets its own gateway and agent, so that one contender's
+      // sessions and transfers do not change the memory another one is charged with.
+      { name: 'DoorKeeper plain link', start: () => dkStack('DoorKeeper plain link', base + 30, t, dir, 'plain') },
+      { name: 'DoorKeeper encrypted link', start: () => dkStack('DoorKeeper encrypted link', base + 40, t, dir, 'link') },
+      { name: 'dk connect (encrypted both hops)', start: () => dkStack('dk connect (encrypted both hops)', base + 50, t, dir, 'connect') },
+    ];
+    const chosen: Contender[] = [];
+    for (const c of all) {
+      if (!ONLY || ONLY.some((o) => c.name.toLowerCase().includes(o.toLowerCase()))) chosen.push(await c.start());
+    }
     const memory: Memory[] = [];
     for (const c of chosen) memory.push(await measureMemory(c));
     const rounds: Traffic[][] = chosen.map(() => []);
