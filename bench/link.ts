@@ -1,7 +1,9 @@
 /**
  * Link benchmark: the link library's throughput against plain TCP on loopback in the same run,
- * and resume latency (connection dropped → new connection attached) p50/p99.
- * Usage: npm run bench:link [-- --size MiB --resumes N]
+ * small-message round trips (wall time and CPU per round trip, both ends in this process, so the
+ * figure is the link's own cost per record without other processes' wakeups), and resume latency
+ * (connection dropped → new connection attached) p50/p99.
+ * Usage: npm run bench:link [-- --size MiB --resumes N --round-trips N]
  */
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
@@ -14,6 +16,8 @@ const arg = (name: string, dflt: number): number => {
 };
 const SIZE = arg('--size', 512) * 2 ** 20;
 const RESUMES = arg('--resumes', 200);
+const ROUND_TRIPS = arg('--round-trips', 20_000);
+const MESSAGE = Buffer.alloc(100, 0x61);
 const CHUNK = Buffer.alloc(256 * 1024, 0x42);
 
 async function pump(s: Duplex, total: number): Promise<void> {
@@ -41,7 +45,44 @@ async function plainTcp(): Promise<number> {
   return mibps(ms);
 }
 
-async function link(): Promise<{ up: number; p50: number; p99: number; max: number }> {
+interface RoundTrips {
+  wallUs: number;
+  cpuUs: number;
+}
+
+/** One 100-byte message at a time from a to b and back (b echoes); µs per round trip. */
+async function roundTrips(a: Duplex, b: Duplex): Promise<RoundTrips> {
+  b.on('data', (d: Buffer) => b.write(d));
+  let have = 0;
+  let wake: () => void = () => undefined;
+  a.on('data', (d: Buffer) => {
+    have += d.length;
+    if (have >= MESSAGE.length) { have -= MESSAGE.length; wake(); }
+  });
+  const one = (): Promise<void> => new Promise((r) => { wake = r; a.write(MESSAGE); });
+  for (let i = 0; i < 1000; i++) await one(); // warm-up
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < ROUND_TRIPS; i++) await one();
+  const cpu = process.cpuUsage(c0);
+  return { wallUs: (performance.now() - t0) * 1000 / ROUND_TRIPS, cpuUs: (cpu.user + cpu.system) / ROUND_TRIPS };
+}
+
+async function plainTcpRoundTrips(): Promise<RoundTrips> {
+  let accepted: Socket | null = null;
+  const server = createServer({ noDelay: true }, (s) => { accepted = s; });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const c = connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port, noDelay: true });
+  await once(c, 'connect');
+  while (!accepted) await new Promise((r) => setImmediate(r));
+  const r = await roundTrips(c, accepted);
+  c.destroy();
+  server.close();
+  return r;
+}
+
+async function linkPair(): Promise<{ c: LinkStream; s: LinkStream; close: () => void }> {
   const key = generateKeyPair();
   let serverStream: LinkStream | null = null;
   const ls = new LinkServer({ key, onStream: (s) => { serverStream = s; } });
@@ -51,7 +92,18 @@ async function link(): Promise<{ up: number; p50: number; p99: number; max: numb
   const port = (server.address() as { port: number }).port;
   const c = await connectLink({ host: '127.0.0.1', port, serverKey: key.publicRaw });
   while (!serverStream) await new Promise((r) => setImmediate(r));
-  const s = serverStream as LinkStream;
+  return { c, s: serverStream as LinkStream, close: () => { c.destroy(); ls.close(); server.close(); } };
+}
+
+async function linkRoundTrips(): Promise<RoundTrips> {
+  const { c, s, close } = await linkPair();
+  const r = await roundTrips(c, s);
+  close();
+  return r;
+}
+
+async function link(): Promise<{ up: number; p50: number; p99: number; max: number }> {
+  const { c, s, close } = await linkPair();
   // Throughput: client → server, until the server has read every byte.
   let got = 0;
   let all: () => void = () => undefined;
@@ -76,17 +128,22 @@ async function link(): Promise<{ up: number; p50: number; p99: number; max: numb
   lat.sort((a, b) => a - b);
   c.end();
   await done;
-  c.destroy();
-  ls.close();
-  server.close();
+  close();
   return { up, p50: lat[Math.floor(lat.length * 0.5)]!, p99: lat[Math.floor(lat.length * 0.99)]!, max: lat.at(-1)! };
 }
 
 const tcp = await plainTcp();
 const l = await link();
+const tcpRt = await plainTcpRoundTrips();
+const linkRt = await linkRoundTrips();
 console.log(`link benchmark (node ${process.version}, loopback, ${SIZE / 2 ** 20} MiB one way, ${RESUMES} resumes)`);
 console.log('| path | MiB/s | vs plain TCP |');
 console.log('|---|---:|---:|');
 console.log(`| plain TCP | ${tcp.toFixed(0)} | 1.00 |`);
 console.log(`| encrypted link (AES-256-GCM, 64 KiB records) | ${l.up.toFixed(0)} | ${(l.up / tcp).toFixed(2)} |`);
+console.log(`${ROUND_TRIPS} round trips of ${MESSAGE.length} bytes, both ends in this process (µs per round trip):`);
+console.log('| path | wall | CPU | CPU vs plain TCP |');
+console.log('|---|---:|---:|---:|');
+console.log(`| plain TCP | ${tcpRt.wallUs.toFixed(1)} | ${tcpRt.cpuUs.toFixed(1)} | 1.00 |`);
+console.log(`| encrypted link | ${linkRt.wallUs.toFixed(1)} | ${linkRt.cpuUs.toFixed(1)} | ${(linkRt.cpuUs / tcpRt.cpuUs).toFixed(2)} |`);
 console.log(`resume latency: p50 ${l.p50.toFixed(2)} ms, p99 ${l.p99.toFixed(2)} ms, max ${l.max.toFixed(2)} ms`);
