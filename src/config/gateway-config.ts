@@ -26,7 +26,7 @@ export const GatewayConfigSchema = z.object({
   /** Encrypted link: a session whose connection dropped is kept this long for a resume. */
   link_detach_timeout: seconds.default(60),
   /** Encrypted link: most unacknowledged bytes per session (the replay buffer). */
-  link_window: bytes.default(4 * 1024 * 1024),
+  link_window: bytes.default(8 * 1024 * 1024),
   /** Encrypted link: PING interval; a connection silent for 3x this is dropped and resumed. */
   link_keepalive: seconds.default(5),
   /** Speak only the seed protocol (no HELLO extensions): for interoperability tests. */

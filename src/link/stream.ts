@@ -17,7 +17,7 @@ export interface LinkOptions {
   ackDelayMs: number;
 }
 
-export const DEFAULT_LINK_OPTIONS: LinkOptions = { window: 4 * 1024 * 1024, pingMs: 5000, deadMs: 15_000, ackDelayMs: 5 };
+export const DEFAULT_LINK_OPTIONS: LinkOptions = { window: 8 * 1024 * 1024, pingMs: 5000, deadMs: 15_000, ackDelayMs: 5 };
 /**
  * Received bytes are acknowledged at once after this many. Each ACK is a record of its own,
  * sealed, sent, woken up for and opened at the peer; every 64 KiB (one per DATA record) cost an

@@ -90,7 +90,9 @@ test('seed-003 regression: a full replay buffer applies backpressure, then fails
 test('seed-003 regression: tampered records are never delivered; the stream resumes and stays exact', async (t) => {
   const r = await rig({ proxySeed: 4 });
   t.after(() => r.close());
-  const { c, s } = await r.pair();
+  // A window well below the 8 MiB sent, so the writes below wait for the transfer and the flips
+  // land all through it (with the whole transfer inside the window they would all come at once).
+  const { c, s } = await r.pair({ window: 2 * 1024 * 1024 });
   let rejected = 0;
   s.on('protocolError', () => rejected++);
   c.on('protocolError', () => rejected++);
