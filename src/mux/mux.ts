@@ -124,7 +124,8 @@ export class Mux implements SessionHost {
     // Held back for a moment: a client that speaks first (HTTP, TLS) has usually sent its first
     // bytes by the time the next loop turn polls its socket, and then OPN leaves with them, in one
     // write and one record, instead of a write (a wakeup at the peer) and a record of its own. A
-    // server that speaks first (SSH, SMTP) waits one loop turn longer for its OPN, microseconds.
+    // server that speaks first (SSH, SMTP) gets its OPN a loop turn later: its banner took as long
+    // as before, within the noise (docs/performance.md, item 25).
     if (this.#unsentOpn.set(id, encodeOpn(id, port, ipToBytes(address))).size === 1) {
       setImmediate(() => setImmediate(this.#flushOpns));
     }
