@@ -174,24 +174,25 @@ export class RecordOpener {
 
   /** A record (ciphertext and tag, without the length) that lies in one buffer. */
   #openWhole(sealed: Buffer): Record {
-    const d = decipher(this.#key, nonceInto(this.#nonce, this.#counter++));
-    d.setAuthTag(sealed.subarray(sealed.length - TAG));
-    const plain = d.update(sealed.subarray(0, sealed.length - TAG));
-    try {
-      d.final();
-    } catch {
-      throw new LinkProtocolError('record failed authentication (tampered, replayed or reordered)');
-    }
-    return parse(plain);
+    return this.#decrypt(sealed.subarray(0, sealed.length - TAG), sealed.subarray(sealed.length - TAG));
   }
 
+  /** A record that arrived as pieces (length, ciphertext and tag spread over several reads). */
   #open(parts: Buffer[], len: number): Record {
-    const d = decipher(this.#key, nonceInto(this.#nonce, this.#counter++));
-    d.setAuthTag(join(slice(parts, 4 + len - TAG, 4 + len)));
     // One call, one plaintext buffer per record: a record split across socket reads (most are:
     // a 64 KiB read holds less than a full record) is first copied into a buffer kept for it.
     const body = slice(parts, 4, 4 + len - TAG);
-    const plain = d.update(body.length === 1 ? body[0]! : this.#sealed.subarray(0, copyInto(body, this.#sealed, 0)));
+    return this.#decrypt(
+      body.length === 1 ? body[0]! : this.#sealed.subarray(0, copyInto(body, this.#sealed, 0)),
+      join(slice(parts, 4 + len - TAG, 4 + len)),
+    );
+  }
+
+  /** Opens the next record's ciphertext with its tag, under the next nonce. */
+  #decrypt(ciphertext: Buffer, tag: Buffer): Record {
+    const d = decipher(this.#key, nonceInto(this.#nonce, this.#counter++));
+    d.setAuthTag(tag);
+    const plain = d.update(ciphertext);
     try {
       d.final();
     } catch {
