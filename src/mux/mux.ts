@@ -142,6 +142,7 @@ export class Mux implements SessionHost {
 
   /** Sends session's OPN first if it was held back: every frame of a session follows its OPN. */
   #opnFirst(session: number): void {
+    if (this.#unsentOpn.size === 0) return; // the usual case: no lookup
     const opn = this.#unsentOpn.get(session);
     if (opn) {
       this.#unsentOpn.delete(session);
@@ -298,7 +299,7 @@ export class Mux implements SessionHost {
     const link = this.link;
     const headers = encodeDatHeaders(session, data.length);
     link.cork();
-    if (this.#unsentOpn.size > 0) this.#opnFirst(session);
+    this.#opnFirst(session);
     let ok = true;
     for (let off = 0, i = 0; off < data.length || i === 0; off += MAX_DAT_PAYLOAD, i++) {
       link.write(headers.subarray(i * HEADER_SIZE, (i + 1) * HEADER_SIZE));
@@ -309,16 +310,16 @@ export class Mux implements SessionHost {
     if (!ok) this.#blocked = true;
   }
   sendFin(session: number): void {
-    if (this.#unsentOpn.size > 0) this.#opnFirst(session);
+    this.#opnFirst(session);
     this.#write(encodeCmd(session, Command.FIN));
   }
   sendCls(session: number): void {
     if (this.#closed) return;
-    if (this.#unsentOpn.size > 0) this.#opnFirst(session);
+    this.#opnFirst(session);
     this.#write(encodeCls(session));
   }
   sendCredit(session: number, n: number): void {
-    if (this.#unsentOpn.size > 0) this.#opnFirst(session);
+    this.#opnFirst(session);
     this.#write(encodeCmd(session, Command.CREDIT, encodeCredit(n)));
   }
   waitDrain(s: MuxSession): void {
