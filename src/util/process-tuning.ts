@@ -57,8 +57,13 @@ export function restartPlan(execArgv: readonly string[], env: Readonly<Record<st
  * Call before the process opens anything: it may replace the process (re-running it from the start
  * with the settings in place), and then it does not return.
  */
+let tuned = false;
+
 export function tuneProcessForRelaying(): void {
-  if (process.env.DK_TUNING === 'off') return;
+  // bin/dk.js calls this before the CLI loads, and the CLI's command calls it again (for
+  // `node src/cli/main.ts` run directly): the second call has nothing left to do.
+  if (tuned || process.env.DK_TUNING === 'off') return;
+  tuned = true;
   const plan = restartPlan(process.execArgv, process.env);
   if (plan && typeof process.execve === 'function') {
     process.execve(process.execPath, [process.execPath, ...plan.execArgv, ...process.argv.slice(1)], plan.env);
