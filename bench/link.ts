@@ -30,18 +30,25 @@ function drain(s: Duplex): Promise<void> {
 }
 const mibps = (ms: number): number => SIZE / 2 ** 20 / (ms / 1000);
 
-async function plainTcp(): Promise<number> {
-  const server = createServer((s) => void drain(s).then(() => s.end()));
+async function tcpPair(): Promise<{ c: Socket; s: Socket; close: () => void }> {
+  let accepted: Socket | null = null;
+  const server = createServer({ noDelay: true }, (s) => { accepted = s; });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  const c = connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port });
+  const c = connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port, noDelay: true });
   await once(c, 'connect');
+  while (!accepted) await new Promise((r) => setImmediate(r));
+  return { c, s: accepted as Socket, close: () => { c.destroy(); server.close(); } };
+}
+
+async function plainTcp(): Promise<number> {
+  const { c, s, close } = await tcpPair();
+  void drain(s).then(() => s.end());
   const t0 = performance.now();
   c.resume();
   await Promise.all([pump(c, SIZE), once(c, 'end')]);
   const ms = performance.now() - t0;
-  c.destroy();
-  server.close();
+  close();
   return mibps(ms);
 }
 
@@ -69,16 +76,9 @@ async function roundTrips(a: Duplex, b: Duplex): Promise<RoundTrips> {
 }
 
 async function plainTcpRoundTrips(): Promise<RoundTrips> {
-  let accepted: Socket | null = null;
-  const server = createServer({ noDelay: true }, (s) => { accepted = s; });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const c = connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port, noDelay: true });
-  await once(c, 'connect');
-  while (!accepted) await new Promise((r) => setImmediate(r));
-  const r = await roundTrips(c, accepted);
-  c.destroy();
-  server.close();
+  const { c, s, close } = await tcpPair();
+  const r = await roundTrips(c, s);
+  close();
   return r;
 }
 
