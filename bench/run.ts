@@ -13,6 +13,11 @@
  * figure reported is the median over the rounds, so a burst of noise on the machine lands in one
  * round of every contender instead of in every figure of one.
  *
+ * Memory and traffic are measured on separate starts of each contender: memory on fresh processes
+ * (10,000 sessions opened and closed), then every contender is stopped and started again for the
+ * traffic rounds. A process that has held 10,000 sessions is not the one a user runs: sshd, for one,
+ * moved 462 MiB/s at 4.05 s/GiB after them and 652 MiB/s at 2.53 s/GiB fresh (docs/performance.md).
+ *
  * Usage: npm run bench [-- --seconds N --rounds N --sessions N --only name,name --pause S --out DIR]
  * (npm run bench runs bench/setup.sh first, which installs sshd, iperf3 and wrk when missing.)
  */
@@ -76,6 +81,7 @@ interface Memory {
   /** Sessions open for the memory figures. */
   sessions: number;
 }
+const NO_MEMORY: Memory = { memServer: null, memAgent: null, memClient: null, sessions: 0 };
 /** A contender's medians over the rounds, its memory, and every round as measured. */
 interface Figures extends Traffic, Memory {
   name: string;
@@ -155,6 +161,7 @@ async function openSessions(port: number, n: number): Promise<Socket[]> {
 function start(cmd: string, args: string[], ready: RegExp | null, opts: { stream?: 'stdout' | 'stderr'; timeoutMs?: number } = {}): Promise<ChildProcess> {
   const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(p);
+  p.once('exit', () => children.splice(children.indexOf(p), 1));
   return new Promise((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => reject(new Error(`${cmd} ${args.join(' ')} not ready after ${opts.timeoutMs ?? 20_000} ms: ${buf}`)), opts.timeoutMs ?? 20_000);
@@ -231,6 +238,24 @@ async function dkStack(name: string, base: number, t: Ports, dir: string, mode: 
   return { name, ports: cp, pids: (k) => ({ server: [gw.pid!], agent: [agent.pid!], client: [connects[k]!.pid!] }) };
 }
 
+/** A contender started, and a function that stops the processes its start spawned (last first) and waits for them to exit. */
+async function launch(def: { start: (dir: string) => Promise<Contender> }, parent: string): Promise<{ contender: Contender; stop: () => Promise<void> }> {
+  const before = children.length;
+  const contender = await def.start(mkdtempSync(join(parent, 'c-')));
+  const own = children.slice(before);
+  return {
+    contender,
+    stop: async () => {
+      for (const p of own.reverse()) {
+        if (p.exitCode !== null || p.signalCode !== null) continue;
+        const exited = once(p, 'exit');
+        p.kill('SIGTERM');
+        await Promise.race([exited, sleep(5000).then(() => p.kill('SIGKILL'))]);
+      }
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const base = 21_000 + Math.floor(Math.random() * 9_000); // below the ephemeral range (32768+)
   const dir = mkdtempSync(join(tmpdir(), 'dk-bench-'));
@@ -251,7 +276,7 @@ async function main(): Promise<void> {
     // Only the contenders --only names are started (sshd's set-up and three DoorKeeper stacks
     // take a while, and idle processes of the others would share the machine).
     const rp = { iperf: base + 10, http: base + 11, echo: base + 12 };
-    const all: { name: string; start: () => Promise<Contender> }[] = [
+    const all: { name: string; start: (dir: string) => Promise<Contender> }[] = [
       { name: 'direct TCP', start: () => Promise.resolve({ name: 'direct TCP', ports: t, pids: () => ({}) }) },
       {
         name: 'node pipe relay',
@@ -260,19 +285,27 @@ async function main(): Promise<void> {
           return { name: 'node pipe relay', ports: rp, twoSocketsPerSession: true, pids: () => ({ server: [relay.pid!] }) };
         },
       },
-      { name: 'ssh -R (OpenSSH)', start: () => sshContender(base + 20, t, dir) },
+      { name: 'ssh -R (OpenSSH)', start: (d) => sshContender(base + 20, t, d) },
       // DoorKeeper: each contender gets its own gateway and agent, so that one contender's
       // sessions and transfers do not change the memory another one is charged with.
-      { name: 'DoorKeeper plain link', start: () => dkStack('DoorKeeper plain link', base + 30, t, dir, 'plain') },
-      { name: 'DoorKeeper encrypted link', start: () => dkStack('DoorKeeper encrypted link', base + 40, t, dir, 'link') },
-      { name: 'dk connect (encrypted both hops)', start: () => dkStack('dk connect (encrypted both hops)', base + 50, t, dir, 'connect') },
+      { name: 'DoorKeeper plain link', start: (d) => dkStack('DoorKeeper plain link', base + 30, t, d, 'plain') },
+      { name: 'DoorKeeper encrypted link', start: (d) => dkStack('DoorKeeper encrypted link', base + 40, t, d, 'link') },
+      { name: 'dk connect (encrypted both hops)', start: (d) => dkStack('dk connect (encrypted both hops)', base + 50, t, d, 'connect') },
     ];
-    const chosen: Contender[] = [];
-    for (const c of all) {
-      if (!ONLY || ONLY.some((o) => c.name.toLowerCase().includes(o.toLowerCase()))) chosen.push(await c.start());
-    }
+    const defs = all.filter((c) => !ONLY || ONLY.some((o) => c.name.toLowerCase().includes(o.toLowerCase())));
+    // Memory on fresh processes, one contender at a time; then fresh processes again for traffic.
     const memory: Memory[] = [];
-    for (const c of chosen) memory.push(await measureMemory(c));
+    for (const def of defs) {
+      if (SESSIONS === 0) {
+        memory.push(NO_MEMORY);
+        continue;
+      }
+      const { contender, stop } = await launch(def, dir);
+      memory.push(await measureMemory(contender));
+      await stop();
+    }
+    const chosen: Contender[] = [];
+    for (const def of defs) chosen.push((await launch(def, dir)).contender);
     const rounds: Traffic[][] = chosen.map(() => []);
     for (let r = 1; r <= ROUNDS; r++) {
       if (r > 1 && PAUSE > 0) {
@@ -292,23 +325,22 @@ async function main(): Promise<void> {
 
 async function measureMemory(c: Contender): Promise<Memory> {
   log(`memory: ${c.name}`);
-  // Memory first, while the tunnel's processes are fresh: a transfer grows their heaps and
-  // allocator arenas, and sessions opened later would reuse that memory and look free.
+  // On processes started for this alone: a transfer grows their heaps and allocator arenas, and
+  // sessions opened later would reuse that memory and look free.
   // RSS of each side before and with the sessions open; 200 sessions first warm up the code path.
   const sides = c.pids('echo');
-  if (SESSIONS > 0 && sides.server) {
+  if (sides.server) {
     for (const s of await openSessions(c.ports.echo, 200)) s.destroy();
     await sleep(1000);
   }
   const before = { server: rss(sides.server ?? []), agent: rss(sides.agent ?? []), client: rss(sides.client ?? []) };
   const t0 = performance.now();
   let open: Socket[] = [];
-  let mem: Memory = { memServer: null, memAgent: null, memClient: null, sessions: 0 };
+  let mem: Memory = NO_MEMORY;
   // A tunnel process that holds two sockets per session (the relay) is limited
   // by the open-file limit, which an unprivileged sandbox may not be able to raise.
   const n = c.twoSocketsPerSession ? Math.min(SESSIONS, Math.floor((FD_LIMIT - 1000) / 2 / 1000) * 1000) : SESSIONS;
   try {
-    if (SESSIONS === 0) throw new Error('skipped (--sessions 0)');
     if (!sides.server) throw new Error('skipped (no tunnel process)');
     open = await openSessions(c.ports.echo, n);
     await sleep(1000);
