@@ -405,12 +405,19 @@ function report(rs: Figures[], versions: { node: string; openssh: string; iperf3
     p(`| ${r.name} | ${n0(r.up)} | ${n0(r.down)} | ${n0(r.par8)} | ${(r.par8 / r.up).toFixed(2)} | ${r.cpuPerGiB === null ? '-' : r.cpuPerGiB.toFixed(2)} | ${ratio(r.up, ssh?.up)} | ${ceiling ? ratio(r.up, ceiling.up) + (ceiling === relay ? ' (relay)' : ' (direct)') : '-'} |`);
   }
   p('');
-  p(`Single-stream upload in each round (MiB/s): the spread behind the medians above:`);
-  p('');
-  p(`| contender | ${rs[0]!.rounds.map((_, i) => `round ${i + 1}`).join(' | ')} |`);
-  p(`|---|${rs[0]!.rounds.map(() => '---:').join('|')}|`);
-  for (const r of rs) p(`| ${r.name} | ${r.rounds.map((t) => n0(t.up)).join(' | ')} |`);
-  p('');
+  // The spread behind the medians, per round, for the figures the targets are about.
+  const perRound = (title: string, fig: (t: Traffic, i: number) => string): void => {
+    p(title);
+    p('');
+    p(`| contender | ${rs[0]!.rounds.map((_, i) => `round ${i + 1}`).join(' | ')} |`);
+    p(`|---|${rs[0]!.rounds.map(() => '---:').join('|')}|`);
+    for (const r of rs) p(`| ${r.name} | ${r.rounds.map(fig).join(' | ')} |`);
+    p('');
+  };
+  perRound('Single-stream upload in each round (MiB/s): the spread behind the medians above:', (t) => n0(t.up));
+  perRound('8 streams / 1 stream in each round:', (t) => (t.par8 / t.up).toFixed(2));
+  perRound('Added p50 latency in each round (ms; 1 conn p50 minus direct TCP\'s in the same round):', (t, i) => (direct ? n3(t.lat1.p50 - direct.rounds[i]!.lat1.p50) : '-'));
+  perRound('New connections per second in each round (Connection: close, 16):', (t) => n0(t.close.rps));
   p('HTTP through the tunnel (wrk; a 2-byte response), and 1-byte round trips on an open connection:');
   p('');
   p('| contender | keep-alive req/s (16 conns) | p50 ms | p99 ms | 1 conn p50 ms | added p50 ms | new conns/s (Connection: close, 16) | p50 ms | p99 ms | conns/s vs ssh -R | RTT p50 ms | RTT p99 ms |');
