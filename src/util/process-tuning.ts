@@ -53,12 +53,12 @@ export function restartPlan(execArgv: readonly string[], env: Readonly<Record<st
   };
 }
 
+let tuned = false;
+
 /**
  * Call before the process opens anything: it may replace the process (re-running it from the start
  * with the settings in place), and then it does not return.
  */
-let tuned = false;
-
 export function tuneProcessForRelaying(): void {
   // bin/dk.js calls this before the CLI loads, and the CLI's command calls it again (for
   // `node src/cli/main.ts` run directly): the second call has nothing left to do.
