@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { bool, bytes, list, logLevel, name, netRule, port, seconds, cidr } from './fields.ts';
 import { dropUndefined, fromEnv, readYaml, validate } from './load.ts';
+import { DEFAULT_WINDOW, DEFAULT_WINDOW_MAX } from '../mux/mux.ts';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT (IPv6 in brackets: [::1]:35357)');
 
@@ -33,8 +34,8 @@ export const AgentConfigSchema = z.object({
   scan_concurrency: z.coerce.number().int().min(1).max(4096).default(256),
   scan_timeout: seconds.default(1),
   scan_max_hosts: z.coerce.number().int().min(1).max(65536).default(4096),
-  window: bytes.default(256 * 1024),
-  window_max: bytes.default(2 * 1024 * 1024),
+  window: bytes.default(DEFAULT_WINDOW),
+  window_max: bytes.default(DEFAULT_WINDOW_MAX),
   seed_only: bool.default(false),
   log_level: logLevel.default('info'),
 }).strict();

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { bool, bytes, cidr, list, logLevel, name, port, portSet, seconds } from './fields.ts';
 import { dropUndefined, fromEnv, readYaml, validate } from './load.ts';
 import { ConfigError } from './errors.ts';
+import { DEFAULT_LINK_OPTIONS } from '../link/stream.ts';
+import { DEFAULT_WINDOW, DEFAULT_WINDOW_MAX } from '../mux/mux.ts';
 
 /** Defaults come from SPEC §2 (ports, handshake, idle_close, auth_time) unless noted. */
 export const GatewayConfigSchema = z.object({
@@ -20,13 +22,13 @@ export const GatewayConfigSchema = z.object({
   /** How often deadlines are checked. */
   sweep_interval: seconds.default(1),
   /** Per-session receive window (bytes) offered to agents. */
-  window: bytes.default(256 * 1024),
+  window: bytes.default(DEFAULT_WINDOW),
   /** The most a session's window grows to when the path needs more (bandwidth × delay). */
-  window_max: bytes.default(2 * 1024 * 1024),
+  window_max: bytes.default(DEFAULT_WINDOW_MAX),
   /** Encrypted link: a session whose connection dropped is kept this long for a resume. */
   link_detach_timeout: seconds.default(60),
   /** Encrypted link: most unacknowledged bytes per session (the replay buffer). */
-  link_window: bytes.default(8 * 1024 * 1024),
+  link_window: bytes.default(DEFAULT_LINK_OPTIONS.window),
   /** Encrypted link: PING interval; a connection silent for 3x this is dropped and resumed. */
   link_keepalive: seconds.default(5),
   /** Speak only the seed protocol (no HELLO extensions): for interoperability tests. */
