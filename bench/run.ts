@@ -240,9 +240,10 @@ async function dkStack(name: string, base: number, t: Ports, dir: string, mode: 
 
 /** A contender started, and a function that stops the processes its start spawned (last first) and waits for them to exit. */
 async function launch(def: { start: (dir: string) => Promise<Contender> }, parent: string): Promise<{ contender: Contender; stop: () => Promise<void> }> {
-  const before = children.length;
+  // By identity, not position: children leave the list as they exit.
+  const before = new Set(children);
   const contender = await def.start(mkdtempSync(join(parent, 'c-')));
-  const own = children.slice(before);
+  const own = children.filter((p) => !before.has(p));
   return {
     contender,
     stop: async () => {
