@@ -2,7 +2,8 @@
  * The side-by-side benchmark (issue 4). In one run on loopback it starts and measures:
  *   direct TCP (the ceiling), a plain Node pipe relay (the ceiling for a userspace relay in Node),
  *   OpenSSH `ssh -R` against a local sshd it starts itself, DoorKeeper over the plain link and over
- *   the encrypted link, and `dk connect` end to end (encrypted on both hops).
+ *   the encrypted link, `dk connect` end to end (encrypted on both hops), and three relays in a
+ *   chain (the ceiling for `dk connect`'s three relaying processes).
  * Figures: iperf3 single-stream throughput both ways and 8 parallel streams; wrk against an HTTP
  * target with keep-alive (rate, latency) and with Connection: close (new connections per second);
  * 1-byte round trips; resident memory per open session with 10,000 sessions; CPU seconds per GiB
@@ -277,13 +278,28 @@ async function main(): Promise<void> {
     // Only the contenders --only names are started (sshd's set-up and three DoorKeeper stacks
     // take a while, and idle processes of the others would share the machine).
     const rp = { iperf: base + 10, http: base + 11, echo: base + 12 };
-    const all: { name: string; start: (dir: string) => Promise<Contender> }[] = [
+    const all: { name: string; memory?: false; start: (dir: string) => Promise<Contender> }[] = [
       { name: 'direct TCP', start: () => Promise.resolve({ name: 'direct TCP', ports: t, pids: () => ({}) }) },
       {
         name: 'node pipe relay',
         start: async () => {
           const relay = await start(process.execPath, [RELAY, `${rp.iperf}:${t.iperf}`, `${rp.http}:${t.http}`, `${rp.echo}:${t.echo}`], /ready/);
           return { name: 'node pipe relay', ports: rp, twoSocketsPerSession: true, pids: () => ({ server: [relay.pid!] }) };
+        },
+      },
+      {
+        // dk connect relays through three processes; this is the ceiling for any three-process
+        // relay in Node, measured in the same run. No memory figures: the relay's own cover it.
+        name: 'three node pipe relays in a chain',
+        memory: false,
+        start: async () => {
+          const hop = (k: number): Ports => ({ iperf: base + 60 + 3 * k, http: base + 61 + 3 * k, echo: base + 62 + 3 * k });
+          const pids: number[] = [];
+          for (const [from, to] of [[hop(2), t], [hop(1), hop(2)], [hop(0), hop(1)]] as const) {
+            const relay = await start(process.execPath, [RELAY, `${from.iperf}:${to.iperf}`, `${from.http}:${to.http}`, `${from.echo}:${to.echo}`], /ready/);
+            pids.push(relay.pid!);
+          }
+          return { name: 'three node pipe relays in a chain', ports: hop(0), twoSocketsPerSession: true, pids: () => ({ server: pids }) };
         },
       },
       { name: 'ssh -R (OpenSSH)', start: (d) => sshContender(base + 20, t, d) },
@@ -297,7 +313,7 @@ async function main(): Promise<void> {
     // Memory on fresh processes, one contender at a time; then fresh processes again for traffic.
     const memory: Memory[] = [];
     for (const def of defs) {
-      if (SESSIONS === 0) {
+      if (SESSIONS === 0 || def.memory === false) {
         memory.push(NO_MEMORY);
         continue;
       }
@@ -387,7 +403,17 @@ const fmtB = (b: number | null): string => (b === null ? '-' : `${(b / 1024).toF
 
 function report(rs: Figures[], versions: { node: string; openssh: string; iperf3: string; wrk: string }): void {
   const by = (n: string): Figures | undefined => rs.find((r) => r.name.startsWith(n));
-  const direct = by('direct'); const relay = by('node pipe'); const ssh = by('ssh');
+  const direct = by('direct'); const relay = by('node pipe'); const chain = by('three node pipe'); const ssh = by('ssh');
+  /**
+   * The relevant ceiling: the relay for a tunnel (the issue's), three chained relays for `dk
+   * connect`'s three relaying processes when they were measured, direct TCP for the relays.
+   */
+  const ceilingOf = (r: Figures): { c: Figures; label: string } | undefined => {
+    if (r === direct) return undefined;
+    if (r.name.startsWith('dk connect') && chain) return { c: chain, label: '3 relays' };
+    if (r === relay || r === chain || !relay) return direct ? { c: direct, label: 'direct' } : undefined;
+    return { c: relay, label: 'relay' };
+  };
   const n0 = (x: number): string => x.toFixed(0);
   const n3 = (x: number): string => x.toFixed(3);
   const ratio = (a: number, b: number | undefined): string => (b ? (a / b).toFixed(2) : '-');
@@ -402,8 +428,8 @@ function report(rs: Figures[], versions: { node: string; openssh: string; iperf3
   p('| contender | up | down | 8 streams | 8 streams / 1 | CPU s/GiB | up vs ssh -R | up vs ceiling |');
   p('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rs) {
-    const ceiling = r.name.startsWith('DoorKeeper plain') ? relay : r === direct ? undefined : relay ?? direct;
-    p(`| ${r.name} | ${n0(r.up)} | ${n0(r.down)} | ${n0(r.par8)} | ${(r.par8 / r.up).toFixed(2)} | ${r.cpuPerGiB === null ? '-' : r.cpuPerGiB.toFixed(2)} | ${ratio(r.up, ssh?.up)} | ${ceiling ? ratio(r.up, ceiling.up) + (ceiling === relay ? ' (relay)' : ' (direct)') : '-'} |`);
+    const ceiling = ceilingOf(r);
+    p(`| ${r.name} | ${n0(r.up)} | ${n0(r.down)} | ${n0(r.par8)} | ${(r.par8 / r.up).toFixed(2)} | ${r.cpuPerGiB === null ? '-' : r.cpuPerGiB.toFixed(2)} | ${ratio(r.up, ssh?.up)} | ${ceiling ? `${ratio(r.up, ceiling.c.up)} (${ceiling.label})` : '-'} |`);
   }
   p('');
   // The spread behind the medians, per round, for the figures the targets are about.
@@ -421,10 +447,14 @@ function report(rs: Figures[], versions: { node: string; openssh: string; iperf3
   perRound('New connections per second in each round (Connection: close, 16):', (t) => n0(t.close.rps));
   p('HTTP through the tunnel (wrk; a 2-byte response), and 1-byte round trips on an open connection:');
   p('');
-  p('| contender | keep-alive req/s (16 conns) | p50 ms | p99 ms | 1 conn p50 ms | added p50 ms | new conns/s (Connection: close, 16) | p50 ms | p99 ms | conns/s vs ssh -R | RTT p50 ms | RTT p99 ms |');
-  p('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  p('| contender | keep-alive req/s (16 conns) | p50 ms | p99 ms | 1 conn p50 ms | added p50 ms | added p50 − ceiling\'s | new conns/s (Connection: close, 16) | p50 ms | p99 ms | conns/s vs ssh -R | conns/s vs ceiling | RTT p50 ms | RTT p99 ms |');
+  p('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  const added = (r: Figures): number | undefined => (direct ? r.lat1.p50 - direct.lat1.p50 : undefined);
   for (const r of rs) {
-    p(`| ${r.name} | ${n0(r.keep.rps)} | ${n3(r.keep.p50)} | ${n3(r.keep.p99)} | ${n3(r.lat1.p50)} | ${direct ? n3(r.lat1.p50 - direct.lat1.p50) : '-'} | ${n0(r.close.rps)} | ${n3(r.close.p50)} | ${n3(r.close.p99)} | ${ratio(r.close.rps, ssh?.close.rps)} | ${n3(r.rttP50)} | ${n3(r.rttP99)} |`);
+    const ceiling = ceilingOf(r);
+    const a = added(r);
+    const ca = ceiling ? added(ceiling.c) : undefined;
+    p(`| ${r.name} | ${n0(r.keep.rps)} | ${n3(r.keep.p50)} | ${n3(r.keep.p99)} | ${n3(r.lat1.p50)} | ${a === undefined ? '-' : n3(a)} | ${a === undefined || ca === undefined ? '-' : `${n3(a - ca)} (${ceiling!.label})`} | ${n0(r.close.rps)} | ${n3(r.close.p50)} | ${n3(r.close.p99)} | ${ratio(r.close.rps, ssh?.close.rps)} | ${ceiling ? `${ratio(r.close.rps, ceiling.c.close.rps)} (${ceiling.label})` : '-'} | ${n3(r.rttP50)} | ${n3(r.rttP99)} |`);
   }
   p('');
   p(`Resident memory per open session (${SESSIONS} sessions open at once; RSS growth / sessions):`);
@@ -433,7 +463,7 @@ function report(rs: Figures[], versions: { node: string; openssh: string; iperf3
   p('|---|---:|---:|---:|---:|---:|');
   const tot = (r: Figures): number => (r.memServer ?? 0) + (r.memAgent ?? 0) + (r.memClient ?? 0);
   for (const r of rs) {
-    if (r === direct) continue;
+    if (r === direct || r === chain) continue;
     p(`| ${r.name} | ${r.sessions} | ${fmtB(r.memServer)} | ${fmtB(r.memAgent)} | ${fmtB(r.memClient)} | ${ssh ? ratio(tot(r), tot(ssh)) : '-'} |`);
   }
   const text = lines.join('\n');
@@ -450,7 +480,7 @@ function report(rs: Figures[], versions: { node: string; openssh: string; iperf3
       { title: 'New connections (wrk, Connection: close)', unit: 'connections/s', values: rs.map((r) => r.close.rps) },
       { title: 'Request latency p50, 1 connection', unit: 'ms', lowerIsBetter: true, values: rs.map((r) => r.lat1.p50) },
       { title: 'Tunnel CPU per GiB moved', unit: 'CPU seconds', lowerIsBetter: true, values: rs.map((r) => r.cpuPerGiB) },
-      { title: 'Memory per open session, all sides', unit: `KiB RSS (${SESSIONS} sessions)`, lowerIsBetter: true, values: rs.map((r) => (r === direct ? null : tot(r) / 1024)) },
+      { title: 'Memory per open session, all sides', unit: `KiB RSS (${SESSIONS} sessions)`, lowerIsBetter: true, values: rs.map((r) => (r === direct || r === chain ? null : tot(r) / 1024)) },
       { title: '1-byte round trip p50', unit: 'ms', lowerIsBetter: true, values: rs.map((r) => r.rttP50) },
     ]));
   log(`wrote ${join(OUT, 'performance.svg')} and performance-results.json`);
