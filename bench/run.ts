@@ -278,12 +278,15 @@ async function main(): Promise<void> {
     // Only the contenders --only names are started (sshd's set-up and three DoorKeeper stacks
     // take a while, and idle processes of the others would share the machine).
     const rp = { iperf: base + 10, http: base + 11, echo: base + 12 };
+    /** A relay process forwarding each of `from`'s ports to the same kind of port of `to`. */
+    const relayProcess = (from: Ports, to: Ports): Promise<ChildProcess> =>
+      start(process.execPath, [RELAY, ...(['iperf', 'http', 'echo'] as const).map((k) => `${from[k]}:${to[k]}`)], /ready/);
     const all: { name: string; memory?: false; start: (dir: string) => Promise<Contender> }[] = [
       { name: 'direct TCP', start: () => Promise.resolve({ name: 'direct TCP', ports: t, pids: () => ({}) }) },
       {
         name: 'node pipe relay',
         start: async () => {
-          const relay = await start(process.execPath, [RELAY, `${rp.iperf}:${t.iperf}`, `${rp.http}:${t.http}`, `${rp.echo}:${t.echo}`], /ready/);
+          const relay = await relayProcess(rp, t);
           return { name: 'node pipe relay', ports: rp, twoSocketsPerSession: true, pids: () => ({ server: [relay.pid!] }) };
         },
       },
@@ -296,8 +299,7 @@ async function main(): Promise<void> {
           const hop = (k: number): Ports => ({ iperf: base + 60 + 3 * k, http: base + 61 + 3 * k, echo: base + 62 + 3 * k });
           const pids: number[] = [];
           for (const [from, to] of [[hop(2), t], [hop(1), hop(2)], [hop(0), hop(1)]] as const) {
-            const relay = await start(process.execPath, [RELAY, `${from.iperf}:${to.iperf}`, `${from.http}:${to.http}`, `${from.echo}:${to.echo}`], /ready/);
-            pids.push(relay.pid!);
+            pids.push((await relayProcess(from, to)).pid!);
           }
           return { name: 'three node pipe relays in a chain', ports: hop(0), twoSocketsPerSession: true, pids: () => ({ server: pids }) };
         },
