@@ -2,8 +2,9 @@
  * The side-by-side benchmark (issue 4). In one run on loopback it starts and measures:
  *   direct TCP (the ceiling), a plain Node pipe relay (the ceiling for a userspace relay in Node),
  *   OpenSSH `ssh -R` against a local sshd it starts itself, DoorKeeper over the plain link and over
- *   the encrypted link, `dk connect` end to end (encrypted on both hops), and three relays in a
- *   chain (the ceiling for `dk connect`'s three relaying processes).
+ *   the encrypted link, `dk connect` end to end (encrypted on both hops), three relays in a
+ *   chain (the ceiling for `dk connect`'s three relaying processes), and a tunnel made of Node's
+ *   own TLS 1.3 in two processes (what Node's built-in crypto does with nothing else in the way).
  * Figures: iperf3 single-stream throughput both ways and 8 parallel streams; wrk against an HTTP
  * target with keep-alive (rate, latency) and with Connection: close (new connections per second);
  * 1-byte round trips; resident memory per open session with 10,000 sessions; CPU seconds per GiB
@@ -51,6 +52,7 @@ const PAUSE = Number(arg('--pause') ?? 0);
 const OUT = arg('--out') ?? fileURLToPath(new URL('../docs/', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const RELAY = fileURLToPath(new URL('./relay.ts', import.meta.url));
+const TLS_RELAY = fileURLToPath(new URL('./tls-relay.ts', import.meta.url));
 const HTTP = fileURLToPath(new URL('./http-target.ts', import.meta.url));
 const ECHO = fileURLToPath(new URL('./echo-target.ts', import.meta.url));
 /** The hard open-file limit: a process holding two sockets per session can hold at most half of it. */
@@ -304,6 +306,22 @@ async function main(): Promise<void> {
           return { name: 'three node pipe relays in a chain', ports: hop(0), twoSocketsPerSession: true, pids: () => ({ server: pids }) };
         },
       },
+      {
+        // The encrypted link's reference: Node's TLS 1.3 with the link's AEAD, two processes that
+        // only pipe (a front that dials the back over TLS, a back next to the targets).
+        name: 'node TLS 1.3 tunnel (two processes)',
+        start: async (d) => {
+          execFileSync('openssl', ['req', '-x509', '-newkey', 'ed25519', '-nodes', '-days', '1', '-subj', '/CN=dk-bench',
+            '-keyout', join(d, 'key.pem'), '-out', join(d, 'cert.pem')], { stdio: 'ignore' });
+          const front = { iperf: base + 70, http: base + 71, echo: base + 72 };
+          const back = { iperf: base + 73, http: base + 74, echo: base + 75 };
+          const tls = (side: 'front' | 'back', from: Ports, to: Ports): Promise<ChildProcess> =>
+            start(process.execPath, [TLS_RELAY, side, d, ...(['iperf', 'http', 'echo'] as const).map((k) => `${from[k]}:${to[k]}`)], /ready/);
+          const b = await tls('back', back, t);
+          const f = await tls('front', front, back);
+          return { name: 'node TLS 1.3 tunnel (two processes)', ports: front, twoSocketsPerSession: true, pids: () => ({ server: [f.pid!], agent: [b.pid!] }) };
+        },
+      },
       { name: 'ssh -R (OpenSSH)', start: (d) => sshContender(base + 20, t, d) },
       // DoorKeeper: each contender gets its own gateway and agent, so that one contender's
       // sessions and transfers do not change the memory another one is charged with.
@@ -459,6 +477,16 @@ function report(rs: Figures[], versions: { node: string; openssh: string; iperf3
     p(`| ${r.name} | ${n0(r.keep.rps)} | ${n3(r.keep.p50)} | ${n3(r.keep.p99)} | ${n3(r.lat1.p50)} | ${a === undefined ? '-' : n3(a)} | ${a === undefined || ca === undefined ? '-' : `${n3(a - ca)} (${ceiling!.label})`} | ${n0(r.close.rps)} | ${n3(r.close.p50)} | ${n3(r.close.p99)} | ${ratio(r.close.rps, ssh?.close.rps)} | ${ceiling ? `${ratio(r.close.rps, ceiling.c.close.rps)} (${ceiling.label})` : '-'} | ${n3(r.rttP50)} | ${n3(r.rttP99)} |`);
   }
   p('');
+  // The encrypted link beside what Node's own TLS does with no mux, framing or resume.
+  const tlsTunnel = by('node TLS'); const enc = by('DoorKeeper encrypted');
+  if (tlsTunnel && enc) {
+    const cpu = enc.cpuPerGiB !== null && tlsTunnel.cpuPerGiB !== null ? ratio(enc.cpuPerGiB, tlsTunnel.cpuPerGiB) : '-';
+    const [ea, ta] = [added(enc), added(tlsTunnel)];
+    p(`The encrypted link against the node TLS 1.3 tunnel: up ${ratio(enc.up, tlsTunnel.up)} ×, down ${ratio(enc.down, tlsTunnel.down)} ×, ` +
+      `tunnel CPU per GiB ${cpu} ×, added p50 ${ea === undefined ? '-' : n3(ea)} against ${ta === undefined ? '-' : n3(ta)} ms, ` +
+      `new connections/s ${ratio(enc.close.rps, tlsTunnel.close.rps)} ×.`);
+    p('');
+  }
   p(`Resident memory per open session (${SESSIONS} sessions open at once; RSS growth / sessions):`);
   p('');
   p('| contender | sessions | server side (gateway / sshd / relay) | agent side (agent / ssh client) | client side (dk connect) | total vs ssh -R |');

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark setup: installs the contenders and load generators from Debian when they are missing
-# (openssh-server for `ssh -R`, iperf3, wrk), raises the open-file limit for the 10,000-session
-# memory figure, then runs the benchmark with the Node that npm scripts put first on PATH.
+# (openssh-server for `ssh -R`, iperf3, wrk, openssl for the TLS tunnel's certificate), raises
+# the open-file limit for the 10,000-session memory figure, then runs the benchmark with the Node
+# that npm scripts put first on PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
@@ -9,6 +10,7 @@ command -v /usr/sbin/sshd >/dev/null 2>&1 || need+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v iperf3 >/dev/null 2>&1 || need+=(iperf3)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "bench: installing ${need[*]}" >&2
