@@ -21,7 +21,7 @@
  * moved 462 MiB/s at 4.05 s/GiB after them and 652 MiB/s at 2.53 s/GiB fresh (docs/performance.md).
  *
  * Usage: npm run bench [-- --seconds N --rounds N --sessions N --only name,name --pause S --out DIR]
- * (npm run bench runs bench/setup.sh first, which installs sshd, iperf3 and wrk when missing.)
+ * (npm run bench runs bench/setup.sh first, which installs sshd, iperf3, wrk and openssl when missing.)
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -52,7 +52,6 @@ const PAUSE = Number(arg('--pause') ?? 0);
 const OUT = arg('--out') ?? fileURLToPath(new URL('../docs/', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const RELAY = fileURLToPath(new URL('./relay.ts', import.meta.url));
-const TLS_RELAY = fileURLToPath(new URL('./tls-relay.ts', import.meta.url));
 const HTTP = fileURLToPath(new URL('./http-target.ts', import.meta.url));
 const ECHO = fileURLToPath(new URL('./echo-target.ts', import.meta.url));
 /** The hard open-file limit: a process holding two sockets per session can hold at most half of it. */
@@ -62,6 +61,8 @@ const log = (s: string): void => void process.stderr.write(`${s}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Ports { iperf: number; http: number; echo: number }
+/** Three consecutive port numbers from `first`, one per target. */
+const portsFrom = (first: number): Ports => ({ iperf: first, http: first + 1, echo: first + 2 });
 type Side = 'server' | 'agent' | 'client';
 interface Contender {
   name: string;
@@ -203,7 +204,7 @@ async function sshContender(base: number, t: Ports, dir: string): Promise<Conten
     `PidFile ${join(dir, 'sshd.pid')}`, 'AllowTcpForwarding yes', 'MaxStartups 100', ''].join('\n'));
   mkdirSync('/run/sshd', { recursive: true });
   const sshd = await start('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], /Server listening/);
-  const p = { iperf: base + 1, http: base + 2, echo: base + 3 };
+  const p = portsFrom(base + 1);
   const user = execFileSync('id', ['-un'], { encoding: 'utf8' }).trim();
   const ssh = await start('ssh', ['-N', '-i', ck, '-p', String(base), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
     '-o', 'ExitOnForwardFailure=yes', '-o', 'LogLevel=ERROR', '-o', 'BatchMode=yes',
@@ -233,7 +234,7 @@ async function dkStack(name: string, base: number, t: Ports, dir: string, mode: 
     const ports = { iperf: await access(t.iperf), http: await access(t.http), echo: await access(t.echo) };
     return { name, ports, pids: () => ({ server: [gw.pid!], agent: [agent.pid!] }) };
   }
-  const cp = { iperf: base + 2, http: base + 3, echo: base + 4 };
+  const cp = portsFrom(base + 2);
   const connects: Partial<Record<keyof Ports, ChildProcess>> = {};
   for (const k of ['iperf', 'http', 'echo'] as const) {
     connects[k] = await start(process.execPath, [MAIN, 'connect', 'bench', String(t[k]), '-L', `127.0.0.1:${cp[k]}`, '--gateway', `127.0.0.1:${serv}`, '--gateway-key', pub, '--token', token], /dk connect:/);
@@ -272,17 +273,17 @@ async function main(): Promise<void> {
     };
     log(`DoorKeeper benchmark: ${SECONDS} s per iperf3/wrk run, ${SESSIONS} sessions, node ${process.version}`);
     // Targets, each its own process: iperf3 server, HTTP server, echo server.
-    const t: Ports = { iperf: base, http: base + 1, echo: base + 2 };
+    const t = portsFrom(base);
     await start(process.execPath, [ECHO, String(t.echo)], /ready/);
     await start('iperf3', ['-s', '--forceflush', '-p', String(t.iperf)], /Server listening/);
     await start(process.execPath, [HTTP, String(t.http)], /ready/);
 
     // Only the contenders --only names are started (sshd's set-up and three DoorKeeper stacks
     // take a while, and idle processes of the others would share the machine).
-    const rp = { iperf: base + 10, http: base + 11, echo: base + 12 };
-    /** A relay process forwarding each of `from`'s ports to the same kind of port of `to`. */
-    const relayProcess = (from: Ports, to: Ports): Promise<ChildProcess> =>
-      start(process.execPath, [RELAY, ...(['iperf', 'http', 'echo'] as const).map((k) => `${from[k]}:${to[k]}`)], /ready/);
+    const rp = portsFrom(base + 10);
+    /** A relay process (or one side of the TLS tunnel) forwarding each of `from`'s ports to the same kind of port of `to`. */
+    const relayProcess = (from: Ports, to: Ports, tls: string[] = []): Promise<ChildProcess> =>
+      start(process.execPath, [RELAY, ...tls, ...(['iperf', 'http', 'echo'] as const).map((k) => `${from[k]}:${to[k]}`)], /ready/);
     const all: { name: string; memory?: false; start: (dir: string) => Promise<Contender> }[] = [
       { name: 'direct TCP', start: () => Promise.resolve({ name: 'direct TCP', ports: t, pids: () => ({}) }) },
       {
@@ -298,7 +299,7 @@ async function main(): Promise<void> {
         name: 'three node pipe relays in a chain',
         memory: false,
         start: async () => {
-          const hop = (k: number): Ports => ({ iperf: base + 60 + 3 * k, http: base + 61 + 3 * k, echo: base + 62 + 3 * k });
+          const hop = (k: number): Ports => portsFrom(base + 60 + 3 * k);
           const pids: number[] = [];
           for (const [from, to] of [[hop(2), t], [hop(1), hop(2)], [hop(0), hop(1)]] as const) {
             pids.push((await relayProcess(from, to)).pid!);
@@ -313,12 +314,10 @@ async function main(): Promise<void> {
         start: async (d) => {
           execFileSync('openssl', ['req', '-x509', '-newkey', 'ed25519', '-nodes', '-days', '1', '-subj', '/CN=dk-bench',
             '-keyout', join(d, 'key.pem'), '-out', join(d, 'cert.pem')], { stdio: 'ignore' });
-          const front = { iperf: base + 70, http: base + 71, echo: base + 72 };
-          const back = { iperf: base + 73, http: base + 74, echo: base + 75 };
-          const tls = (side: 'front' | 'back', from: Ports, to: Ports): Promise<ChildProcess> =>
-            start(process.execPath, [TLS_RELAY, side, d, ...(['iperf', 'http', 'echo'] as const).map((k) => `${from[k]}:${to[k]}`)], /ready/);
-          const b = await tls('back', back, t);
-          const f = await tls('front', front, back);
+          const front = portsFrom(base + 70);
+          const back = portsFrom(base + 73);
+          const b = await relayProcess(back, t, ['--tls', 'back', d]);
+          const f = await relayProcess(front, back, ['--tls', 'front', d]);
           return { name: 'node TLS 1.3 tunnel (two processes)', ports: front, twoSocketsPerSession: true, pids: () => ({ server: [f.pid!], agent: [b.pid!] }) };
         },
       },
