@@ -36,8 +36,20 @@ export const GatewayConfigSchema = z.object({
   trusted_proxies: list(cidr).default([]),
   /** Ports agents may publish static tunnels on. */
   expose_ports: portSet.default('1024-65535'),
-  /** Failed API authentications per source IP per minute before 429. */
+  /** Failed authentications (API, dk connect) per source IP per minute before 429. */
   auth_fail_limit: z.coerce.number().int().min(1).default(10),
+  /** Failed authentications naming one user (TOTP) within 15 minutes, from any address, before that user must wait. */
+  auth_fail_limit_user: z.coerce.number().int().min(1).default(10),
+  /** Seconds between the aggregated log lines for a source whose authentications keep failing. */
+  auth_log_interval: seconds.default(60),
+  /** serv_port connections (plain and link) not yet authenticated, over all sources. */
+  max_pending_handshakes: z.coerce.number().int().min(1).default(1024),
+  /** The share of max_pending_handshakes one source address may hold. */
+  max_pending_per_ip: z.coerce.number().int().min(1).default(32),
+  /** Concurrent connections to the management port. */
+  mgmt_max_connections: z.coerce.number().int().min(1).default(256),
+  /** The share of mgmt_max_connections one source address may hold. */
+  mgmt_max_per_ip: z.coerce.number().int().min(1).default(32),
   max_body: z.coerce.number().int().min(256).max(1024 * 1024).default(16 * 1024),
   audit_days: z.coerce.number().positive().default(90),
   log_level: logLevel.default('info'),
@@ -62,7 +74,8 @@ export interface GatewayFlags {
 
 const ENV_KEYS = ['bind', 'mgmt_bind', 'serv_port', 'mgmt_port', 'access_ports', 'data_dir', 'handshake', 'idle_close', 'auth_time',
   'keepalive', 'trusted_proxies', 'log_level', 'admin_token', 'seed_only', 'window', 'window_max', 'expose_ports', 'link_detach_timeout', 'link_window',
-  'link_keepalive'];
+  'link_keepalive', 'auth_fail_limit', 'auth_fail_limit_user', 'auth_log_interval', 'max_pending_handshakes', 'max_pending_per_ip',
+  'mgmt_max_connections', 'mgmt_max_per_ip'];
 
 export function loadGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const file = readYaml(flags.config ?? env.DK_CONFIG);

@@ -3,7 +3,6 @@ import { createServer, isIP, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { DatabaseSync } from 'node:sqlite';
 import { type Credential, HANDSHAKE_SIZE, verifyHandshake } from '../auth/handshake.ts';
-import { ReplayCache } from '../auth/replay-cache.ts';
 import { accessRange, type GatewayConfig } from '../config/gateway-config.ts';
 import { bridge } from '../mux/bridge.ts';
 import { Mux } from '../mux/mux.ts';
@@ -13,13 +12,15 @@ import {
   ALL_FEATURES, Command, decodeExpose, encodeExposeReply, ExposeStatus, Feature, bytesToIp, normalizeIp, type CmdFrame,
 } from '../protocol/index.ts';
 import { openDb } from '../store/db.ts';
+import { SqliteSeedCache, type SeedCache } from '../store/replay-store.ts';
 import { ConnectRequest, Purpose, readLine, type ConnectReply } from '../connect/protocol.ts';
 import type { KeyPair } from '../link/crypto.ts';
 import { MAGIC as LINK_MAGIC } from '../link/handshake.ts';
 import { loadOrCreateStaticKey } from '../link/keys.ts';
 import { LinkServer } from '../link/server.ts';
 import type { LinkStream } from '../link/stream.ts';
-import { FailureLimiter } from './api/rate-limit.ts';
+import { AuthGuard } from './auth-guard.ts';
+import { PreAuthGate } from './pre-auth.ts';
 import { NetSet, wireToCidr } from '../util/cidr.ts';
 import type { Logger } from '../util/log.ts';
 import { PortSet } from '../util/port-range.ts';
@@ -62,7 +63,9 @@ export interface FirstRun {
   backend?: { name: string; key: string };
 }
 
-const MAX_PENDING_HANDSHAKES = 1024;
+/** SPEC §4: handshake seeds are remembered this long, at most this many (docs/security.md). */
+const SEED_TTL_MS = 3_600_000;
+const SEED_MAX = 100_000;
 
 export class Gateway {
   readonly config: GatewayConfig;
@@ -76,18 +79,21 @@ export class Gateway {
   audit!: AuditLog;
   #grantStore!: GrantStore;
   #backends = new Map<string, Credential & { exposePorts: PortSet }>();
-  readonly #replay = new ReplayCache(3_600_000, 100_000);
+  #seeds!: SeedCache;
   readonly #access: AccessPorts;
   readonly #exposes = new Map<number, Expose>();
   #serv: Server | null = null;
   linkKey!: KeyPair;
   link!: LinkServer;
-  readonly #connectFailures: FailureLimiter;
+  /** Failed credentials on every path: per address, per user name, aggregated log lines. */
+  readonly auth: AuthGuard;
   #sweeper: NodeJS.Timeout | null = null;
-  /** Connections not yet authenticated (plain sockets and link streams), bounded by MAX_PENDING_HANDSHAKES. */
-  readonly #handshaking = new Set<Duplex>();
+  /** serv_port connections and link streams not yet authenticated: counted, capped per address, with one deadline. */
+  readonly #preAuth: PreAuthGate;
+  #preAuthSweeper: NodeJS.Timeout | null = null;
   #accessLock: Promise<unknown> = Promise.resolve();
   #lastPrune = 0;
+  #stopping = false;
   servPort = 0;
 
   constructor(config: GatewayConfig, log: Logger) {
@@ -96,7 +102,11 @@ export class Gateway {
     this.grants = new GrantTable(config.idle_close * 1000, config.auth_time * 1000);
     const range = PortSet.parse(accessRange(config)).bounds();
     this.#access = new AccessPorts(config.bind, range, (port, s) => this.#onAccess(port, s));
-    this.#connectFailures = new FailureLimiter(config.auth_fail_limit, 60_000);
+    this.auth = new AuthGuard({
+      perIp: config.auth_fail_limit, perUser: config.auth_fail_limit_user, userWindowMs: 15 * 60_000,
+      logIntervalMs: config.auth_log_interval * 1000, log, metrics: this.metrics,
+    });
+    this.#preAuth = new PreAuthGate({ max: config.max_pending_handshakes, maxPerIp: config.max_pending_per_ip, deadlineMs: config.handshake * 1000 });
   }
 
   /** Opens state, makes first-run secrets, restores grants and listens on serv_port. */
@@ -106,6 +116,7 @@ export class Gateway {
     this.audit = new AuditLog(this.db);
     this.audit.onError = (err) => this.log.error({ err }, 'audit write failed');
     this.#grantStore = new GrantStore(this.db);
+    this.#seeds = new SqliteSeedCache(this.db, SEED_TTL_MS, SEED_MAX);
     const first = this.#bootstrap();
     this.linkKey = loadOrCreateStaticKey(this.config.data_dir);
     this.link = new LinkServer({
@@ -115,8 +126,11 @@ export class Gateway {
       pingMs: this.config.link_keepalive * 1000,
       deadMs: this.config.link_keepalive * 3000,
       handshakeTimeoutMs: this.config.handshake * 1000,
-      onStream: (stream, purpose) => this.#onLinkStream(stream, purpose),
-      onError: (err, remote) => this.log.info({ remote, err: err.message }, 'link handshake failed'),
+      onStream: (stream, purpose, socket) => this.#onLinkStream(stream, purpose, socket),
+      onError: (err, remote) => {
+        this.metrics.agentAuthFailures.inc({ reason: 'link_handshake' });
+        this.auth.failures.fail(remote.slice(0, remote.lastIndexOf(':')), `link_handshake: ${err.message.slice(0, 80)}`);
+      },
     });
     for (const g of this.#grantStore.loadValid(Date.now())) {
       this.grants.restore(g);
@@ -131,6 +145,9 @@ export class Gateway {
     this.servPort = (this.#serv.address() as { port: number }).port;
     this.#sweeper = setInterval(() => this.sweep(), this.config.sweep_interval * 1000);
     this.#sweeper.unref();
+    // One timer for every pending handshake; the deadline holds to within PRE_AUTH_TICK_MS.
+    this.#preAuthSweeper = setInterval(() => this.#preAuth.sweep(), Math.min(250, this.config.handshake * 250));
+    this.#preAuthSweeper.unref();
     this.#updateGauges();
     this.log.info({ serv_port: this.servPort, grants: this.grants.all().length, backends: [...this.#backends.keys()] }, 'gateway listening for agents');
     return first;
@@ -176,83 +193,82 @@ export class Gateway {
    * with "DKL1" (odds 2^-32) fails and the agent retries with a new seed.
    */
   #onServConnection(socket: Socket): void {
-    const remote = `${normalizeIp(socket.remoteAddress)}:${socket.remotePort}`;
+    const ip = normalizeIp(socket.remoteAddress);
+    const remote = `${ip}:${socket.remotePort}`;
     socket.on('error', () => undefined);
-    if (this.#handshaking.size >= MAX_PENDING_HANDSHAKES) {
-      this.metrics.agentAuthFailures.inc({ reason: 'overload' });
+    // SPEC §2: one `handshake` deadline covers telling the modes apart, the link handshake and the
+    // agent's (or dk connect client's) authentication; every step counts against the same gate.
+    const refused = this.#preAuth.admit(socket, ip, () => this.#handshakeExpired(socket, ip));
+    if (refused) {
+      this.metrics.preAuthRefused.inc({ reason: refused });
+      this.auth.failures.fail(ip, refused === 'per_ip' ? 'too many pending handshakes from this address' : 'too many pending handshakes');
       socket.destroy();
       return;
     }
-    this.#handshaking.add(socket);
-    // SPEC §2: one `handshake` deadline covers telling the modes apart and the plain handshake.
-    const deadline = Date.now() + this.config.handshake * 1000;
+    socket.once('close', () => this.#preAuth.release(socket));
     let head = Buffer.alloc(0);
-    const timer = setTimeout(() => { release(); socket.destroy(); this.metrics.agentAuthFailures.inc({ reason: 'timeout' }); }, this.config.handshake * 1000);
-    timer.unref();
-    const release = (): void => {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('close', release);
-      this.#handshaking.delete(socket);
-    };
     const onData = (chunk: Buffer): void => {
       head = Buffer.concat([head, chunk]);
       const n = Math.min(head.length, LINK_MAGIC.length);
       if (head.length < LINK_MAGIC.length && head.subarray(0, n).equals(LINK_MAGIC.subarray(0, n))) return; // wait for 4 bytes
-      release();
+      socket.off('data', onData);
       socket.pause();
-      // The link server bounds its own handshakes (timeout, maxSessions); a plain agent goes on
-      // under the same deadline and stays counted until it authenticates.
-      if (head.subarray(0, 4).equals(LINK_MAGIC)) this.link.handle(socket, head);
-      else this.#acceptAgent(socket, remote, head, false, deadline);
+      if (head.subarray(0, 4).equals(LINK_MAGIC)) {
+        // A NEW handshake hands its pending entry on to the stream (#onLinkStream); a resume
+        // proved the session's keys, so the connection is authenticated once it is attached.
+        void this.link.handle(socket, head).then(() => this.#preAuth.release(socket));
+      } else {
+        this.#acceptAgent(socket, remote, head, false);
+      }
     };
     socket.on('data', onData);
-    socket.on('close', release);
   }
 
-  #onLinkStream(stream: LinkStream, purpose: number): void {
-    const remote = `${normalizeIp(stream.remoteAddress)}:${stream.remotePort}`;
+  #onLinkStream(stream: LinkStream, purpose: number, socket: Socket): void {
+    const ip = normalizeIp(stream.remoteAddress);
+    const remote = `${ip}:${stream.remotePort}`;
+    stream.on('error', () => undefined);
+    const moved = this.#preAuth.transfer(socket, stream, () => this.#handshakeExpired(stream, ip));
+    if (!moved) return void stream.destroy(); // its deadline passed during the link handshake
+    stream.once('close', () => this.#preAuth.release(stream));
     if (purpose === Purpose.AGENT) this.#acceptAgent(stream, remote, Buffer.alloc(0), true);
-    else if (purpose === Purpose.CLIENT) void this.#onConnectClient(stream, normalizeIp(stream.remoteAddress));
+    else if (purpose === Purpose.CLIENT) void this.#onConnectClient(stream, ip);
     else stream.destroy();
   }
 
-  /** The agent handshake (SPEC §4) on a plain socket or inside a link session. */
-  #acceptAgent(socket: Duplex, remote: string, initial: Buffer, overLink = false, deadline = Date.now() + this.config.handshake * 1000): void {
-    socket.on('error', () => undefined);
-    this.#handshaking.add(socket);
+  #handshakeExpired(conn: Duplex, ip: string): void {
+    this.metrics.preAuthRefused.inc({ reason: 'timeout' });
+    this.auth.failures.fail(ip, 'handshake_timeout');
+    conn.destroy();
+  }
+
+  /**
+   * The agent handshake (SPEC §4) on a plain socket or inside a link session. The connection is
+   * pending in the pre-auth gate, whose deadline closes it if the 32 bytes do not come in time.
+   */
+  #acceptAgent(socket: Duplex, remote: string, initial: Buffer, overLink: boolean): void {
     const chunks: Buffer[] = [];
     let have = 0;
-    let settled = false;
-    const done = (): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.off('data', onData);
-      this.#handshaking.delete(socket);
-    };
     const refuse = (reason: string): void => {
-      done();
+      socket.off('data', onData);
+      this.#preAuth.release(socket);
       this.metrics.agentAuthFailures.inc({ reason });
-      this.log.warn({ remote, reason }, 'agent handshake refused');
+      this.auth.failures.fail(remote.slice(0, remote.lastIndexOf(':')), `agent_${reason}`);
       socket.destroy();
     };
-    // SPEC §2: the agent must authenticate within `handshake` seconds.
-    const timer = setTimeout(() => refuse('timeout'), Math.max(0, deadline - Date.now()));
-    timer.unref();
     const onData = (chunk: Buffer): void => {
       chunks.push(chunk);
       have += chunk.length;
       if (have < HANDSHAKE_SIZE) return;
+      socket.off('data', onData);
       const all = Buffer.concat(chunks, have);
       const ok = verifyHandshake(all.subarray(0, HANDSHAKE_SIZE), this.#backends.values());
       if (!ok) return refuse('bad_hmac');
-      if (!this.#replay.check(ok.seed)) return refuse('replay');
-      done();
+      if (!this.#seeds.check(ok.seed)) return refuse('replay');
+      this.#preAuth.release(socket);
       this.#onAgentAuthenticated(ok.name, socket, remote, all.subarray(HANDSHAKE_SIZE), overLink);
     };
     socket.on('data', onData);
-    socket.on('close', () => { if (!settled) done(); });
     if (initial.length > 0) onData(initial);
     socket.resume();
   }
@@ -361,10 +377,10 @@ export class Gateway {
     const refuse = (code: string, message: string): void => {
       const r: ConnectReply = { ok: false, code, message };
       stream.end(JSON.stringify(r) + '\n');
-      this.log.info({ client: ip, code }, 'dk connect refused');
+      if (code !== 'unauthorized' && code !== 'too_many_failures') this.log.info({ client: ip, code }, 'dk connect refused');
     };
-    const wait = this.#connectFailures.retryAfter(ip);
-    if (wait > 0) return refuse('too_many_failures', `too many failed authentications from ${ip}; retry in ${wait} s`);
+    const blocked = this.auth.blocked(ip);
+    if (blocked) return refuse('too_many_failures', blocked.message);
     let req: ConnectRequest;
     try {
       const parsed = ConnectRequest.safeParse(JSON.parse(await readLine(stream, this.config.handshake * 1000)));
@@ -375,10 +391,11 @@ export class Gateway {
     }
     const user = this.users.byToken(req.token);
     if (!user) {
-      this.#connectFailures.fail(ip);
+      this.auth.failed(ip, null, 'connect_token');
       this.metrics.apiAuthFailures.inc();
       return refuse('unauthorized', 'unknown API token');
     }
+    this.#preAuth.release(stream);
     const host = req.host ?? '127.0.0.1';
     if (isIP(host) === 0) return refuse('bad_request', 'host must be an IP address');
     if (!this.#backends.has(req.backend)) return refuse('not_found', `backend "${req.backend}" not found`);
@@ -476,7 +493,7 @@ export class Gateway {
     this.log.debug({ session: key, client: s.clientIp, target }, 'session open');
     const ended = (reason: CloseReason): void => {
       this.sessions.delete(key);
-      if (s.grantId) this.grants.sessionEnded(s.grantId);
+      if (s.grantId) this.#grantEnded(s.grantId);
       this.metrics.sessionsActive.set(this.sessions.size);
       this.metrics.bytes.inc({ direction: 'up' }, session.bytesOut);
       this.metrics.bytes.inc({ direction: 'down' }, session.bytesIn);
@@ -556,8 +573,25 @@ export class Gateway {
     return this.agents.scan(link, port, this.config.scan_timeout * 1000);
   }
 
+  /** A grant's session ended: its idle deadline starts now, in memory and on disk. */
+  #grantEnded(id: string): void {
+    this.grants.sessionEnded(id);
+    const g = this.grants.get(id);
+    if (g) this.#saveGrant(g);
+  }
+
+  #saveGrant(g: Grant): void {
+    if (this.#stopping) return; // stop() saved every grant with sessions before closing the database
+    try {
+      this.#grantStore.save(g);
+    } catch (err) {
+      this.log.error({ err, grant: g.id }, 'could not save a grant deadline');
+    }
+  }
+
   /** Deadlines: drop idle and expired grants, close access ports nobody holds. */
   sweep(): void {
+    for (const g of this.grants.refreshActive()) this.#saveGrant(g);
     for (const { grant, why } of this.grants.sweep()) this.#endGrant(grant, why);
     this.#closeIdlePorts();
     this.#updateGauges();
@@ -599,12 +633,17 @@ export class Gateway {
    */
   async stop(drainMs = 0): Promise<void> {
     if (this.#sweeper) clearInterval(this.#sweeper);
+    if (this.#preAuthSweeper) clearInterval(this.#preAuthSweeper);
     this.#serv?.close();
-    for (const s of this.#handshaking) s.destroy();
+    this.#preAuth.clear();
     this.#access.closeAll();
     for (const e of this.#exposes.values()) e.server.close();
     const deadline = Date.now() + drainMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // The sessions' ends are reported after the database is closed: save what they earned first.
+    this.grants.refreshActive();
+    for (const g of this.grants.all()) if (this.grants.activeSessions(g.id) > 0) this.#saveGrant(g);
+    this.#stopping = true;
     for (const s of this.sessions.values()) this.#kill(s);
     for (const a of this.agents.list()) a.mux.destroy();
     this.link?.close();

@@ -44,6 +44,8 @@ export class GrantTable {
    */
   readonly #byPortIp = new Map<string, Grant>();
   readonly #active = new Map<string, number>();
+  /** Each grant's idle deadline as last handed out for saving (refreshActive). */
+  readonly #saved = new Map<string, number>();
   readonly idleMs: number;
   readonly lifeMs: number;
   readonly #now: () => number;
@@ -105,6 +107,7 @@ export class GrantTable {
   }
 
   #add(g: Grant): void {
+    this.#saved.set(g.id, g.startBefore);
     this.#byId.set(g.id, g);
     this.#byPortIp.set(portIp(g.accessPort, g.clientIp), g);
   }
@@ -121,10 +124,32 @@ export class GrantTable {
     if (g && n <= 0) g.startBefore = Math.min(this.#now() + this.idleMs, g.expiresAt);
   }
 
+  /**
+   * A grant with live sessions cannot idle out, so its idle deadline moves with the clock: then
+   * the deadline a restart finds (a restart ends the sessions) is the one those sessions earned.
+   * Returns the grants whose deadline moved by half of idle_close or more since they were last
+   * returned, for the caller to save: a write per grant per idle_close/2, not per sweep.
+   */
+  refreshActive(): Grant[] {
+    const out: Grant[] = [];
+    const now = this.#now();
+    for (const id of this.#active.keys()) {
+      const g = this.#byId.get(id);
+      if (!g) continue;
+      g.startBefore = Math.max(g.startBefore, Math.min(now + this.idleMs, g.expiresAt));
+      if (g.startBefore - (this.#saved.get(id) ?? 0) >= this.idleMs / 2) {
+        this.#saved.set(id, g.startBefore);
+        out.push(g);
+      }
+    }
+    return out;
+  }
+
   remove(id: string): Grant | undefined {
     const g = this.#byId.get(id);
     this.#byId.delete(id);
     this.#active.delete(id);
+    this.#saved.delete(id);
     if (g) {
       const key = portIp(g.accessPort, g.clientIp);
       if (this.#byPortIp.get(key) === g) this.#byPortIp.delete(key);

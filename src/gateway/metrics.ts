@@ -12,6 +12,8 @@ export class GatewayMetrics {
   readonly accessPortsOpen = new Gauge({ name: 'dk_access_ports_open', help: 'Access ports listening', registers: [this.registry] });
   readonly agentAuthFailures = new Counter({ name: 'dk_agent_auth_failures_total', help: 'Agent handshakes refused', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly apiAuthFailures = new Counter({ name: 'dk_api_auth_failures_total', help: 'API requests with bad credentials', registers: [this.registry] });
+  readonly authBlocked = new Counter({ name: 'dk_auth_blocked_total', help: 'Authentications refused unchecked because the source address or the user name failed too often', labelNames: ['by'] as const, registers: [this.registry] });
+  readonly preAuthRefused = new Counter({ name: 'dk_preauth_refused_total', help: 'serv_port connections closed before authenticating: too many pending overall, from one address, or past the handshake deadline', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly apiRequests = new Counter({ name: 'dk_api_requests_total', help: 'API requests', labelNames: ['method', 'status'] as const, registers: [this.registry] });
   readonly linkRtt = new Histogram({ name: 'dk_link_rtt_seconds', help: 'Agent link round-trip time (PING/PONG)', buckets: [0.001, 0.005, 0.02, 0.05, 0.1, 0.3, 1, 3], registers: [this.registry] });
 

@@ -1,5 +1,7 @@
-import { createAdaptorServer } from '@hono/node-server';
-import type { Server } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { normalizeIp } from '../protocol/address.ts';
 import type { GatewayConfig } from '../config/gateway-config.ts';
 import type { Logger } from '../util/log.ts';
 import { buildApi } from './api/app.ts';
@@ -14,18 +16,77 @@ export interface RunningGateway {
   stop(drainMs?: number): Promise<void>;
 }
 
+/** Methods whose routes take a request body; any other request must come without one. */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+/**
+ * Requests refused from their headers alone: a declared body over `max` bytes on any route, or a
+ * body on a method that takes none (Hono's body limit applies only to bodies a route reads; an
+ * unread one would otherwise still be taken in). A chunked body on a POST is limited while it
+ * streams, by the API's bodyLimit.
+ */
+function bodyRefusal(req: IncomingMessage, max: number): { status: number; code: string; message: string } | null {
+  const length = req.headers['content-length'] === undefined ? null : Number(req.headers['content-length']);
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (!BODY_METHODS.has(req.method ?? '') && (chunked || (length !== null && length > 0))) {
+    return { status: 400, code: 'bad_request', message: `${req.method} takes no request body` };
+  }
+  if (length !== null && length > max) return { status: 413, code: 'body_too_large', message: `request body over ${max} bytes` };
+  return null;
+}
+
+/**
+ * Caps the management port's concurrent connections, overall and per source address, so that
+ * idle or slow connections from one address cannot take the API from everyone else. A connection
+ * over a cap is closed at once, before a byte is read.
+ */
+function limitConnections(http: Server, max: number, perIp: number, onRefuse: () => void): void {
+  const byIp = new Map<string, number>();
+  let total = 0;
+  http.on('connection', (socket: Socket) => {
+    const ip = normalizeIp(socket.remoteAddress);
+    const held = byIp.get(ip) ?? 0;
+    if (total >= max || held >= perIp) {
+      onRefuse();
+      socket.destroy();
+      return;
+    }
+    total++;
+    byIp.set(ip, held + 1);
+    socket.once('close', () => {
+      total--;
+      const n = (byIp.get(ip) ?? 1) - 1;
+      if (n > 0) byIp.set(ip, n);
+      else byIp.delete(ip);
+    });
+  });
+}
+
 /** Starts a gateway and its management API. */
 export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
   const gateway = new Gateway(config, log);
   const first = await gateway.start();
   const app = buildApi(gateway, log);
   // connectionsCheckingInterval: how often header/request deadlines are enforced (Node's default is 30 s).
-  const http = createAdaptorServer({ fetch: app.fetch, serverOptions: { connectionsCheckingInterval: 1000, maxHeaderSize: 16 * 1024 } }) as Server;
+  const listener = getRequestListener(app.fetch);
+  const http = createServer({ connectionsCheckingInterval: 1000, maxHeaderSize: 16 * 1024 }, (req, res) => {
+    const refusal = bodyRefusal(req, config.max_body);
+    if (refusal) {
+      // Answered before a byte of the body is read; "Connection: close" ends the socket after the
+      // answer, so the unread body is never taken in.
+      res.writeHead(refusal.status, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ error: { code: refusal.code, message: refusal.message } }));
+      gateway.metrics.apiRequests.inc({ method: req.method ?? '', status: String(refusal.status) });
+      return;
+    }
+    void listener(req, res);
+  });
   // Slow-loris protection: a request must arrive whole within these limits.
   http.headersTimeout = 10_000;
   http.requestTimeout = 15_000;
   http.keepAliveTimeout = 5_000;
   http.maxHeadersCount = 100;
+  limitConnections(http, config.mgmt_max_connections, config.mgmt_max_per_ip, () => gateway.metrics.connectionsRefused.inc({ reason: 'mgmt_connection_cap' }));
   try {
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);

@@ -16,7 +16,8 @@ export interface LinkServerOptions extends Partial<LinkOptions> {
   handshakeTimeoutMs?: number;
   /** At most this many sessions (live or detached); new ones are refused beyond it. */
   maxSessions?: number;
-  onStream: (stream: LinkStream, purpose: number) => void;
+  /** A NEW handshake completed on `socket`; the stream is attached to it. */
+  onStream: (stream: LinkStream, purpose: number, socket: Socket) => void;
   onError?: (err: Error, remote: string) => void;
 }
 
@@ -42,10 +43,14 @@ export class LinkServer {
     this.opts = { ...DEFAULT_LINK_OPTIONS, ...o };
   }
 
-  /** Handles a connection whose first bytes (`head`, at least the 4-byte magic) were already read. */
-  handle(socket: Socket, head: Buffer): void {
+  /**
+   * Handles a connection whose first bytes (`head`, at least the 4-byte magic) were already read.
+   * Settles when the handshake is over, whatever its outcome: a failed one has destroyed the
+   * socket and reported the error.
+   */
+  handle(socket: Socket, head: Buffer): Promise<void> {
     socket.on('error', () => undefined);
-    void this.#handle(socket, head).catch((err: Error) => {
+    return this.#handle(socket, head).catch((err: Error) => {
       socket.destroy();
       this.#o.onError?.(err, `${socket.remoteAddress}:${socket.remotePort}`);
     });
@@ -73,7 +78,7 @@ export class LinkServer {
       stream.on('close', () => { if (!held.completed) this.#forget(id, held); });
       const k = trafficKeys(secrets.master, secrets.salt, 0);
       stream.attach(socket, { send: k.s2c, recv: k.c2s }, 0, m.rest);
-      this.#o.onStream(stream, purpose);
+      this.#o.onStream(stream, purpose, socket);
       return;
     }
     if (kind !== KIND_RESUME) throw new Error(`unknown handshake kind ${kind}`);

@@ -52,6 +52,12 @@ const MIGRATIONS: string[] = [
      detail TEXT
    );
    CREATE INDEX audit_ts ON audit(ts);`,
+  // 2: agent handshake seeds, so a handshake captured before a restart is refused after it.
+  `CREATE TABLE replay_seeds (
+     seed BLOB PRIMARY KEY,
+     seen_at INTEGER NOT NULL
+   );
+   CREATE INDEX replay_seeds_seen ON replay_seeds(seen_at);`,
 ];
 
 export function openDb(dataDir: string, file = 'doorkeeper.db'): DatabaseSync {

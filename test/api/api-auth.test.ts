@@ -17,7 +17,7 @@ before(async () => {
   const base = 20_000 + Math.floor(Math.random() * 12_000);
   gw = new Gateway(GatewayConfigSchema.parse({
     bind: '127.0.0.1', serv_port: 0, access_ports: `${base}-${base + 20}`, data_dir: tempDir(), admin_token: ADMIN,
-    backends: { home: { key: KEY }, lab: { key: KEY } }, auth_fail_limit: 5, trusted_proxies: ['127.0.0.9/32'],
+    backends: { home: { key: KEY }, lab: { key: KEY } }, auth_fail_limit: 5, auth_fail_limit_user: 4, trusted_proxies: ['127.0.0.9/32'],
   }), silentLogger);
   await gw.start();
   app = buildApi(gw, silentLogger);
@@ -37,6 +37,27 @@ test('failed authentications are rate-limited per source IP', async () => {
   assert.equal(blocked.status, 429, 'even a good token is refused while the IP is blocked');
   assert.ok(Number(blocked.headers.get('retry-after')) > 0);
   assert.equal((await req('/api/v1/grants', '127.0.0.51', { headers: bearer(ADMIN) })).status, 200, 'other IPs are unaffected');
+});
+
+test('TOTP guessing for one user is stopped whatever the source address; other users and made-up names are not locked', async () => {
+  const r = gw.users.create('victim', { totp: true, permissions: { backends: ['home'], hosts: ['*'], ports: '22' } });
+  const totp = new TOTP({ secret: Secret.fromBase32(new URL(r.totpUri!).searchParams.get('secret')!), digits: 6, period: 30, algorithm: 'SHA1' });
+  const good = totp.generate();
+  const wrong = good === '000000' ? '111111' : '000000';
+  // Each guess from a new address: the per-address limit (5) never triggers.
+  for (let i = 0; i < 4; i++) {
+    assert.equal((await req('/api/v1/grants', `127.0.1.${i + 1}`, { headers: { authorization: `TOTP victim:${wrong}` } })).status, 401);
+  }
+  const stopped = await req('/api/v1/grants', '127.0.1.100', { headers: { authorization: `TOTP victim:${good}` } });
+  assert.equal(stopped.status, 429, 'the right code is refused too while the user is locked');
+  assert.match(((await stopped.json()) as { error: { message: string } }).error.message, /user "victim"/);
+  assert.ok(Number(stopped.headers.get('retry-after')) > 60, 'the lock lasts into the 15-minute window');
+  for (let i = 0; i < 6; i++) {
+    assert.equal((await req('/api/v1/grants', `127.0.2.${i + 1}`, { headers: { authorization: `TOTP nobody${i % 2}:${wrong}` } })).status, 401, 'a made-up name is never locked (nothing to protect)');
+  }
+  assert.equal((await req('/api/v1/grants', '127.0.1.101', { headers: bearer(ADMIN) })).status, 200, 'other users are unaffected');
+  const text = await (await app.request('/metrics', {}, env('127.0.0.1'))).text();
+  assert.match(text, /dk_auth_blocked_total\{by="user"\} [1-9]/);
 });
 
 test('TOTP codes authenticate once; a replayed code is refused', async () => {

@@ -79,3 +79,21 @@ test('property: lookup agrees with a scan of all grants through creates, restore
     }
   }), { numRuns: 300 });
 });
+
+test('refreshActive: a grant with live sessions keeps moving its idle deadline, handed out for saving every idle/2', () => {
+  let now = 0;
+  const t = new GrantTable(1000, 60_000, () => now);
+  const g = t.create({ userId: 1, userName: 'u', clientIp: '10.0.0.1', backend: 'b', host: '127.0.0.1', port: 22 }, 40001);
+  const idle = t.create({ userId: 1, userName: 'u', clientIp: '10.0.0.2', backend: 'b', host: '127.0.0.1', port: 22 }, 40001);
+  t.sessionStarted(g.id);
+  now = 400;
+  assert.deepEqual(t.refreshActive(), [], 'moved by 400 ms < idle/2: nothing to save yet');
+  assert.equal(g.startBefore, 1400);
+  now = 600;
+  assert.deepEqual(t.refreshActive().map((x) => x.id), [g.id]);
+  assert.equal(g.startBefore, 1600);
+  assert.equal(idle.startBefore, 1000, 'a grant without sessions is not touched');
+  now = 59_800;
+  t.refreshActive();
+  assert.equal(g.startBefore, 60_000, 'never past the hard lifetime');
+});

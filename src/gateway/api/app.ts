@@ -12,7 +12,6 @@ import type { Gateway, LiveSession } from '../gateway.ts';
 import type { Grant } from '../grants.ts';
 import type { User } from '../users.ts';
 import { clientIp } from './client-ip.ts';
-import { FailureLimiter } from './rate-limit.ts';
 
 type Env = { Bindings: Partial<HttpBindings>; Variables: { user: User; clientIp: string } };
 
@@ -67,8 +66,9 @@ async function jsonBody<T extends z.ZodType>(c: Context<Env>, schema: T, example
 export function buildApi(gw: Gateway, log: Logger): Hono<Env> {
   const app = new Hono<Env>();
   const trusted = gw.config.trusted_proxies.length > 0 ? new NetSet(gw.config.trusted_proxies) : null;
-  const limiter = new FailureLimiter(gw.config.auth_fail_limit, 60_000);
 
+  // Every route, not only /api: a body is refused while it streams in, past max_body.
+  app.use('*', bodyLimit({ maxSize: gw.config.max_body, onError: () => { throw new HTTPException(413); } }));
   app.use('*', async (c, next) => {
     c.set('clientIp', clientIp(c.env?.incoming?.socket?.remoteAddress, c.req.raw.headers, trusted));
     await next();
@@ -92,23 +92,26 @@ export function buildApi(gw: Gateway, log: Logger): Hono<Env> {
   app.get('/healthz', (c) => c.json({ status: 'ok', agents_online: gw.agents.size, grants: gw.grants.all().length, sessions: gw.sessions.size }));
   app.get('/metrics', async (c) => c.text(await gw.metrics.registry.metrics(), 200, { 'content-type': gw.metrics.registry.contentType }));
 
-  // Authentication for everything under /api: API token or TOTP code; failures rate-limited per IP.
-  app.use('/api/*', bodyLimit({ maxSize: gw.config.max_body, onError: () => { throw new HTTPException(413); } }));
+  // Authentication for everything under /api: API token or TOTP code; failures limited per source
+  // address and, for TOTP, per user name from any address (gw.auth).
   app.use('/api/*', async (c, next) => {
     const ip = c.get('clientIp');
-    const wait = limiter.retryAfter(ip);
-    if (wait > 0) {
-      c.header('Retry-After', String(wait));
-      throw new ApiError(429, 'too_many_failures', `too many failed authentications from ${ip}; retry in ${wait} s`);
-    }
     const h = c.req.header('authorization') ?? '';
-    let user: User | null = null;
     const bearer = /^Bearer\s+(\S{1,200})$/i.exec(h);
     const totp = /^TOTP\s+([^:\s]{1,64}):(\d{6})$/i.exec(h);
+    const blocked = gw.auth.blocked(ip, totp?.[1]);
+    if (blocked) {
+      c.header('Retry-After', String(blocked.retryAfter));
+      throw new ApiError(429, 'too_many_failures', blocked.message);
+    }
+    let user: User | null = null;
     if (bearer) user = gw.users.byToken(bearer[1]!);
     else if (totp) user = gw.users.verifyTotp(totp[1]!, totp[2]!);
     if (!user) {
-      limiter.fail(ip);
+      // A TOTP failure counts against the name only if it is a real user's: made-up names could
+      // otherwise push real ones out of the bounded table.
+      const named = totp && gw.users.byName(totp[1]!) ? totp[1]! : null;
+      gw.auth.failed(ip, named, totp ? 'api_totp' : bearer ? 'api_token' : 'api_no_credentials');
       gw.metrics.apiAuthFailures.inc();
       throw unauthorized();
     }
