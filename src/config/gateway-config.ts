@@ -46,6 +46,10 @@ export const GatewayConfigSchema = z.object({
   max_pending_handshakes: z.coerce.number().int().min(1).default(1024),
   /** The share of max_pending_handshakes one source address may hold. */
   max_pending_per_ip: z.coerce.number().int().min(1).default(32),
+  /** dk connect links one user may hold open at once. */
+  max_links_per_user: z.coerce.number().int().min(1).default(64),
+  /** Grants one user may hold at once (each takes a port for a source address). */
+  max_grants_per_user: z.coerce.number().int().min(1).default(64),
   /** Concurrent connections to the management port. */
   mgmt_max_connections: z.coerce.number().int().min(1).default(256),
   /** The share of mgmt_max_connections one source address may hold. */
@@ -75,7 +79,7 @@ export interface GatewayFlags {
 const ENV_KEYS = ['bind', 'mgmt_bind', 'serv_port', 'mgmt_port', 'access_ports', 'data_dir', 'handshake', 'idle_close', 'auth_time',
   'keepalive', 'trusted_proxies', 'log_level', 'admin_token', 'seed_only', 'window', 'window_max', 'expose_ports', 'link_detach_timeout', 'link_window',
   'link_keepalive', 'auth_fail_limit', 'auth_fail_limit_user', 'auth_log_interval', 'max_pending_handshakes', 'max_pending_per_ip',
-  'mgmt_max_connections', 'mgmt_max_per_ip'];
+  'mgmt_max_connections', 'mgmt_max_per_ip', 'max_links_per_user', 'max_grants_per_user'];
 
 export function loadGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const file = readYaml(flags.config ?? env.DK_CONFIG);

@@ -23,6 +23,7 @@ import { AuthGuard } from './auth-guard.ts';
 import { PreAuthGate } from './pre-auth.ts';
 import { NetSet, wireToCidr } from '../util/cidr.ts';
 import type { Logger } from '../util/log.ts';
+import { KeyCount } from '../util/key-count.ts';
 import { PortSet } from '../util/port-range.ts';
 import { AccessPorts } from './access-ports.ts';
 import { AgentRegistry, type AgentLink, type ScanResult } from './agents.ts';
@@ -94,6 +95,8 @@ export class Gateway {
   #accessLock: Promise<unknown> = Promise.resolve();
   #lastPrune = 0;
   #stopping = false;
+  /** Open dk connect links per user (max_links_per_user). */
+  readonly #connectLinks = new KeyCount();
   servPort = 0;
 
   constructor(config: GatewayConfig, log: Logger) {
@@ -396,6 +399,11 @@ export class Gateway {
       return refuse('unauthorized', 'unknown API token');
     }
     this.#preAuth.release(stream);
+    if (!this.#connectLinks.take(user.name, this.config.max_links_per_user)) {
+      this.metrics.connectionsRefused.inc({ reason: 'links_per_user' });
+      return refuse('too_many_links', `user "${user.name}" has ${this.config.max_links_per_user} dk connect links open already (max_links_per_user)`);
+    }
+    stream.once('close', () => this.#connectLinks.give(user.name));
     const host = req.host ?? '127.0.0.1';
     if (isIP(host) === 0) return refuse('bad_request', 'host must be an IP address');
     if (!this.#backends.has(req.backend)) return refuse('not_found', `backend "${req.backend}" not found`);
@@ -519,6 +527,10 @@ export class Gateway {
       if (existing && this.#access.has(existing.accessPort)) {
         this.#grantStore.save(existing);
         return existing;
+      }
+      const held = this.grants.all().filter((g) => g.userName === user.name).length;
+      if (held >= this.config.max_grants_per_user) {
+        throw new ApiError(429, 'too_many_grants', `user "${user.name}" holds ${held} grants (max_grants_per_user); revoke one (DELETE /api/v1/grants/ID) or let one expire`);
       }
       let accessPort = this.grants.reusablePort(clientIp, this.#access.ports());
       if (accessPort === null) {
