@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { randomBytes, randomInt } from 'node:crypto';
 import { test } from 'node:test';
 import {
   Decoder, decodeExpose, decodeHello, decodeScanReply, encodeFrame, FrameType, ProtocolError, type Frame,
 } from '../../src/protocol/index.ts';
+import { Prng } from '../helpers/prng.ts';
 
 const SECONDS = Number(process.env.DK_FUZZ_SECONDS ?? 3);
+const rng = Prng.fromEnv();
+const randomInt = (a: number, b?: number): number => rng.int(a, b);
+const randomBytes = (n: number): Buffer => rng.bytes(n);
 
 function validFrames(): Buffer {
   const frames: Frame[] = [];
@@ -31,7 +34,9 @@ function mutate(b: Buffer): Buffer {
   return m;
 }
 
-test(`fuzz (${SECONDS}s): random and mutated input gives frames or a typed error, never a crash or a hang`, () => {
+test(`fuzz (${SECONDS}s, seed ${rng.seed}): random and mutated input gives frames or a typed error, never a crash or a hang`, () => {
+  // The seed fixes every input and every split: DK_FUZZ_SEED=N replays a run (as far as it got).
+  console.log(`# fuzz seed ${rng.seed} (replay: DK_FUZZ_SEED=${rng.seed} DK_FUZZ_SECONDS=${SECONDS})`);
   const deadline = Date.now() + SECONDS * 1000;
   let runs = 0;
   let errors = 0;
@@ -49,7 +54,7 @@ test(`fuzz (${SECONDS}s): random and mutated input gives frames or a typed error
           // Every parameter parser of untrusted CMD payloads must also fail only with typed errors.
           if (f.type === FrameType.CMD) {
             for (const parse of [decodeHello, decodeScanReply, decodeExpose]) {
-              try { parse(f.params); } catch (e) { assert.ok(e instanceof ProtocolError, String(e)); }
+              try { parse(f.params); } catch (e) { assert.ok(e instanceof ProtocolError, `seed ${rng.seed}, input ${runs}: ${String(e)}`); }
             }
           }
         });
@@ -57,7 +62,7 @@ test(`fuzz (${SECONDS}s): random and mutated input gives frames or a typed error
       }
       assert.ok(d.buffered <= 8191, 'the decoder buffers at most one frame');
     } catch (e) {
-      assert.ok(e instanceof ProtocolError, `untyped error after ${runs} runs: ${String(e)}`);
+      assert.ok(e instanceof ProtocolError, `untyped error at input ${runs} of seed ${rng.seed}: ${String(e)}`);
       errors++;
     }
   }
