@@ -4,6 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import qrcode from 'qrcode-terminal';
 import { Agent } from '../agent/agent.ts';
+import type { GatewayKeyMismatchError } from '../agent/errors.ts';
 import { loadAgentConfig } from '../config/agent-config.ts';
 import { ConfigError } from '../config/errors.ts';
 import { loadGatewayConfig } from '../config/gateway-config.ts';
@@ -77,6 +78,12 @@ program.command('agent')
     const config = loadAgentConfig(o);
     const log = makeLogger(config.log_level, 'agent');
     const agent = new Agent(config, log);
+    // The agent retries an unreachable gateway forever; it gives up only on a gateway key that
+    // stays wrong, and has stopped by the time it says so.
+    agent.once('fatal', (e: GatewayKeyMismatchError) => {
+      process.stderr.write(`dk: ${e.message}\n`);
+      process.exit(e.exitCode);
+    });
     agent.start();
     onShutdown(() => agent.stop());
   });

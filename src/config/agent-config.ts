@@ -52,7 +52,7 @@ export interface AgentFlags {
   plain?: boolean;
 }
 
-const ENV_KEYS = ['gateway', 'gateway_key', 'plain', 'name', 'key', 'lan_nets', 'reconnect_min', 'reconnect_max', 'keepalive', 'log_level', 'seed_only', 'window', 'window_max'];
+const ENV_KEYS = ['gateway', 'gateway_key', 'plain', 'name', 'key', 'lan_nets', 'reconnect_min', 'reconnect_max', 'link_resume', 'keepalive', 'log_level', 'seed_only', 'window', 'window_max'];
 
 export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env): AgentConfig {
   const file = readYaml(flags.config ?? env.DK_AGENT_CONFIG);

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { tempDir } from '../helpers/stack.ts';
+import { dk, eventually, freePort, killAll, lines, type Cli } from '../helpers/cli.ts';
+
+/**
+ * The real `dk agent` process outlives its gateway: it is started before the gateway, it survives
+ * the gateway being killed (-9) or stopped (SIGTERM) and restarted, and comes back online without
+ * being restarted itself. It exits only when the pinned gateway key is wrong (code 6).
+ */
+
+const ADMIN = 'admin-token-for-cli-tests-0123456789';
+const KEY = 'backend-key-for-cli-tests';
+/** Fast retries (and a short link resume) keep each test to seconds; they come in through the environment. */
+const AGENT_ENV = { DK_RECONNECT_MIN: '0.1', DK_RECONNECT_MAX: '1', DK_LINK_RESUME: '1' };
+const RETRY = /reconnecting|retrying/;
+
+interface Rig {
+  dir: string;
+  servPort: number;
+  mgmtPort: number;
+  gatewayKey: string;
+  procs: Set<Cli>;
+}
+
+async function rig(): Promise<Rig> {
+  const dir = tempDir();
+  const pk = dk(['pubkey', '--data-dir', `${dir}/gw`]);
+  const { code } = await pk.exited;
+  assert.equal(code, 0, pk.err());
+  return { dir, servPort: await freePort(), mgmtPort: await freePort(), gatewayKey: pk.out().trim(), procs: new Set() };
+}
+
+function startGateway(r: Rig): Cli {
+  const g = dk(['gateway', '--bind', '127.0.0.1', '--serv-port', String(r.servPort), '--mgmt-port', String(r.mgmtPort),
+    '--data-dir', `${r.dir}/gw`, '--admin-token', ADMIN, '--backend', `home=${KEY}`], { cwd: r.dir });
+  r.procs.add(g);
+  return g;
+}
+
+function startAgent(r: Rig, mode: 'link' | 'plain', gatewayKey = r.gatewayKey): Cli {
+  const a = dk(['agent', '--gateway', `127.0.0.1:${r.servPort}`, '--name', 'home', '--key', KEY,
+    ...(mode === 'plain' ? ['--plain'] : ['--gateway-key', gatewayKey])], { cwd: r.dir, env: AGENT_ENV });
+  r.procs.add(a);
+  return a;
+}
+
+/** Whether the gateway's API says backend "home" is online (false while the API is down). */
+async function homeOnline(r: Rig): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${r.mgmtPort}/api/v1/backends`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    const body = (await res.json()) as { backends: { name: string; online: boolean }[] };
+    return body.backends.some((b) => b.name === 'home' && b.online);
+  } catch {
+    return false;
+  }
+}
+
+async function waitOnline(r: Rig, agent: Cli, gw: Cli): Promise<void> {
+  await eventually(() => homeOnline(r), 20_000, () => `the agent online in the gateway's API\nagent: ${agent.err()}\ngateway: ${gw.err()}`);
+}
+
+/** Waits until the agent has logged `n` more failed attempts than it had, and is still running. */
+async function survivesAttempts(agent: Cli, n: number): Promise<void> {
+  const before = lines(agent.err(), RETRY);
+  await eventually(() => lines(agent.err(), RETRY) >= before + n || !agent.running(), 20_000, () => `${n} more retries: ${agent.err()}`);
+  assert.ok(agent.running(), `the agent is still running after ${n} failed attempts (it exited: ${agent.err()})`);
+}
+
+test('an agent started before its gateway keeps retrying, one log line per attempt, and comes online when the gateway starts', async () => {
+  const r = await rig();
+  try {
+    const agent = startAgent(r, 'link');
+    await survivesAttempts(agent, 3);
+    const attempts = agent.err().split('\n').filter((l) => RETRY.test(l)).map((l) => JSON.parse(l) as { attempt: number; retry_ms: number });
+    assert.deepEqual(attempts.slice(0, 3).map((a) => a.attempt), [1, 2, 3], 'one line per attempt, numbered');
+    assert.ok(attempts.every((a) => a.retry_ms <= 1000), 'the delay stays within reconnect_max');
+    const gw = startGateway(r);
+    await waitOnline(r, agent, gw);
+    assert.ok(agent.running());
+  } finally {
+    await killAll(r.procs);
+  }
+});
+
+for (const [mode, signal] of [['link', 'SIGKILL'], ['plain', 'SIGKILL'], ['link', 'SIGTERM']] as const) {
+  test(`${mode} agent: the gateway stopped by ${signal} and restarted on the same ports and data dir; the same agent process comes back online`, async () => {
+    const r = await rig();
+    try {
+      let gw = startGateway(r);
+      const agent = startAgent(r, mode);
+      const pid = agent.pid;
+      await waitOnline(r, agent, gw);
+      for (let round = 0; round < 2; round++) {
+        gw.kill(signal);
+        const { code, signal: got } = await gw.exited;
+        if (signal === 'SIGTERM') assert.equal(code, 0, 'a SIGTERM stops the gateway cleanly');
+        else assert.equal(got, 'SIGKILL');
+        // The gateway is down: the agent keeps trying, and stays alive.
+        await survivesAttempts(agent, 2);
+        gw = startGateway(r);
+        await waitOnline(r, agent, gw);
+        assert.ok(agent.running(), `round ${round}: the agent never exited`);
+        assert.equal(agent.pid, pid);
+      }
+    } finally {
+      await killAll(r.procs);
+    }
+  });
+}
+
+test('an agent that pins the wrong gateway key exits with code 6 and says how to fix it', async () => {
+  const r = await rig();
+  try {
+    const other = dk(['pubkey', '--data-dir', `${r.dir}/other`]);
+    await other.exited;
+    const wrong = other.out().trim();
+    assert.notEqual(wrong, r.gatewayKey);
+    const gw = startGateway(r);
+    await eventually(() => /gateway listening for agents/.test(gw.err()), 15_000, () => `the gateway up: ${gw.err()}`);
+    const agent = startAgent(r, 'link', wrong);
+    const { code, ms } = await agent.exited;
+    assert.equal(code, 6, agent.err());
+    assert.ok(ms < 20_000, `gave up in ${ms} ms`);
+    assert.match(agent.err(), /^dk: the gateway at 127\.0\.0\.1:\d+ does not hold the pinned gateway_key .*dk pubkey/m);
+    assert.equal(lines(agent.err(), /did not prove it holds the pinned key/), 2, 'two retries before giving up on the third failure');
+    assert.equal(await homeOnline(r), false);
+  } finally {
+    await killAll(r.procs);
+  }
+});
