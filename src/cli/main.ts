@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import qrcode from 'qrcode-terminal';
 import { Agent } from '../agent/agent.ts';
 import type { GatewayKeyMismatchError } from '../agent/errors.ts';
@@ -11,6 +11,7 @@ import { loadGatewayConfig } from '../config/gateway-config.ts';
 import { startGateway } from '../gateway/serve.ts';
 import { UserStore } from '../gateway/users.ts';
 import { openDb } from '../store/db.ts';
+import { dataDirError } from '../store/data-dir.ts';
 import { makeLogger } from '../util/log.ts';
 import { ApiClientError, callApi, type Credentials } from './api-client.ts';
 import { firstRunBanner } from './banner.ts';
@@ -30,6 +31,15 @@ function decodeKeyOrConfigError(text: string): Buffer {
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
+/** The gateway's link key in a data dir (made if absent); a data dir that cannot hold it is a configuration error. */
+function gatewayKeyIn(dataDir: string): ReturnType<typeof loadOrCreateStaticKey> {
+  try {
+    return loadOrCreateStaticKey(dataDir);
+  } catch (e) {
+    throw (e as NodeJS.ErrnoException).code ? dataDirError(dataDir, e) : new ConfigError(`--data-dir ${dataDir}: ${(e as Error).message}`);
+  }
+}
+
 /** Runs `stop` once on SIGINT or SIGTERM, then exits 0. */
 function onShutdown(stop: (signal: string) => Promise<unknown> | void): void {
   const handler = (signal: string): void => void Promise.resolve(stop(signal)).then(() => process.exit(0));
@@ -39,7 +49,10 @@ function onShutdown(stop: (signal: string) => Promise<unknown> | void): void {
 const program = new Command('dk')
   .description('DoorKeeper: controlled access to hosts behind NAT.\nRun `dk gateway` on a public host, `dk agent` inside the private network, `dk access` to get a port.')
   .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)');
+  // Usage errors end as exit code 2 like every configuration error (commander's own is 1), on one
+  // line: commander's message, with a "did you mean" on the same line, and where to look next.
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => write(`dk: ${text.replace(/^error: /, '').trim().split('\n').join(' ')} (run with --help for usage)\n`) });
 
 program.command('gateway')
   .description('run the gateway: agents dial serv_port, people ask mgmt_port for access')
@@ -130,7 +143,7 @@ program.command('pubkey')
   .description("print the gateway's link public key (made on first use), for agents and dk connect to pin")
   .option('--data-dir <dir>', 'gateway data dir', './dk-data')
   .action((o: { dataDir: string }) => {
-    process.stdout.write(encodeKey(loadOrCreateStaticKey(o.dataDir).publicRaw) + '\n');
+    process.stdout.write(encodeKey(gatewayKeyIn(o.dataDir).publicRaw) + '\n');
   });
 
 program.command('connect')
@@ -175,7 +188,7 @@ program.command('init')
     let gatewayKey: string | null = null;
     if (role === 'agent' && !o.plain) {
       if (o.gatewayKey) gatewayKey = encodeKey(decodeKeyOrConfigError(o.gatewayKey));
-      else if (o.dataDir) gatewayKey = encodeKey(loadOrCreateStaticKey(o.dataDir).publicRaw);
+      else if (o.dataDir) gatewayKey = encodeKey(gatewayKeyIn(o.dataDir).publicRaw);
       else throw new ConfigError('dk init agent: pass --gateway-key KEY (print it on the gateway with `dk pubkey`), --data-dir of the gateway, or --plain');
     }
     const file = o.output ?? `dk-${role}.yaml`;
@@ -219,14 +232,21 @@ user.command('remove').argument('<name>').option('--data-dir <dir>', 'gateway da
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
+  process.exit(exitCodeFor(e));
+}
+
+/**
+ * Prints why the command failed, on one line of stderr, and returns its exit code (README lists
+ * them): 2 for usage and configuration, 3-5 for the API, 1 for anything unexpected.
+ */
+function exitCodeFor(e: unknown): number {
+  if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2; // commander printed the message (or the help)
   if (e instanceof ConfigError || e instanceof ApiClientError) {
     process.stderr.write(`dk: ${e.message}\n`);
-    process.exit(e.exitCode);
+    return e.exitCode;
   }
-  const err = e as NodeJS.ErrnoException;
-  if (err.code === 'EADDRINUSE') {
-    process.stderr.write(`dk: ${err.message}: another program holds that port; pick another with --serv-port/--mgmt-port or stop it\n`);
-    process.exit(1);
-  }
-  throw e;
+  const err = e as Error;
+  if (process.env.DK_DEBUG) process.stderr.write(`${err.stack ?? String(e)}\n`);
+  else process.stderr.write(`dk: ${err.message ?? String(e)} (an unexpected error; DK_DEBUG=1 prints where it came from)\n`);
+  return 1;
 }

@@ -24,6 +24,7 @@ import { NetSet, wireToCidr } from '../util/cidr.ts';
 import type { Logger } from '../util/log.ts';
 import { PortSet } from '../util/port-range.ts';
 import { AccessPorts } from './access-ports.ts';
+import { listenOn } from './listen.ts';
 import { AgentRegistry, type AgentLink, type ScanResult } from './agents.ts';
 import { AuditLog } from './audit.ts';
 import { ApiError, forbidden, notFound } from './errors.ts';
@@ -80,6 +81,8 @@ export class Gateway {
   readonly #access: AccessPorts;
   readonly #exposes = new Map<number, Expose>();
   #serv: Server | null = null;
+  /** Set once state is open: serv_port connections before that are closed at once. */
+  #ready = false;
   linkKey!: KeyPair;
   link!: LinkServer;
   readonly #connectFailures: FailureLimiter;
@@ -99,8 +102,28 @@ export class Gateway {
     this.#connectFailures = new FailureLimiter(config.auth_fail_limit, 60_000);
   }
 
-  /** Opens state, makes first-run secrets, restores grants and listens on serv_port. */
+  /**
+   * Listens on serv_port, then opens state, makes first-run secrets and restores grants. The port
+   * comes first so that a port in use or a wrong bind address fails before anything is made:
+   * first-run secrets are printed once, and a gateway that cannot start would lose them.
+   */
   async start(): Promise<FirstRun> {
+    this.#serv = createServer({ noDelay: true }, (s) => {
+      if (this.#ready) this.#onServConnection(s);
+      else s.destroy();
+    });
+    await listenOn(this.#serv, this.config.bind, this.config.serv_port, { port: 'serv_port', portFlag: '--serv-port', bind: 'bind' });
+    this.#serv.on('error', (e) => this.log.error({ err: e }, 'serv_port listener error'));
+    this.servPort = (this.#serv.address() as { port: number }).port;
+    try {
+      return await this.#open();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  async #open(): Promise<FirstRun> {
     this.db = openDb(this.config.data_dir);
     this.users = new UserStore(this.db);
     this.audit = new AuditLog(this.db);
@@ -122,13 +145,7 @@ export class Gateway {
       this.grants.restore(g);
       if (!(await this.#access.open(g.accessPort))) this.log.warn({ port: g.accessPort, grant: g.id }, 'could not reopen access port of a restored grant');
     }
-    this.#serv = createServer({ noDelay: true }, (s) => this.#onServConnection(s));
-    await new Promise<void>((resolve, reject) => {
-      this.#serv!.once('error', reject);
-      this.#serv!.listen({ host: this.config.bind, port: this.config.serv_port }, () => resolve());
-    });
-    this.#serv.on('error', (e) => this.log.error({ err: e }, 'serv_port listener error'));
-    this.servPort = (this.#serv.address() as { port: number }).port;
+    this.#ready = true;
     this.#sweeper = setInterval(() => this.sweep(), this.config.sweep_interval * 1000);
     this.#sweeper.unref();
     this.#updateGauges();
