@@ -5,9 +5,10 @@ import { Command, CommanderError, Option } from 'commander';
 import qrcode from 'qrcode-terminal';
 import { Agent } from '../agent/agent.ts';
 import type { GatewayKeyMismatchError } from '../agent/errors.ts';
-import { loadAgentConfig } from '../config/agent-config.ts';
+import { loadAgentConfig, type AgentFlags } from '../config/agent-config.ts';
 import { ConfigError } from '../config/errors.ts';
-import { loadGatewayConfig } from '../config/gateway-config.ts';
+import { loadGatewayConfig, type GatewayFlags } from '../config/gateway-config.ts';
+import { secretFlag } from '../config/secret-file.ts';
 import { startGateway } from '../gateway/serve.ts';
 import { UserStore } from '../gateway/users.ts';
 import { openDb } from '../store/db.ts';
@@ -60,14 +61,18 @@ program.command('gateway')
   .option('--serv-port <n>', 'port agents connect to (default 35357)')
   .option('--mgmt-port <n>', 'management API port (default 3535)')
   .option('--data-dir <dir>', 'state directory: SQLite database (default ./dk-data)')
-  .option('--backend <name=key>', 'a backend agents may log in as (repeatable)', collect)
-  .option('--admin-token <token>', 'use this admin API token instead of a generated one')
+  .option('--backend <name=key>', 'a backend agents may log in as (repeatable; --backend-file keeps the key off the command line)', collect)
+  .option('--backend-file <name=file>', 'a backend whose key is in FILE (repeatable)', collect)
+  .option('--admin-token <token>', 'use this admin API token instead of a generated one (or DK_ADMIN_TOKEN, or --admin-token-file)')
+  .option('--admin-token-file <file>', 'read the admin API token from FILE')
   .option('--bind <addr>', 'address to listen on (default 0.0.0.0)')
   .addOption(new Option('--public-host <host>', 'host name to print in the first-start instructions').default('127.0.0.1'))
-  .action(async (o: { config?: string; servPort?: string; mgmtPort?: string; dataDir?: string; backend?: string[]; adminToken?: string; bind?: string; publicHost: string }) => {
+  .action(async (o: GatewayFlags & { publicHost: string }) => {
     tuneProcessForRelaying();
-    const config = loadGatewayConfig(o);
+    const warnings: string[] = [];
+    const config = loadGatewayConfig(o, process.env, (w) => warnings.push(w));
     const log = makeLogger(config.log_level, 'gateway');
+    for (const w of warnings) log.warn(w);
     const g = await startGateway(config, log);
     if (g.first.adminToken || g.first.backend) process.stdout.write(firstRunBanner(g, o.publicHost) + '\n');
     else process.stdout.write(`DoorKeeper gateway: agents on :${g.servPort}, API on :${g.mgmtPort} (data in ${config.data_dir}); link public key ${encodeKey(g.gateway.linkKey.publicRaw)}\n`);
@@ -82,14 +87,17 @@ program.command('agent')
   .option('-c, --config <file>', 'YAML config file (see `dk init agent`)')
   .option('--gateway <host:port>', "the gateway's serv_port address")
   .option('--name <name>', 'backend name agreed with the gateway')
-  .option('--key <key>', 'backend key agreed with the gateway')
+  .option('--key <key>', 'backend key agreed with the gateway (or DK_KEY, or --key-file)')
+  .option('--key-file <file>', 'read the backend key from FILE')
   .option('--allow <cidr[:ports]>', 'a network this agent may dial, e.g. 192.168.1.0/24:22,3389 (repeatable; default: this host only)', collect)
   .option('--gateway-key <key>', "the gateway's public key (`dk pubkey` on the gateway): the encrypted link talks to no other")
   .option('--plain', "use the seed's plain DK protocol on TCP instead of the encrypted, resumable link")
-  .action((o: { config?: string; gateway?: string; name?: string; key?: string; allow?: string[]; gatewayKey?: string; plain?: boolean }) => {
+  .action((o: AgentFlags) => {
     tuneProcessForRelaying();
-    const config = loadAgentConfig(o);
+    const warnings: string[] = [];
+    const config = loadAgentConfig(o, process.env, (w) => warnings.push(w));
     const log = makeLogger(config.log_level, 'agent');
+    for (const w of warnings) log.warn(w);
     const agent = new Agent(config, log);
     // The agent retries an unreachable gateway forever; it gives up only on a gateway key that
     // stays wrong, and has stopped by the time it says so.
@@ -101,23 +109,34 @@ program.command('agent')
     onShutdown(() => agent.stop());
   });
 
-interface ApiOpts { api: string; token?: string; totp?: string; json?: boolean }
+interface ApiOpts { api: string; token?: string; tokenFile?: string; totp?: string; json?: boolean }
 const apiOptions = (c: Command): Command => c
   .addOption(new Option('--api <url>', 'management API URL').env('DK_API').default('http://127.0.0.1:3535'))
-  .addOption(new Option('--token <token>', 'API token').env('DK_TOKEN'))
+  .addOption(new Option('--token <token>', 'API token (or --token-file)').env('DK_TOKEN'))
+  .option('--token-file <file>', 'read the API token from FILE')
   .addOption(new Option('--totp <user:code>', 'authenticate with a TOTP code instead of a token'))
   .option('--json', 'print JSON for scripts');
-const creds = (o: ApiOpts): Credentials => ({ api: o.api, ...(o.token ? { token: o.token } : {}), ...(o.totp ? { totp: o.totp } : {}) });
+/** A secret file others may read is worth a word on stderr; these commands have no logger. */
+const warnLine = (w: string): void => void process.stderr.write(`dk: warning: ${w}\n`);
+/** The API token: --token-file FILE, --token T or DK_TOKEN. DK_TOKEN gives way to --token-file; --token with it is an error. */
+function tokenOf(o: { token?: string; tokenFile?: string }, cmd: Command, warn: (w: string) => void): string | undefined {
+  const given = cmd.getOptionValueSource('token') === 'env' && o.tokenFile !== undefined ? undefined : o.token;
+  return secretFlag(given, o.tokenFile, '--token', warn);
+}
+function creds(o: ApiOpts, cmd: Command): Credentials {
+  const token = tokenOf(o, cmd, warnLine);
+  return { api: o.api, ...(token ? { token } : {}), ...(o.totp ? { totp: o.totp } : {}) };
+}
 
 apiOptions(program.command('access')
   .description('ask the gateway for access; prints the access port to connect to')
   .argument('<backend>', 'backend name')
   .argument('<port>', 'target port')
   .argument('[host]', 'target host IP in the backend LAN (default: the agent host)'))
-  .action(async (backend: string, port: string, host: string | undefined, o: ApiOpts) => {
+  .action(async (backend: string, port: string, host: string | undefined, o: ApiOpts, cmd: Command) => {
     const body: Record<string, unknown> = { backend, port: Number(port) };
     if (host) body.host = host;
-    const r = await callApi(creds(o), 'POST', 'api/v1/access', body);
+    const r = await callApi(creds(o, cmd), 'POST', 'api/v1/access', body);
     if (o.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     const apiHost = new URL(o.api).hostname;
     process.stdout.write(`access port ${String(r.access_port)} → ${backend} ${String(r.host)}:${String(r.port)} for ${String(r.client_ip)}\n`
@@ -129,8 +148,8 @@ apiOptions(program.command('scan')
   .description("ask a backend's agent which LAN hosts have a port open")
   .argument('<backend>', 'backend name')
   .argument('<port>', 'port to look for'))
-  .action(async (backend: string, port: string, o: ApiOpts) => {
-    const r = await callApi(creds(o), 'GET', `api/v1/backends/${encodeURIComponent(backend)}/scan?port=${encodeURIComponent(port)}`);
+  .action(async (backend: string, port: string, o: ApiOpts, cmd: Command) => {
+    const r = await callApi(creds(o, cmd), 'GET', `api/v1/backends/${encodeURIComponent(backend)}/scan?port=${encodeURIComponent(port)}`);
     if (o.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     const hosts = r.hosts as string[];
     process.stdout.write(hosts.length > 0 ? hosts.map((h) => `${h}:${port}`).join('\n') + '\n' : `no host in ${backend}'s lan_nets has port ${port} open\n`);
@@ -154,9 +173,13 @@ program.command('connect')
   .requiredOption('-L, --listen <[bind:]port>', 'local port to listen on, e.g. 2222 or 127.0.0.1:2222')
   .requiredOption('--gateway <host:port>', "the gateway's serv_port address")
   .addOption(new Option('--gateway-key <key>', "the gateway's public key (`dk pubkey` on the gateway)").env('DK_GATEWAY_KEY').makeOptionMandatory())
-  .addOption(new Option('--token <token>', 'API token').env('DK_TOKEN').makeOptionMandatory())
-  .action(async (backend: string, port: string, host: string | undefined, o: { listen: string; gateway: string; gatewayKey: string; token: string }) => {
+  .addOption(new Option('--token <token>', 'API token (or DK_TOKEN, or --token-file)').env('DK_TOKEN'))
+  .option('--token-file <file>', 'read the API token from FILE')
+  .action(async (backend: string, port: string, host: string | undefined, o: { listen: string; gateway: string; gatewayKey: string; token?: string; tokenFile?: string }, cmd: Command) => {
     tuneProcessForRelaying();
+    const log = makeLogger('info', 'connect');
+    const token = tokenOf(o, cmd, (w) => log.warn(w));
+    if (!token) throw new ConfigError('dk connect needs an API token: --token-file FILE, DK_TOKEN, or --token TOKEN');
     const { host: bind, port: localPort } = o.listen.lastIndexOf(':') > 0 ? splitHostPort(o.listen) : { host: '127.0.0.1', port: Number(o.listen) };
     if (!Number.isInteger(localPort) || localPort < 0 || localPort > 65535) throw new ConfigError(`-L ${o.listen}: expected [BIND:]PORT`);
     const targetPort = Number(port);
@@ -164,8 +187,8 @@ program.command('connect')
     const gatewayKey = decodeKeyOrConfigError(o.gatewayKey);
     const gw = splitHostPort(o.gateway);
     const fwd = new Forwarder({
-      gatewayHost: gw.host, gatewayPort: gw.port, gatewayKey, token: o.token, backend, port: targetPort,
-      ...(host ? { host } : {}), bind, localPort, log: makeLogger('info', 'connect'),
+      gatewayHost: gw.host, gatewayPort: gw.port, gatewayKey, token, backend, port: targetPort,
+      ...(host ? { host } : {}), bind, localPort, log,
     });
     const actual = await fwd.listen();
     process.stdout.write(`dk connect: ${bind}:${actual} → ${backend} ${host ?? '127.0.0.1'}:${targetPort} via ${o.gateway} (encrypted; connections survive network drops)\n`);
