@@ -142,10 +142,11 @@ export class Agent extends EventEmitter {
   #retryLater(why: string, what = 'gateway unreachable or link lost; reconnecting'): void {
     if (this.#stopped) return;
     const delay = backoffDelay(this.#attempt++, this.config.reconnect_min * 1000, this.config.reconnect_max * 1000);
-    this.log.warn({ gateway: this.config.gateway, why, attempt: this.#attempt, retry_ms: Math.round(delay) }, what);
     // Deliberately not unref'd, unlike every other timer here: between attempts this timer is the
-    // only thing a started agent waits on, and an agent must outlive its gateway. stop() clears it.
+    // only thing a started agent waits on, and an agent must outlive its gateway. stop() clears it
+    // (set before logging, so that a stop() from whoever reads the log clears it too).
     this.#retry = setTimeout(() => this.#dial(), delay);
+    this.log.warn({ gateway: this.config.gateway, why, attempt: this.#attempt, retry_ms: Math.round(delay) }, what);
   }
 
   /** Authenticates on `conn` (SPEC §4) and runs the DK mux over it until it ends. */

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/stack.ts';
 import { dk, eventually, freePort, killAll, lines, type Cli } from '../helpers/cli.ts';
 
@@ -78,6 +81,8 @@ test('an agent started before its gateway keeps retrying, one log line per attem
     const gw = startGateway(r);
     await waitOnline(r, agent, gw);
     assert.ok(agent.running());
+    agent.kill('SIGTERM');
+    assert.equal((await agent.exited).code, 0, 'SIGTERM still stops it, with code 0');
   } finally {
     await killAll(r.procs);
   }
@@ -128,4 +133,30 @@ test('an agent that pins the wrong gateway key exits with code 6 and says how to
   } finally {
     await killAll(r.procs);
   }
+});
+
+test('Agent#stop() lets the process go: nothing else holds it once the agent is stopped', async () => {
+  const port = await freePort(); // nothing listens there
+  const script = `
+    import { Agent } from ${JSON.stringify(new URL('../../src/agent/agent.ts', import.meta.url).href)};
+    import { AgentConfigSchema } from ${JSON.stringify(new URL('../../src/config/agent-config.ts', import.meta.url).href)};
+    import { pino } from 'pino';
+    // The agent logs one line per failed attempt, then waits 5-10 s (reconnect_min 10) for the
+    // next. Stop it then: the process must end by itself at once (no process.exit), so nothing the
+    // agent started, its pending retry least of all, may still hold the event loop.
+    const log = pino({ level: 'warn' }, { write() { void agent.stop().then(() => console.log('stopped')); } });
+    const agent = new Agent(AgentConfigSchema.parse({ gateway: '127.0.0.1:${port}', name: 'home', key: '${KEY}', plain: true, reconnect_min: 10, reconnect_max: 10 }), log);
+    agent.start();
+  `;
+  const p = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  let stoppedAt = 0;
+  p.stdout.on('data', (c: Buffer) => { out += c.toString(); if (out.includes('stopped')) stoppedAt ||= Date.now(); });
+  const killer = setTimeout(() => p.kill('SIGKILL'), 15_000);
+  const [code, signal] = (await once(p, 'exit')) as [number | null, string | null];
+  clearTimeout(killer);
+  assert.equal(signal, null, 'the process ended by itself after stop()');
+  assert.equal(code, 0);
+  assert.equal(out.trim(), 'stopped');
+  assert.ok(Date.now() - stoppedAt < 2000, `it ended ${Date.now() - stoppedAt} ms after stop(), not when the 5-10 s retry would have fired`);
 });
