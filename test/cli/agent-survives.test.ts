@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/stack.ts';
 import { dk, eventually, freePort, killAll, lines, type Cli } from '../helpers/cli.ts';
+import { dial, echoServer, readAll } from '../helpers/net.ts';
 
 /**
  * The real `dk agent` process outlives its gateway: it is started before the gateway, it survives
@@ -159,4 +160,32 @@ test('Agent#stop() lets the process go: nothing else holds it once the agent is 
   assert.equal(code, 0);
   assert.equal(out.trim(), 'stopped');
   assert.ok(Date.now() - stoppedAt < 2000, `it ended ${Date.now() - stoppedAt} ms after stop(), not when the 5-10 s retry would have fired`);
+});
+
+test('dk connect outlives an unreachable gateway too: a local connection fails, the process stays, and works once the gateway is up', async () => {
+  const r = await rig();
+  const echo = await echoServer();
+  try {
+    const fwd = dk(['connect', 'home', String(echo.port), '-L', '127.0.0.1:0', '--gateway', `127.0.0.1:${r.servPort}`, '--gateway-key', r.gatewayKey],
+      { cwd: r.dir, env: { DK_TOKEN: ADMIN } });
+    r.procs.add(fwd);
+    await eventually(() => /dk connect: 127\.0\.0\.1:\d+/.test(fwd.out()) || !fwd.running(), 15_000, () => `dk connect listening: ${fwd.err()}`);
+    const local = Number(/dk connect: 127\.0\.0\.1:(\d+)/.exec(fwd.out())?.[1]);
+    for (let i = 0; i < 2; i++) {
+      const s = await dial(local);
+      s.end('nobody there');
+      assert.equal((await readAll(s)).data.length, 0, 'no gateway: the local connection ends without data');
+    }
+    await eventually(() => lines(fwd.err(), /ECONNREFUSED/) >= 2 || !fwd.running(), 10_000, () => `two refusals logged: ${fwd.err()}`);
+    assert.ok(fwd.running(), `dk connect is still running: ${fwd.err()}`);
+    const gw = startGateway(r);
+    const agent = startAgent(r, 'link');
+    await waitOnline(r, agent, gw);
+    const s = await dial(local);
+    s.end('gateway is up');
+    assert.equal((await readAll(s)).data.toString(), 'gateway is up', fwd.err());
+  } finally {
+    echo.server.close();
+    await killAll(r.procs);
+  }
 });
