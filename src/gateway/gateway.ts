@@ -81,8 +81,9 @@ export class Gateway {
   readonly #access: AccessPorts;
   readonly #exposes = new Map<number, Expose>();
   #serv: Server | null = null;
-  /** Set once state is open: serv_port connections before that are closed at once. */
+  /** Set once state is open; serv_port connections before that wait in #early. */
   #ready = false;
+  #early: Socket[] = [];
   linkKey!: KeyPair;
   link!: LinkServer;
   readonly #connectFailures: FailureLimiter;
@@ -108,8 +109,11 @@ export class Gateway {
    * first-run secrets are printed once, and a gateway that cannot start would lose them.
    */
   async start(): Promise<FirstRun> {
+    // Agents that connect while state is still opening wait for it (a close would look to them like
+    // a wrong gateway key), within the same bound as connections mid-handshake.
     this.#serv = createServer({ noDelay: true }, (s) => {
       if (this.#ready) this.#onServConnection(s);
+      else if (this.#early.length < MAX_PENDING_HANDSHAKES) this.#early.push(s.on('error', () => undefined));
       else s.destroy();
     });
     await listenOn(this.#serv, this.config.bind, this.config.serv_port, { port: 'serv_port', portFlag: '--serv-port', bind: 'bind' });
@@ -146,6 +150,7 @@ export class Gateway {
       if (!(await this.#access.open(g.accessPort))) this.log.warn({ port: g.accessPort, grant: g.id }, 'could not reopen access port of a restored grant');
     }
     this.#ready = true;
+    for (const early of this.#early.splice(0)) if (!early.destroyed) this.#onServConnection(early);
     this.#sweeper = setInterval(() => this.sweep(), this.config.sweep_interval * 1000);
     this.#sweeper.unref();
     this.#updateGauges();
@@ -617,6 +622,7 @@ export class Gateway {
   async stop(drainMs = 0): Promise<void> {
     if (this.#sweeper) clearInterval(this.#sweeper);
     this.#serv?.close();
+    for (const s of this.#early.splice(0)) s.destroy();
     for (const s of this.#handshaking) s.destroy();
     this.#access.closeAll();
     for (const e of this.#exposes.values()) e.server.close();
