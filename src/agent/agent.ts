@@ -20,10 +20,17 @@ import { Allowlist } from './allowlist.ts';
 import { backoffDelay } from '../util/backoff.ts';
 import { connected } from '../util/connect.ts';
 import { connectScan, scanTargets } from './scan.ts';
+import { GatewayKeyMismatchError } from './errors.ts';
 
 /** A link that lived this long counts as healthy even without HELLO (a seed-only gateway). */
 const HEALTHY_MS = 10_000;
 const MAX_CONCURRENT_SCANS = 2;
+/**
+ * A wrong pinned key looks, from the agent, like a gateway that closes the connection right after
+ * the first handshake message; so does a gateway refusing handshakes for a moment (overload,
+ * shutting down). Three such answers in a row, seconds apart by the backoff, is a wrong key.
+ */
+const KEY_MISMATCH_ATTEMPTS = 3;
 
 interface ExposeSpec {
   remotePort: number;
@@ -35,7 +42,10 @@ interface ExposeSpec {
 /**
  * The agent (SPEC §2, "DKS"): dials the gateway, authenticates, keeps the link alive, reconnects
  * with jittered exponential backoff, dials allowed LAN targets on OPN and answers PORT QUERY.
- * Events: 'online' (link up), 'offline' (link lost), 'expose' (a static tunnel's answer).
+ * It never gives up on an unreachable gateway: while started, its reconnect loop keeps the process
+ * alive. It stops by itself only when the gateway key mismatch persists (KEY_MISMATCH_ATTEMPTS).
+ * Events: 'online' (link up), 'offline' (link lost), 'expose' (a static tunnel's answer),
+ * 'authError' (one failed gateway proof), 'fatal' (a GatewayKeyMismatchError; the agent has stopped).
  */
 export class Agent extends EventEmitter {
   readonly config: AgentConfig;
@@ -44,6 +54,8 @@ export class Agent extends EventEmitter {
   readonly #exposes: ExposeSpec[];
   #mux: Mux | null = null;
   #attempt = 0;
+  /** Consecutive attempts whose gateway failed to prove the pinned key. */
+  #keyFailures = 0;
   #stopped = false;
   #retry: NodeJS.Timeout | null = null;
   #scans = 0;
@@ -91,12 +103,24 @@ export class Agent extends EventEmitter {
   #dial(): void {
     if (this.#stopped) return;
     const attempt = usesLink(this.config) ? this.#dialLink() : this.#dialPlain();
-    attempt.then((conn) => this.#run(conn), (err: Error & { code?: string }) => {
-      if (err.code === 'DK_LINK_SERVER_AUTH') {
-        this.emit('authError', err);
-        this.log.error({ gateway: this.config.gateway, err: err.message }, 'the gateway did not prove it holds the pinned key: check gateway_key (`dk pubkey` on the gateway); nothing was sent');
+    attempt.then((conn) => {
+      this.#keyFailures = 0;
+      this.#run(conn);
+    }, (err: Error & { code?: string; timedOut?: boolean }) => {
+      if (err.code !== 'DK_LINK_SERVER_AUTH') {
+        this.#keyFailures = 0;
+        this.#retryLater(err.message);
+        return;
       }
-      this.#retryLater(err.message);
+      this.emit('authError', err);
+      if (!err.timedOut) this.#keyFailures++;
+      if (this.#keyFailures >= KEY_MISMATCH_ATTEMPTS) {
+        const fatal = new GatewayKeyMismatchError(this.config.gateway, this.#keyFailures);
+        this.log.fatal({ gateway: this.config.gateway, code: fatal.code }, fatal.message);
+        void this.stop().then(() => this.emit('fatal', fatal));
+        return;
+      }
+      this.#retryLater(err.message, 'the gateway did not prove it holds the pinned key: check gateway_key (`dk pubkey` on the gateway); nothing was sent; retrying');
     });
   }
 
@@ -114,12 +138,15 @@ export class Agent extends EventEmitter {
     });
   }
 
-  #retryLater(why: string): void {
+  /** One log line per attempt, then the next attempt after a jittered, growing delay. */
+  #retryLater(why: string, what = 'gateway unreachable or link lost; reconnecting'): void {
     if (this.#stopped) return;
     const delay = backoffDelay(this.#attempt++, this.config.reconnect_min * 1000, this.config.reconnect_max * 1000);
-    this.log.warn({ gateway: this.config.gateway, why, retry_ms: Math.round(delay) }, 'gateway link lost; reconnecting');
+    // Deliberately not unref'd, unlike every other timer here: between attempts this timer is the
+    // only thing a started agent waits on, and an agent must outlive its gateway. stop() clears it
+    // (set before logging, so that a stop() from whoever reads the log clears it too).
     this.#retry = setTimeout(() => this.#dial(), delay);
-    this.#retry.unref();
+    this.log.warn({ gateway: this.config.gateway, why, attempt: this.#attempt, retry_ms: Math.round(delay) }, what);
   }
 
   /** Authenticates on `conn` (SPEC §4) and runs the DK mux over it until it ends. */

@@ -1,15 +1,18 @@
 #!/usr/bin/env node
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import qrcode from 'qrcode-terminal';
 import { Agent } from '../agent/agent.ts';
-import { loadAgentConfig } from '../config/agent-config.ts';
+import type { GatewayKeyMismatchError } from '../agent/errors.ts';
+import { loadAgentConfig, type AgentFlags } from '../config/agent-config.ts';
 import { ConfigError } from '../config/errors.ts';
-import { loadGatewayConfig } from '../config/gateway-config.ts';
+import { loadGatewayConfig, type GatewayFlags } from '../config/gateway-config.ts';
+import { secretFlag } from '../config/secret-file.ts';
 import { startGateway } from '../gateway/serve.ts';
 import { UserStore } from '../gateway/users.ts';
 import { openDb } from '../store/db.ts';
+import { dataDirError } from '../store/data-dir.ts';
 import { makeLogger } from '../util/log.ts';
 import { ApiClientError, callApi, type Credentials } from './api-client.ts';
 import { firstRunBanner } from './banner.ts';
@@ -29,6 +32,15 @@ function decodeKeyOrConfigError(text: string): Buffer {
 
 const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
+/** The gateway's link key in a data dir (made if absent); a data dir that cannot hold it is a configuration error. */
+function gatewayKeyIn(dataDir: string): ReturnType<typeof loadOrCreateStaticKey> {
+  try {
+    return loadOrCreateStaticKey(dataDir);
+  } catch (e) {
+    throw (e as NodeJS.ErrnoException).code ? dataDirError(dataDir, e) : new ConfigError(`--data-dir ${dataDir}: ${(e as Error).message}`);
+  }
+}
+
 /** Runs `stop` once on SIGINT or SIGTERM, then exits 0. */
 function onShutdown(stop: (signal: string) => Promise<unknown> | void): void {
   const handler = (signal: string): void => void Promise.resolve(stop(signal)).then(() => process.exit(0));
@@ -38,7 +50,10 @@ function onShutdown(stop: (signal: string) => Promise<unknown> | void): void {
 const program = new Command('dk')
   .description('DoorKeeper: controlled access to hosts behind NAT.\nRun `dk gateway` on a public host, `dk agent` inside the private network, `dk access` to get a port.')
   .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)');
+  // Usage errors end as exit code 2 like every configuration error (commander's own is 1), on one
+  // line: commander's message, with a "did you mean" on the same line, and where to look next.
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => write(`dk: ${text.replace(/^error: /, '').trim().split('\n').join(' ')} (run with --help for usage)\n`) });
 
 program.command('gateway')
   .description('run the gateway: agents dial serv_port, people ask mgmt_port for access')
@@ -46,14 +61,18 @@ program.command('gateway')
   .option('--serv-port <n>', 'port agents connect to (default 35357)')
   .option('--mgmt-port <n>', 'management API port (default 3535)')
   .option('--data-dir <dir>', 'state directory: SQLite database (default ./dk-data)')
-  .option('--backend <name=key>', 'a backend agents may log in as (repeatable)', collect)
-  .option('--admin-token <token>', 'use this admin API token instead of a generated one')
+  .option('--backend <name=key>', 'a backend agents may log in as (repeatable; --backend-file keeps the key off the command line)', collect)
+  .option('--backend-file <name=file>', 'a backend whose key is in FILE (repeatable)', collect)
+  .option('--admin-token <token>', 'use this admin API token instead of a generated one (or DK_ADMIN_TOKEN, or --admin-token-file)')
+  .option('--admin-token-file <file>', 'read the admin API token from FILE')
   .option('--bind <addr>', 'address to listen on (default 0.0.0.0)')
   .addOption(new Option('--public-host <host>', 'host name to print in the first-start instructions').default('127.0.0.1'))
-  .action(async (o: { config?: string; servPort?: string; mgmtPort?: string; dataDir?: string; backend?: string[]; adminToken?: string; bind?: string; publicHost: string }) => {
+  .action(async (o: GatewayFlags & { publicHost: string }) => {
     tuneProcessForRelaying();
-    const config = loadGatewayConfig(o);
+    const warnings: string[] = [];
+    const config = loadGatewayConfig(o, process.env, (w) => warnings.push(w));
     const log = makeLogger(config.log_level, 'gateway');
+    for (const w of warnings) log.warn(w);
     const g = await startGateway(config, log);
     if (g.first.adminToken || g.first.backend) process.stdout.write(firstRunBanner(g, o.publicHost) + '\n');
     else process.stdout.write(`DoorKeeper gateway: agents on :${g.servPort}, API on :${g.mgmtPort} (data in ${config.data_dir}); link public key ${encodeKey(g.gateway.linkKey.publicRaw)}\n`);
@@ -68,36 +87,56 @@ program.command('agent')
   .option('-c, --config <file>', 'YAML config file (see `dk init agent`)')
   .option('--gateway <host:port>', "the gateway's serv_port address")
   .option('--name <name>', 'backend name agreed with the gateway')
-  .option('--key <key>', 'backend key agreed with the gateway')
+  .option('--key <key>', 'backend key agreed with the gateway (or DK_KEY, or --key-file)')
+  .option('--key-file <file>', 'read the backend key from FILE')
   .option('--allow <cidr[:ports]>', 'a network this agent may dial, e.g. 192.168.1.0/24:22,3389 (repeatable; default: this host only)', collect)
   .option('--gateway-key <key>', "the gateway's public key (`dk pubkey` on the gateway): the encrypted link talks to no other")
   .option('--plain', "use the seed's plain DK protocol on TCP instead of the encrypted, resumable link")
-  .action((o: { config?: string; gateway?: string; name?: string; key?: string; allow?: string[]; gatewayKey?: string; plain?: boolean }) => {
+  .action((o: AgentFlags) => {
     tuneProcessForRelaying();
-    const config = loadAgentConfig(o);
+    const warnings: string[] = [];
+    const config = loadAgentConfig(o, process.env, (w) => warnings.push(w));
     const log = makeLogger(config.log_level, 'agent');
+    for (const w of warnings) log.warn(w);
     const agent = new Agent(config, log);
+    // The agent retries an unreachable gateway forever; it gives up only on a gateway key that
+    // stays wrong, and has stopped by the time it says so.
+    agent.once('fatal', (e: GatewayKeyMismatchError) => {
+      process.stderr.write(`dk: ${e.message}\n`);
+      process.exit(e.exitCode);
+    });
     agent.start();
     onShutdown(() => agent.stop());
   });
 
-interface ApiOpts { api: string; token?: string; totp?: string; json?: boolean }
+interface ApiOpts { api: string; token?: string; tokenFile?: string; totp?: string; json?: boolean }
 const apiOptions = (c: Command): Command => c
   .addOption(new Option('--api <url>', 'management API URL').env('DK_API').default('http://127.0.0.1:3535'))
-  .addOption(new Option('--token <token>', 'API token').env('DK_TOKEN'))
+  .addOption(new Option('--token <token>', 'API token (or --token-file)').env('DK_TOKEN'))
+  .option('--token-file <file>', 'read the API token from FILE')
   .addOption(new Option('--totp <user:code>', 'authenticate with a TOTP code instead of a token'))
   .option('--json', 'print JSON for scripts');
-const creds = (o: ApiOpts): Credentials => ({ api: o.api, ...(o.token ? { token: o.token } : {}), ...(o.totp ? { totp: o.totp } : {}) });
+/** A secret file others may read is worth a word on stderr; these commands have no logger. */
+const warnLine = (w: string): void => void process.stderr.write(`dk: warning: ${w}\n`);
+/** The API token: --token-file FILE, --token T or DK_TOKEN. DK_TOKEN gives way to --token-file; --token with it is an error. */
+function tokenOf(o: { token?: string; tokenFile?: string }, cmd: Command, warn: (w: string) => void): string | undefined {
+  const given = cmd.getOptionValueSource('token') === 'env' && o.tokenFile !== undefined ? undefined : o.token;
+  return secretFlag(given, o.tokenFile, '--token', warn);
+}
+function creds(o: ApiOpts, cmd: Command): Credentials {
+  const token = tokenOf(o, cmd, warnLine);
+  return { api: o.api, ...(token ? { token } : {}), ...(o.totp ? { totp: o.totp } : {}) };
+}
 
 apiOptions(program.command('access')
   .description('ask the gateway for access; prints the access port to connect to')
   .argument('<backend>', 'backend name')
   .argument('<port>', 'target port')
   .argument('[host]', 'target host IP in the backend LAN (default: the agent host)'))
-  .action(async (backend: string, port: string, host: string | undefined, o: ApiOpts) => {
+  .action(async (backend: string, port: string, host: string | undefined, o: ApiOpts, cmd: Command) => {
     const body: Record<string, unknown> = { backend, port: Number(port) };
     if (host) body.host = host;
-    const r = await callApi(creds(o), 'POST', 'api/v1/access', body);
+    const r = await callApi(creds(o, cmd), 'POST', 'api/v1/access', body);
     if (o.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     const apiHost = new URL(o.api).hostname;
     process.stdout.write(`access port ${String(r.access_port)} → ${backend} ${String(r.host)}:${String(r.port)} for ${String(r.client_ip)}\n`
@@ -109,8 +148,8 @@ apiOptions(program.command('scan')
   .description("ask a backend's agent which LAN hosts have a port open")
   .argument('<backend>', 'backend name')
   .argument('<port>', 'port to look for'))
-  .action(async (backend: string, port: string, o: ApiOpts) => {
-    const r = await callApi(creds(o), 'GET', `api/v1/backends/${encodeURIComponent(backend)}/scan?port=${encodeURIComponent(port)}`);
+  .action(async (backend: string, port: string, o: ApiOpts, cmd: Command) => {
+    const r = await callApi(creds(o, cmd), 'GET', `api/v1/backends/${encodeURIComponent(backend)}/scan?port=${encodeURIComponent(port)}`);
     if (o.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
     const hosts = r.hosts as string[];
     process.stdout.write(hosts.length > 0 ? hosts.map((h) => `${h}:${port}`).join('\n') + '\n' : `no host in ${backend}'s lan_nets has port ${port} open\n`);
@@ -123,7 +162,7 @@ program.command('pubkey')
   .description("print the gateway's link public key (made on first use), for agents and dk connect to pin")
   .option('--data-dir <dir>', 'gateway data dir', './dk-data')
   .action((o: { dataDir: string }) => {
-    process.stdout.write(encodeKey(loadOrCreateStaticKey(o.dataDir).publicRaw) + '\n');
+    process.stdout.write(encodeKey(gatewayKeyIn(o.dataDir).publicRaw) + '\n');
   });
 
 program.command('connect')
@@ -134,9 +173,13 @@ program.command('connect')
   .requiredOption('-L, --listen <[bind:]port>', 'local port to listen on, e.g. 2222 or 127.0.0.1:2222')
   .requiredOption('--gateway <host:port>', "the gateway's serv_port address")
   .addOption(new Option('--gateway-key <key>', "the gateway's public key (`dk pubkey` on the gateway)").env('DK_GATEWAY_KEY').makeOptionMandatory())
-  .addOption(new Option('--token <token>', 'API token').env('DK_TOKEN').makeOptionMandatory())
-  .action(async (backend: string, port: string, host: string | undefined, o: { listen: string; gateway: string; gatewayKey: string; token: string }) => {
+  .addOption(new Option('--token <token>', 'API token (or DK_TOKEN, or --token-file)').env('DK_TOKEN'))
+  .option('--token-file <file>', 'read the API token from FILE')
+  .action(async (backend: string, port: string, host: string | undefined, o: { listen: string; gateway: string; gatewayKey: string; token?: string; tokenFile?: string }, cmd: Command) => {
     tuneProcessForRelaying();
+    const log = makeLogger('info', 'connect');
+    const token = tokenOf(o, cmd, (w) => log.warn(w));
+    if (!token) throw new ConfigError('dk connect needs an API token: --token-file FILE, DK_TOKEN, or --token TOKEN');
     const { host: bind, port: localPort } = o.listen.lastIndexOf(':') > 0 ? splitHostPort(o.listen) : { host: '127.0.0.1', port: Number(o.listen) };
     if (!Number.isInteger(localPort) || localPort < 0 || localPort > 65535) throw new ConfigError(`-L ${o.listen}: expected [BIND:]PORT`);
     const targetPort = Number(port);
@@ -144,8 +187,8 @@ program.command('connect')
     const gatewayKey = decodeKeyOrConfigError(o.gatewayKey);
     const gw = splitHostPort(o.gateway);
     const fwd = new Forwarder({
-      gatewayHost: gw.host, gatewayPort: gw.port, gatewayKey, token: o.token, backend, port: targetPort,
-      ...(host ? { host } : {}), bind, localPort, log: makeLogger('info', 'connect'),
+      gatewayHost: gw.host, gatewayPort: gw.port, gatewayKey, token, backend, port: targetPort,
+      ...(host ? { host } : {}), bind, localPort, log,
     });
     const actual = await fwd.listen();
     process.stdout.write(`dk connect: ${bind}:${actual} → ${backend} ${host ?? '127.0.0.1'}:${targetPort} via ${o.gateway} (encrypted; connections survive network drops)\n`);
@@ -168,7 +211,7 @@ program.command('init')
     let gatewayKey: string | null = null;
     if (role === 'agent' && !o.plain) {
       if (o.gatewayKey) gatewayKey = encodeKey(decodeKeyOrConfigError(o.gatewayKey));
-      else if (o.dataDir) gatewayKey = encodeKey(loadOrCreateStaticKey(o.dataDir).publicRaw);
+      else if (o.dataDir) gatewayKey = encodeKey(gatewayKeyIn(o.dataDir).publicRaw);
       else throw new ConfigError('dk init agent: pass --gateway-key KEY (print it on the gateway with `dk pubkey`), --data-dir of the gateway, or --plain');
     }
     const file = o.output ?? `dk-${role}.yaml`;
@@ -212,14 +255,21 @@ user.command('remove').argument('<name>').option('--data-dir <dir>', 'gateway da
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
+  process.exit(exitCodeFor(e));
+}
+
+/**
+ * Prints why the command failed, on one line of stderr, and returns its exit code (README lists
+ * them): 2 for usage and configuration, 3-5 for the API, 1 for anything unexpected.
+ */
+function exitCodeFor(e: unknown): number {
+  if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2; // commander printed the message (or the help)
   if (e instanceof ConfigError || e instanceof ApiClientError) {
     process.stderr.write(`dk: ${e.message}\n`);
-    process.exit(e.exitCode);
+    return e.exitCode;
   }
-  const err = e as NodeJS.ErrnoException;
-  if (err.code === 'EADDRINUSE') {
-    process.stderr.write(`dk: ${err.message}: another program holds that port; pick another with --serv-port/--mgmt-port or stop it\n`);
-    process.exit(1);
-  }
-  throw e;
+  const err = e as Error;
+  if (process.env.DK_DEBUG) process.stderr.write(`${err.stack ?? String(e)}\n`);
+  else process.stderr.write(`dk: ${err.message ?? String(e)} (an unexpected error; DK_DEBUG=1 prints where it came from)\n`);
+  return 1;
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { bool, bytes, list, logLevel, name, netRule, port, seconds, cidr } from './fields.ts';
 import { dropUndefined, fromEnv, readYaml, validate } from './load.ts';
+import { secretFlag } from './secret-file.ts';
 import { DEFAULT_WINDOW, DEFAULT_WINDOW_MAX } from '../mux/mux.ts';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT (IPv6 in brackets: [::1]:35357)');
@@ -47,18 +48,21 @@ export interface AgentFlags {
   gateway?: string;
   name?: string;
   key?: string;
+  /** A file holding the key (docs/security.md: keep secrets off the command line). */
+  keyFile?: string;
   allow?: string[];
   gatewayKey?: string;
   plain?: boolean;
 }
 
-const ENV_KEYS = ['gateway', 'gateway_key', 'plain', 'name', 'key', 'lan_nets', 'reconnect_min', 'reconnect_max', 'keepalive', 'log_level', 'seed_only', 'window', 'window_max'];
+const ENV_KEYS = ['gateway', 'gateway_key', 'plain', 'name', 'key', 'lan_nets', 'reconnect_min', 'reconnect_max', 'link_resume', 'keepalive', 'log_level', 'seed_only', 'window', 'window_max'];
 
-export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env): AgentConfig {
+/** `warn` hears about secret files that others may read (the CLI logs it once the logger exists). */
+export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env, warn: (message: string) => void = () => undefined): AgentConfig {
   const file = readYaml(flags.config ?? env.DK_AGENT_CONFIG);
   const merged: Record<string, unknown> = { ...file, ...fromEnv(ENV_KEYS, env) };
   Object.assign(merged, dropUndefined({
-    gateway: flags.gateway, name: flags.name, key: flags.key, gateway_key: flags.gatewayKey, plain: flags.plain,
+    gateway: flags.gateway, name: flags.name, key: secretFlag(flags.key, flags.keyFile, '--key', warn), gateway_key: flags.gatewayKey, plain: flags.plain,
     lan_nets: flags.allow && flags.allow.length > 0 ? flags.allow : undefined,
   }));
   return validate(AgentConfigSchema, merged, flags.config ? `file ${flags.config}, env and flags` : 'env and flags');

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { bool, bytes, cidr, list, logLevel, name, port, portSet, seconds } from './fields.ts';
 import { dropUndefined, fromEnv, readYaml, validate } from './load.ts';
 import { ConfigError } from './errors.ts';
+import { readSecretFile, secretFlag } from './secret-file.ts';
 import { DEFAULT_LINK_OPTIONS } from '../link/stream.ts';
 import { DEFAULT_WINDOW, DEFAULT_WINDOW_MAX } from '../mux/mux.ts';
 
@@ -72,7 +73,10 @@ export interface GatewayFlags {
   mgmtPort?: string;
   dataDir?: string;
   backend?: string[];
+  /** NAME=FILE: a backend whose key is in FILE. */
+  backendFile?: string[];
   adminToken?: string;
+  adminTokenFile?: string;
   bind?: string;
 }
 
@@ -81,18 +85,24 @@ const ENV_KEYS = ['bind', 'mgmt_bind', 'serv_port', 'mgmt_port', 'access_ports',
   'link_keepalive', 'auth_fail_limit', 'auth_fail_limit_user', 'auth_log_interval', 'max_pending_handshakes', 'max_pending_per_ip',
   'mgmt_max_connections', 'mgmt_max_per_ip', 'max_links_per_user', 'max_grants_per_user'];
 
-export function loadGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+/** `warn` hears about secret files that others may read (the CLI logs it once the logger exists). */
+export function loadGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = process.env, warn: (message: string) => void = () => undefined): GatewayConfig {
   const file = readYaml(flags.config ?? env.DK_CONFIG);
   const merged: Record<string, unknown> = { ...file, ...fromEnv(ENV_KEYS, env) };
   Object.assign(merged, dropUndefined({
-    serv_port: flags.servPort, mgmt_port: flags.mgmtPort, data_dir: flags.dataDir, admin_token: flags.adminToken, bind: flags.bind,
+    serv_port: flags.servPort, mgmt_port: flags.mgmtPort, data_dir: flags.dataDir, bind: flags.bind,
+    admin_token: secretFlag(flags.adminToken, flags.adminTokenFile, '--admin-token', warn),
   }));
-  if (flags.backend && flags.backend.length > 0) {
+  const pairs = [
+    ...(flags.backend ?? []).map((b) => ({ flag: '--backend', b, value: (v: string) => v })),
+    ...(flags.backendFile ?? []).map((b) => ({ flag: '--backend-file', b, value: (f: string) => readSecretFile(f, '--backend-file', warn) })),
+  ];
+  if (pairs.length > 0) {
     const backends = { ...(merged.backends as Record<string, unknown> | undefined) };
-    for (const b of flags.backend) {
+    for (const { flag, b, value } of pairs) {
       const eq = b.indexOf('=');
-      if (eq <= 0) throw new ConfigError(`--backend ${b}: expected NAME=KEY`);
-      backends[b.slice(0, eq)] = { key: b.slice(eq + 1) };
+      if (eq <= 0 || eq === b.length - 1) throw new ConfigError(`${flag} ${b}: expected NAME=${flag === '--backend' ? 'KEY' : 'FILE'}`);
+      backends[b.slice(0, eq)] = { key: value(b.slice(eq + 1)) };
     }
     merged.backends = backends;
   }

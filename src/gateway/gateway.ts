@@ -26,6 +26,7 @@ import type { Logger } from '../util/log.ts';
 import { KeyCount } from '../util/key-count.ts';
 import { PortSet } from '../util/port-range.ts';
 import { AccessPorts } from './access-ports.ts';
+import { listenOn } from './listen.ts';
 import { AgentRegistry, type AgentLink, type ScanResult } from './agents.ts';
 import { AuditLog } from './audit.ts';
 import { ApiError, forbidden, notFound } from './errors.ts';
@@ -84,6 +85,9 @@ export class Gateway {
   readonly #access: AccessPorts;
   readonly #exposes = new Map<number, Expose>();
   #serv: Server | null = null;
+  /** Set once state is open; serv_port connections before that wait in #early. */
+  #ready = false;
+  #early: Socket[] = [];
   linkKey!: KeyPair;
   link!: LinkServer;
   /** Failed credentials on every path: per address, per user name, aggregated log lines. */
@@ -112,8 +116,31 @@ export class Gateway {
     this.#preAuth = new PreAuthGate({ max: config.max_pending_handshakes, maxPerIp: config.max_pending_per_ip, deadlineMs: config.handshake * 1000 });
   }
 
-  /** Opens state, makes first-run secrets, restores grants and listens on serv_port. */
+  /**
+   * Listens on serv_port, then opens state, makes first-run secrets and restores grants. The port
+   * comes first so that a port in use or a wrong bind address fails before anything is made:
+   * first-run secrets are printed once, and a gateway that cannot start would lose them.
+   */
   async start(): Promise<FirstRun> {
+    // Agents that connect while state is still opening wait for it (a close would look to them like
+    // a wrong gateway key), within the same bound as connections mid-handshake.
+    this.#serv = createServer({ noDelay: true }, (s) => {
+      if (this.#ready) this.#onServConnection(s);
+      else if (this.#early.length < this.config.max_pending_handshakes) this.#early.push(s.on('error', () => undefined));
+      else s.destroy();
+    });
+    await listenOn(this.#serv, this.config.bind, this.config.serv_port, { port: 'serv_port', portFlag: '--serv-port', bind: 'bind' });
+    this.#serv.on('error', (e) => this.log.error({ err: e }, 'serv_port listener error'));
+    this.servPort = (this.#serv.address() as { port: number }).port;
+    try {
+      return await this.#open();
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  async #open(): Promise<FirstRun> {
     this.db = openDb(this.config.data_dir);
     this.users = new UserStore(this.db);
     this.audit = new AuditLog(this.db);
@@ -139,16 +166,11 @@ export class Gateway {
       this.grants.restore(g);
       if (!(await this.#access.open(g.accessPort))) this.log.warn({ port: g.accessPort, grant: g.id }, 'could not reopen access port of a restored grant');
     }
-    this.#serv = createServer({ noDelay: true }, (s) => this.#onServConnection(s));
-    await new Promise<void>((resolve, reject) => {
-      this.#serv!.once('error', reject);
-      this.#serv!.listen({ host: this.config.bind, port: this.config.serv_port }, () => resolve());
-    });
-    this.#serv.on('error', (e) => this.log.error({ err: e }, 'serv_port listener error'));
-    this.servPort = (this.#serv.address() as { port: number }).port;
+    this.#ready = true;
+    for (const early of this.#early.splice(0)) if (!early.destroyed) this.#onServConnection(early);
     this.#sweeper = setInterval(() => this.sweep(), this.config.sweep_interval * 1000);
     this.#sweeper.unref();
-    // One timer for every pending handshake; the deadline holds to within PRE_AUTH_TICK_MS.
+    // One timer for every pending handshake; each deadline holds to within one tick.
     this.#preAuthSweeper = setInterval(() => this.#preAuth.sweep(), Math.min(250, this.config.handshake * 250));
     this.#preAuthSweeper.unref();
     this.#updateGauges();
@@ -647,6 +669,7 @@ export class Gateway {
     if (this.#sweeper) clearInterval(this.#sweeper);
     if (this.#preAuthSweeper) clearInterval(this.#preAuthSweeper);
     this.#serv?.close();
+    for (const s of this.#early.splice(0)) s.destroy();
     this.#preAuth.clear();
     this.#access.closeAll();
     for (const e of this.#exposes.values()) e.server.close();

@@ -6,6 +6,7 @@ import type { GatewayConfig } from '../config/gateway-config.ts';
 import type { Logger } from '../util/log.ts';
 import { buildApi } from './api/app.ts';
 import { Gateway, type FirstRun } from './gateway.ts';
+import { listenOn } from './listen.ts';
 
 export interface RunningGateway {
   gateway: Gateway;
@@ -61,14 +62,19 @@ function limitConnections(http: Server, max: number, perIp: number, onRefuse: ()
     });
   });
 }
+type Api = ReturnType<typeof buildApi>;
 
 /** Starts a gateway and its management API. */
 export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
   const gateway = new Gateway(config, log);
-  const first = await gateway.start();
-  const app = buildApi(gateway, log);
+  // Both ports are taken before the gateway opens its state (Gateway#start), so a port in use or a
+  // wrong address fails before first-run secrets are made. Until then the API answers 503.
+  let app: Api | null = null;
+  const fetch: Api['fetch'] = (req, env, ctx) => app
+    ? app.fetch(req, env, ctx)
+    : Response.json({ error: { code: 'starting', message: 'the gateway is starting; retry in a moment' } }, { status: 503 });
   // connectionsCheckingInterval: how often header/request deadlines are enforced (Node's default is 30 s).
-  const listener = getRequestListener(app.fetch);
+  const listener = getRequestListener(fetch);
   const http = createServer({ connectionsCheckingInterval: 1000, maxHeaderSize: 16 * 1024 }, (req, res) => {
     const refusal = bodyRefusal(req, config.max_body);
     if (refusal) {
@@ -87,16 +93,16 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   http.keepAliveTimeout = 5_000;
   http.maxHeadersCount = 100;
   limitConnections(http, config.mgmt_max_connections, config.mgmt_max_per_ip, () => gateway.metrics.connectionsRefused.inc({ reason: 'mgmt_connection_cap' }));
+  http.on('clientError', (_err, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'); else socket.destroy(); });
+  await listenOn(http, config.mgmt_bind ?? config.bind, config.mgmt_port, { port: 'mgmt_port', portFlag: '--mgmt-port', bind: config.mgmt_bind ? 'mgmt_bind' : 'bind' });
+  let first: FirstRun;
   try {
-    await new Promise<void>((resolve, reject) => {
-      http.once('error', reject);
-      http.listen({ host: config.mgmt_bind ?? config.bind, port: config.mgmt_port }, () => resolve());
-    });
+    first = await gateway.start();
   } catch (e) {
-    await gateway.stop();
+    http.close();
     throw e;
   }
-  http.on('clientError', (_err, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'); else socket.destroy(); });
+  app = buildApi(gateway, log);
   const mgmtPort = (http.address() as { port: number }).port;
   log.info({ mgmt_port: mgmtPort }, 'management API listening');
   return {

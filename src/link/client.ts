@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { backoffDelay } from '../util/backoff.ts';
 import { connected } from '../util/connect.ts';
-import { LinkError, ServerAuthError, SessionLostError } from './errors.ts';
+import { HandshakeTimeoutError, LinkError, ServerAuthError, SessionLostError } from './errors.ts';
 import {
   checkResumeReply, clientNew, KIND_UNKNOWN, NEW_REPLY_SIZE, RESUME_CHALLENGE_SIZE, RESUME_REPLY_SIZE,
   resumeHello, resumeProof, trafficKeys,
@@ -46,7 +46,7 @@ export async function connectLink(o: ConnectOptions): Promise<LinkStream> {
     reply = await readExact(socket, NEW_REPLY_SIZE, timeout);
   } catch (e) {
     socket.destroy();
-    throw new ServerAuthError(`${(e as Error).message}; is the pinned gateway key right, and is this a DoorKeeper link port?`);
+    throw new ServerAuthError(`${(e as Error).message}; is the pinned gateway key right, and is this a DoorKeeper link port?`, e instanceof HandshakeTimeoutError);
   }
   let secrets;
   try {

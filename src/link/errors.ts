@@ -15,10 +15,23 @@ export class SessionLostError extends LinkError {
   }
 }
 
-/** The server's static key is not the pinned one, or its handshake proof failed. */
+/**
+ * The server's static key is not the pinned one, or its handshake proof failed. `timedOut`: the
+ * server sent nothing before the handshake deadline, which a hung or overloaded gateway does too,
+ * so it says less about the key than an answer that fails (or a close right after our message).
+ */
 export class ServerAuthError extends LinkError {
-  constructor(why: string) {
+  readonly timedOut: boolean;
+  constructor(why: string, timedOut = false) {
     super('DK_LINK_SERVER_AUTH', `gateway authentication failed: ${why}`);
+    this.timedOut = timedOut;
+  }
+}
+
+/** A handshake step got no answer within its deadline. */
+export class HandshakeTimeoutError extends LinkError {
+  constructor(ms: number) {
+    super('DK_LINK_HANDSHAKE', `handshake step timed out after ${ms} ms`);
   }
 }
 

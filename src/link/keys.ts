@@ -1,5 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirs } from '../util/make-dirs.ts';
 import { generateKeyPair, privateFromRaw, privateRaw, type KeyPair } from './crypto.ts';
 
 /** The gateway's static X25519 key: made on first start, kept (mode 0600) in the data dir (SPEC §5). */
@@ -10,7 +11,7 @@ export function loadOrCreateStaticKey(dataDir: string): KeyPair {
     if (raw.length !== 32) throw new Error(`${path} does not hold a 32-byte key; move it away to make a new one`);
     return privateFromRaw(raw);
   }
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  makeDirs(dataDir, 0o700);
   const kp = generateKeyPair();
   writeFileSync(path, privateRaw(kp.privateKey).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
   return kp;

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { LinkError } from './errors.ts';
+import { HandshakeTimeoutError, LinkError } from './errors.ts';
 
 /**
  * Reads exactly `n` bytes from a socket during a handshake, with a deadline. The socket is left
@@ -23,7 +23,7 @@ export function readExact(socket: Socket, n: number, timeoutMs: number, buffered
     };
     const onClose = (): void => done(new LinkError('DK_LINK_HANDSHAKE', `connection closed during the handshake (had ${buf.length} of ${n} bytes)`));
     const onError = (e: Error): void => done(new LinkError('DK_LINK_HANDSHAKE', `connection failed during the handshake: ${e.message}`));
-    const timer = setTimeout(() => done(new LinkError('DK_LINK_HANDSHAKE', `handshake step timed out after ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => done(new HandshakeTimeoutError(timeoutMs)), timeoutMs);
     timer.unref();
     if (buf.length >= n) {
       done(null);

@@ -1,6 +1,8 @@
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { ConfigError } from '../config/errors.ts';
+import { ensureDataDir } from './data-dir.ts';
 
 /**
  * The gateway's state: one SQLite file in its data dir (SPEC §8), opened with node:sqlite.
@@ -61,11 +63,16 @@ const MIGRATIONS: string[] = [
 ];
 
 export function openDb(dataDir: string, file = 'doorkeeper.db'): DatabaseSync {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  ensureDataDir(dataDir);
   const path = join(dataDir, file);
-  const db = new DatabaseSync(path);
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path);
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
+  } catch (e) {
+    throw new ConfigError(`data_dir ${dataDir}: cannot open the database ${path}: ${(e as Error).message}; move a damaged file away, or give --data-dir another directory`);
+  }
   try { chmodSync(path, 0o600); } catch { /* best effort: the file holds backend keys */ }
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
   const row = db.prepare('PRAGMA user_version').get() as { user_version: number };
   for (let v = row.user_version; v < MIGRATIONS.length; v++) {
     db.exec('BEGIN');
