@@ -106,14 +106,17 @@ export class Agent extends EventEmitter {
     attempt.then((conn) => {
       this.#keyFailures = 0;
       this.#run(conn);
-    }, (err: Error & { code?: string; timedOut?: boolean }) => {
+    }, (err: Error & { code?: string; answered?: boolean }) => {
       if (err.code !== 'DK_LINK_SERVER_AUTH') {
         this.#keyFailures = 0;
         this.#retryLater(err.message);
         return;
       }
       this.emit('authError', err);
-      if (!err.timedOut) this.#keyFailures++;
+      // Only an answer that fails authentication is evidence of a wrong key; a close or silence is
+      // what an overloaded or starting gateway gives too, and must never make the agent give up.
+      if (err.answered) this.#keyFailures++;
+      else this.#keyFailures = 0;
       if (this.#keyFailures >= KEY_MISMATCH_ATTEMPTS) {
         const fatal = new GatewayKeyMismatchError(this.config.gateway, this.#keyFailures);
         this.log.fatal({ gateway: this.config.gateway, code: fatal.code }, fatal.message);

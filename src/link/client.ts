@@ -46,7 +46,8 @@ export async function connectLink(o: ConnectOptions): Promise<LinkStream> {
     reply = await readExact(socket, NEW_REPLY_SIZE, timeout);
   } catch (e) {
     socket.destroy();
-    throw new ServerAuthError(`${(e as Error).message}; is the pinned gateway key right, and is this a DoorKeeper link port?`, e instanceof HandshakeTimeoutError);
+    const why = e instanceof HandshakeTimeoutError ? 'no answer in time' : 'closed before answering';
+    throw new ServerAuthError(`${why} (${(e as Error).message}); is the gateway up, is the pinned gateway key right, and is this a DoorKeeper link port?`);
   }
   let secrets;
   try {

@@ -16,15 +16,16 @@ export class SessionLostError extends LinkError {
 }
 
 /**
- * The server's static key is not the pinned one, or its handshake proof failed. `timedOut`: the
- * server sent nothing before the handshake deadline, which a hung or overloaded gateway does too,
- * so it says less about the key than an answer that fails (or a close right after our message).
+ * The server did not prove it holds the pinned key. `answered`: it sent a whole reply and the
+ * reply failed authentication — a gateway with another key does exactly that (server.ts answers a
+ * NEW it cannot open with random bytes), so this is evidence of a wrong pinned key. Without it the
+ * server closed or went silent first, which an overloaded, starting or restarting gateway does too.
  */
 export class ServerAuthError extends LinkError {
-  readonly timedOut: boolean;
-  constructor(why: string, timedOut = false) {
+  readonly answered: boolean;
+  constructor(why: string, answered = false) {
     super('DK_LINK_SERVER_AUTH', `gateway authentication failed: ${why}`);
-    this.timedOut = timedOut;
+    this.answered = answered;
   }
 }
 

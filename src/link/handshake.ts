@@ -65,17 +65,28 @@ export function clientNew(serverPublic: Buffer, purpose: number): { message: Buf
   return {
     message,
     finish(reply: Buffer): SessionSecrets {
-      if (reply.length !== NEW_REPLY_SIZE || reply[0] !== KIND_NEW) throw new ServerAuthError('malformed handshake reply');
+      if (reply.length !== NEW_REPLY_SIZE || reply[0] !== KIND_NEW) throw new ServerAuthError('malformed handshake reply', true);
       const eS = reply.subarray(1, 33);
       const ee = dh(e.privateKey, eS);
       const h2 = sha256(h1, sealed1, eS);
       const sealed2 = reply.subarray(33);
       const sid = open(hkdf(Buffer.concat([es, ee]), h2, 'dk-link k2', 32), 0, sealed2, h2);
       // Only the holder of the pinned static key could compute es, hence k2: this authenticates the server.
-      if (!sid) throw new ServerAuthError('the gateway could not prove it holds the pinned key');
+      if (!sid) throw new ServerAuthError('the gateway could not prove it holds the pinned key', true);
       return finish(es, ee, sha256(h2, sealed2), sid);
     },
   };
+}
+
+/**
+ * What the server sends for a NEW it cannot open (sealed to another key, or garbage): as many
+ * random bytes as a reply, then it closes. The client cannot tell them from a reply that fails to
+ * authenticate — which is what it is — so it learns for sure that this server does not hold the
+ * key it pinned, while a close without a reply (overload, start-up) stays a transient failure.
+ * Random bytes reveal nothing; the answer is 65 bytes to a 54-byte request, over TCP.
+ */
+export function decoyNewReply(): Buffer {
+  return Buffer.concat([Buffer.from([KIND_NEW]), randomBytes(NEW_REPLY_SIZE - 1)]);
 }
 
 /** Server side of NEW: checks the first message (after its 5-byte prefix was read) and makes the reply. */

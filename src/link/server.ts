@@ -4,7 +4,7 @@ import type { KeyPair } from './crypto.ts';
 import { SessionLostError } from './errors.ts';
 import {
   checkResumeProof, KIND_NEW, KIND_RESUME, KIND_UNKNOWN, MAGIC, NEW_SIZE, RESUME_PROOF_SIZE, RESUME_SIZE, resumeReply,
-  serverNew, trafficKeys,
+  decoyNewReply, serverNew, trafficKeys,
 } from './handshake.ts';
 import { readExact } from './read-exact.ts';
 import { DEFAULT_LINK_OPTIONS, LinkStream, type LinkOptions } from './stream.ts';
@@ -51,7 +51,7 @@ export class LinkServer {
   handle(socket: Socket, head: Buffer): Promise<void> {
     socket.on('error', () => undefined);
     return this.#handle(socket, head).catch((err: Error) => {
-      socket.destroy();
+      if (!socket.writableEnded) socket.destroy(); // a decoy reply is on its way; its own timer ends it
       this.#o.onError?.(err, `${socket.remoteAddress}:${socket.remotePort}`);
     });
   }
@@ -64,7 +64,17 @@ export class LinkServer {
     if (kind === KIND_NEW) {
       const m = await readExact(socket, NEW_SIZE - 5, timeout, first.rest);
       if (this.sessions.size >= (this.#o.maxSessions ?? 100_000)) throw new Error('too many link sessions');
-      const { purpose, reply, secrets } = serverNew(this.#o.key, Buffer.concat([first.msg, m.msg]));
+      let opened;
+      try {
+        opened = serverNew(this.#o.key, Buffer.concat([first.msg, m.msg]));
+      } catch (e) {
+        // Pinned to another key (or garbage): answer with a decoy so a client with the wrong key
+        // can tell "wrong key" from "gateway busy" (handshake.ts, decoyNewReply), then close.
+        socket.end(decoyNewReply());
+        setTimeout(() => socket.destroy(), 2000).unref();
+        throw e;
+      }
+      const { purpose, reply, secrets } = opened;
       socket.write(reply);
       const stream = new LinkStream(secrets, this.opts);
       const id = secrets.sessionId.toString('hex');

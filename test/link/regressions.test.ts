@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { connectLink, generateKeyPair, type LinkStream } from '../../src/link/index.ts';
 import { resumeHello, resumeProof } from '../../src/link/handshake.ts';
 import { Pattern } from '../helpers/fault-proxy.ts';
-import { waitFor } from '../helpers/net.ts';
+import { listen, waitFor } from '../helpers/net.ts';
 import { rig } from './helpers.ts';
 
 /** Reads exactly n bytes from a stream. */
@@ -141,8 +141,16 @@ test('a client that pins the wrong key is refused; the server learns nothing it 
   t.after(() => r.close());
   const wrong = generateKeyPair().publicRaw;
   await assert.rejects(connectLink({ host: '127.0.0.1', port: r.port, serverKey: wrong, handshakeTimeoutMs: 2000 }),
-    (e: Error & { code?: string }) => e.code === 'DK_LINK_SERVER_AUTH');
+    (e: Error & { code?: string; answered?: boolean }) => e.code === 'DK_LINK_SERVER_AUTH' && e.answered === true);
   assert.equal(r.streams.length, 0, 'no session was created');
+});
+
+test('a server that closes without answering (busy, starting) is not taken for a wrong key', async (t) => {
+  const { server, port } = await listen((s) => { s.once('data', () => s.destroy()); });
+  t.after(() => server.close());
+  const right = generateKeyPair().publicRaw;
+  await assert.rejects(connectLink({ host: '127.0.0.1', port, serverKey: right, handshakeTimeoutMs: 2000 }),
+    (e: Error & { code?: string; answered?: boolean }) => e.code === 'DK_LINK_SERVER_AUTH' && e.answered === false);
 });
 
 test('a session the server forgot yields DK_LINK_SESSION_LOST on both ends, never EOF', async (t) => {
