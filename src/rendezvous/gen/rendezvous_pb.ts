@@ -3,8 +3,8 @@
 // Written from the field numbers and types of hbb_common protos/rendezvous.proto at
 // c2d8a6db2e2755f23bd12f6d5404063766ab6144 (identical at the commits pinned by hbbs 1.1.17 and
 // client 1.4.9, see docs/rendezvous.md). Message, field and enum names and numbers are the wire
-// contract and must stay as RustDesk has them; only comments are ours. Field 8 of RelayResponse
-// and value 1 of RegisterPkResponse.Result and PunchHoleResponse.Failure are unused upstream too.
+// contract and must stay as RustDesk has them; only comments are ours. The gaps (field 8 of
+// RelayResponse, value 1 of RegisterPkResponse.Result and PunchHoleResponse.Failure) are upstream's.
 //
 // Which side sends what, and what open hbbs does with each message: docs/rendezvous.md.
 // Regenerate the TypeScript with `npm run proto` (buf.gen.yaml); never edit src/rendezvous/gen.
