@@ -1,0 +1,11 @@
+/**
+ * RustDesk-compatible rendezvous (hbbs) and relay (hbbr): the codec layer. Pure functions and a
+ * decoder class; no sockets, timers or servers yet (docs/rendezvous.md).
+ */
+export * from './errors.ts';
+export * from './framing.ts';
+export * from './addr-mangle.ts';
+export * from './messages.ts';
+export * from './keys.ts';
+export * from './gen/rendezvous_pb.ts';
+export * from './gen/handshake_pb.ts';
