@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// The `dk` command. A published package runs the compiled dist/; a checkout runs the TypeScript
-// sources directly (Node >= 22.18 strips types; run through `npm run dk --` to get Node 24).
+// The `dk` command. A checkout (it has src/) runs the TypeScript sources, even after `npm run
+// build` left a dist/ behind that may be older than them (Node >= 22.18 strips types; run through
+// `npm run dk --` to get Node 24). An installed package has no src/ and runs the compiled dist/.
 // The relaying commands (gateway, agent, connect) restart once with the Node flags and malloc
 // settings they need (src/util/process-tuning.ts). Doing it here, before the CLI's modules load,
 // keeps the restart to a bare Node start; src/cli/main.ts does it too when run directly.
 import { existsSync } from 'node:fs';
 
-const built = existsSync(new URL('../dist/cli/main.js', import.meta.url));
+const built = !existsSync(new URL('../src/cli/main.ts', import.meta.url));
 const from = (path) => new URL(`../${built ? 'dist' : 'src'}/${path}.${built ? 'js' : 'ts'}`, import.meta.url).href;
 if (['gateway', 'agent', 'connect'].includes(process.argv[2] ?? '')) {
   // The path is chosen at run time (dist or src), so the linter cannot type the module.

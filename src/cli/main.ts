@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { packageVersion } from '../util/version.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
@@ -49,7 +50,7 @@ function onShutdown(stop: (signal: string) => Promise<unknown> | void): void {
 }
 const program = new Command('dk')
   .description('DoorKeeper: controlled access to hosts behind NAT.\nRun `dk gateway` on a public host, `dk agent` inside the private network, `dk access` to get a port.')
-  .version('0.1.0')
+  .version(packageVersion())
   // Usage errors end as exit code 2 like every configuration error (commander's own is 1), on one
   // line: commander's message, with a "did you mean" on the same line, and where to look next.
   .exitOverride()
