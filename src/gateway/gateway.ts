@@ -32,7 +32,8 @@ import { AuditLog } from './audit.ts';
 import { ApiError, forbidden, notFound } from './errors.ts';
 import { type Grant, GrantStore, GrantTable, type GrantEnd } from './grants.ts';
 import { GatewayMetrics } from './metrics.ts';
-import { permits, UserStore, type User } from './users.ts';
+import { authorize } from './authorize.ts';
+import { UserStore, type User } from './users.ts';
 
 /** A tunnelled TCP connection in progress. */
 export interface LiveSession {
@@ -444,7 +445,8 @@ export class Gateway {
 
   /** The agent link a `dk connect` user may reach host:port through now, or why not. */
   #connectTarget(user: User, backend: string, host: string, port: number): { link: AgentLink } | { code: string; message: string } {
-    if (!permits(user, backend, host, port)) return { code: 'forbidden', message: `user "${user.name}" may not open ${backend} ${host}:${port}` };
+    const refused = authorize(user, { backend, host, port });
+    if (refused) return { code: 'forbidden', message: refused };
     const link = this.agents.get(backend);
     if (!link || link.mux.closed) return { code: 'backend_offline', message: `backend "${backend}" has no agent online` };
     return { link };
@@ -543,7 +545,8 @@ export class Gateway {
   requestAccess(user: User, clientIp: string, backend: string, host: string, port: number): Promise<Grant> {
     const run = async (): Promise<Grant> => {
       if (!this.#backends.has(backend)) throw notFound(`backend "${backend}"`);
-      if (!permits(user, backend, host, port)) throw forbidden(`user "${user.name}" may not open ${backend} ${host}:${port}`);
+      const refused = authorize(user, { backend, host, port });
+      if (refused) throw forbidden(refused);
       const req = { userId: user.id, userName: user.name, clientIp, backend, host, port };
       const existing = this.grants.existing(req);
       if (existing && this.#access.has(existing.accessPort)) {

@@ -1,8 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { Secret, TOTP } from 'otpauth';
-import { NetSet } from '../util/cidr.ts';
-import { PortSet } from '../util/port-range.ts';
 
 /** What a user may open: backends by name ('*' = all), target hosts by CIDR, target ports. */
 export interface Permissions {
@@ -116,13 +114,4 @@ export class UserStore {
     this.#db.prepare('UPDATE users SET totp_last_step = ? WHERE id = ?').run(step, r.id);
     return this.#toUser(r);
   }
-}
-
-/** Whether `user` may open backend/host/port. */
-export function permits(user: User, backend: string, host: string, port: number): boolean {
-  if (user.admin) return true;
-  const p = user.permissions;
-  if (!p.backends.includes('*') && !p.backends.includes(backend)) return false;
-  if (!new NetSet(p.hosts).has(host)) return false;
-  return PortSet.parse(p.ports).has(port);
 }

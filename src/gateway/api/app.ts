@@ -11,6 +11,7 @@ import { ApiError, badRequest, forbidden, notFound, unauthorized } from '../erro
 import type { Gateway, LiveSession } from '../gateway.ts';
 import type { Grant } from '../grants.ts';
 import type { User } from '../users.ts';
+import { authorize } from '../authorize.ts';
 import { clientIp } from './client-ip.ts';
 
 type Env = { Bindings: Partial<HttpBindings>; Variables: { user: User; clientIp: string } };
@@ -136,7 +137,7 @@ export function buildApi(gw: Gateway, log: Logger): Hono<Env> {
 
   app.get('/api/v1/backends', (c) => {
     const u = c.get('user');
-    const names = gw.backendNames().filter((n) => u.admin || u.permissions.backends.includes('*') || u.permissions.backends.includes(n));
+    const names = gw.backendNames().filter((n) => authorize(u, { backend: n }) === null);
     return c.json({
       backends: names.map((name) => {
         const a = gw.agents.get(name);
@@ -154,14 +155,10 @@ export function buildApi(gw: Gateway, log: Logger): Hono<Env> {
     const name = c.req.param('name');
     const port = Number(c.req.query('port'));
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw badRequest('query parameter port must be 1-65535, like ?port=22');
-    if (!u.admin) {
-      const p = u.permissions;
-      if (!p.backends.includes('*') && !p.backends.includes(name)) throw forbidden(`user "${u.name}" may not use backend "${name}"`);
-      if (!PortSet.parse(p.ports).has(port)) throw forbidden(`user "${u.name}" may not open port ${port}`);
-    }
+    const refused = authorize(u, { backend: name, port });
+    if (refused) throw forbidden(refused);
     const r = await gw.scan(name, port);
-    const hostsOk = u.admin ? null : new NetSet(u.permissions.hosts);
-    const hosts = hostsOk ? r.hosts.filter((h) => hostsOk.has(h)) : r.hosts;
+    const hosts = r.hosts.filter((host) => authorize(u, { backend: name, host, port }) === null);
     return c.json({ backend: name, port, hosts, complete: r.complete, truncated: r.truncated, refused: r.refused });
   });
 
