@@ -228,7 +228,7 @@ export async function startGateway(o: { dir?: string; over?: Record<string, unkn
     const line = /agents on :(\d+), API on :(\d+).*link public key (\S+)/;
     try {
       const m = await until(() => {
-        if (!proc.alive()) throw new Error(`gateway exited: ${proc.errTail().slice(-2000)}`);
+        if (!proc.alive()) throw new Error(`gateway exited: ${proc.errTail().slice(-2000).replace(/\s*\n\s*/g, ' ')}`);
         return line.exec(proc.out());
       }, 20_000, 'the gateway to listen');
       const servPort = Number(m[1]);
