@@ -209,7 +209,7 @@ test('attack 8 http-bodies-and-idle: 30 × 100 MB bodies to /healthz, then 1,000
 
 
 
-test('broken agent-restart: `dk agent` (plain and encrypted) outlives a gateway restart and is back online at once', async () => {
+test('attack 11 agent-restart (a broken condition found by this suite): `dk agent` (plain and encrypted) outlives a gateway restart and is back online at once', async () => {
   const name = 'agent-restart';
   const problems: string[] = [];
   for (const plain of [true, false]) {

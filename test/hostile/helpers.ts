@@ -128,6 +128,8 @@ export interface Proc {
   errBytes(): number;
   exited: Promise<number | null>;
   alive(): boolean;
+  /** The exit code once it exited (-1: killed by a signal), else undefined. */
+  exitCode(): number | null | undefined;
 }
 
 export function spawnDk(args: string[], cwd: string): Proc {
@@ -136,13 +138,18 @@ export function spawnDk(args: string[], cwd: string): Proc {
   let err = '';
   let errBytes = 0;
   let alive = true;
+  let exitCode: number | null | undefined;
   child.stdout.on('data', (c: Buffer) => { if (out.length < 65536) out += c.toString(); });
   child.stderr.on('data', (c: Buffer) => {
     errBytes += c.length;
     err = (err + c.toString()).slice(-65536);
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => { alive = false; resolve(code ?? (signal ? -1 : null)); }));
-  return { child, pid: child.pid!, out: () => out, errTail: () => err, errBytes: () => errBytes, exited, alive: () => alive };
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => {
+    alive = false;
+    exitCode = code ?? (signal ? -1 : null);
+    resolve(exitCode);
+  }));
+  return { child, pid: child.pid!, out: () => out, errTail: () => err, errBytes: () => errBytes, exited, alive: () => alive, exitCode: () => exitCode };
 }
 
 /** Stops a process: `signal` first, SIGKILL after `graceMs`. Safe to call twice or on a dead process. */
@@ -539,7 +546,7 @@ export async function underAttack(name: string, o: {
 export function assertHeld(name: string, m: Measured, procs: Record<string, Proc>): void {
   const problems: string[] = [];
   for (const [l, r] of Object.entries(m.rss)) {
-    if (!procs[l]!.alive()) problems.push(`${l} died (exit ${procs[l]!.errTail().slice(-300)})`);
+    if (!procs[l]!.alive()) problems.push(`${l} died (exit code ${procs[l]!.exitCode()}; its last log: ${procs[l]!.errTail().slice(-300)})`);
     else if (!(r.peak - r.before <= RSS_BOUND_MIB)) problems.push(`${l} RSS ${r.before.toFixed(0)} → ${r.peak.toFixed(0)} MiB (+${(r.peak - r.before).toFixed(0)}, bound +${RSS_BOUND_MIB})`);
   }
   if (m.legit && !m.legit.ok) problems.push(`the legitimate transfer failed: ${m.legit.detail}`);
