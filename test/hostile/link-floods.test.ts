@@ -20,6 +20,8 @@ import {
 } from './helpers.ts';
 
 const ATTACK_MS = 4000;
+/** dk connect sessions the stalled client opens to the firehose (max_sessions_per_link is set to a quarter of it). */
+const SESSIONS = 200;
 /** The OPN flood grows the gateway by about 25 MiB a second before the fix: long enough to cross the bound. */
 const OPN_FLOOD_MS = 9000;
 
@@ -48,7 +50,7 @@ async function firehose(): Promise<{ close(): void; port: number; sent: () => nu
 
 test('attack 1 connect-stall: a dk connect client (non-admin token) opens sessions to a firehose and stops reading', async () => {
   const name = 'connect-stall';
-  const st = await startStack();
+  const st = await startStack({ hardened: { max_sessions_per_link: SESSIONS / 4 } });
   const hose = await firehose();
   let raw: Socket | null = null;
   let stream: LinkStream | null = null;
@@ -67,10 +69,10 @@ test('attack 1 connect-stall: a dk connect client (non-admin token) opens sessio
         stream.write(JSON.stringify({ token: u.json.token, backend: 'home', port: hose.port, mux: true }) + '\n');
         const reply = JSON.parse(await readLine(stream, 5000)) as { ok: boolean; code?: string };
         if (!reply.ok) return `refused at once: ${reply.code}`;
-        // A hostile mux: HELLO announcing a 4 GiB window and huge CREDITs, four sessions to the
-        // firehose, then the client reads nothing more: no link ACKs, no mux credit.
+        // A hostile mux: HELLO announcing a 4 GiB window and huge CREDITs, SESSIONS sessions to
+        // the firehose, then the client reads nothing more: no link ACKs, no mux credit.
         stream.write(helloFrame(Feature.FLOW | Feature.PONG, 0xffff_ffff));
-        for (let id = 1; id <= 4; id++) {
+        for (let id = 1; id <= SESSIONS; id++) {
           stream.write(encodeOpn(id, hose.port, ipToBytes('127.0.0.1')));
           stream.write(encodeCmd(id, Command.CREDIT, encodeCredit(0xffff_ffff)));
         }
@@ -78,7 +80,7 @@ test('attack 1 connect-stall: a dk connect client (non-admin token) opens sessio
         const t0 = Date.now();
         while (!stop() && Date.now() - t0 < ATTACK_MS && !raw!.destroyed) await sleep(100);
         const ss = await http('GET', `${st.gw.api}/api/v1/sessions`, { token: ADMIN });
-        return `4 sessions (${ss.json.sessions.length} listed) held unread for ${Date.now() - t0} ms, the firehose sent ${(hose.sent() / 2 ** 20).toFixed(0)} MiB meanwhile`
+        return `${SESSIONS} sessions (${ss.json.sessions.length} listed) held unread for ${Date.now() - t0} ms, the firehose sent ${(hose.sent() / 2 ** 20).toFixed(0)} MiB meanwhile`
           + `${raw!.destroyed ? ' (the gateway closed the link)' : ''}${stop() ? ' (stopped at the cap)' : ''}`;
       },
     });
