@@ -35,9 +35,11 @@ export const KEYS = { home: 'home-key-for-hostile-tests', probe: 'probe-key-for-
 /**
  * The keys the fixes add, with the small values the suite uses (defaults in parentheses):
  * max_pending_per_ip (32), max_pending_handshakes (1024), max_exposes_per_agent (64),
- * auth_fail_limit_user (10 per 15 min), mgmt_max_connections (256), auth_log_interval (60 s).
+ * auth_fail_limit_user (10 per 15 min), mgmt_max_connections (256), auth_log_interval (60 s),
+ * max_sessions_per_link (4096).
  */
 export const LIMITS = {
+  max_sessions_per_link: 50,
   max_pending_per_ip: 16,
   max_pending_handshakes: 256,
   max_exposes_per_agent: 8,

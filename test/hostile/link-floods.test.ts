@@ -15,12 +15,12 @@ import type { LinkStream } from '../../src/link/stream.ts';
 import { Command, encodeCmd, encodeCredit, encodeOpn, Feature, ipToBytes } from '../../src/protocol/index.ts';
 import { http } from '../helpers/net.ts';
 import {
-  ADMIN, assertHeld, flood, helloFrame, KEYS, kill, listenOn, rawAgent, report, sleep, startAgent, startStack, tempDir, underAttack,
+  ADMIN, assertHeld, flood, helloFrame, KEYS, kill, LIMITS, listenOn, rawAgent, report, sleep, startAgent, startStack, tempDir, underAttack,
   until, type Proc,
 } from './helpers.ts';
 
 const ATTACK_MS = 4000;
-/** dk connect sessions the stalled client opens to the firehose (max_sessions_per_link is set to a quarter of it). */
+/** dk connect sessions the stalled client opens to the firehose (4 × max_sessions_per_link). */
 const SESSIONS = 200;
 /** The OPN flood grows the gateway by about 25 MiB a second before the fix: long enough to cross the bound. */
 const OPN_FLOOD_MS = 9000;
@@ -50,7 +50,7 @@ async function firehose(): Promise<{ close(): void; port: number; sent: () => nu
 
 test('attack 1 connect-stall: a dk connect client (non-admin token) opens sessions to a firehose and stops reading', async () => {
   const name = 'connect-stall';
-  const st = await startStack({ hardened: { max_sessions_per_link: SESSIONS / 4 } });
+  const st = await startStack({ hardened: { max_sessions_per_link: LIMITS.max_sessions_per_link } });
   const hose = await firehose();
   let raw: Socket | null = null;
   let stream: LinkStream | null = null;
