@@ -374,10 +374,11 @@ export async function legitTransfer(g: Gateway, echoPort: number, bytes = 4 * Mi
     if (!(await event(s, 'connect'))) return { ok: false, bytes: 0, ms: Date.now() - t0, detail: 'the access port closed the connection' };
     const got = createHash('sha256');
     let received = 0;
-    const done = new Promise<void>((resolve, reject) => {
-      s.on('data', (c: Buffer) => { got.update(c); received += c.length; });
+    let error: Error | null = null;
+    s.on('error', (e) => { error ??= e; });
+    s.on('data', (c: Buffer) => { got.update(c); received += c.length; });
+    const done = new Promise<void>((resolve) => {
       s.once('end', () => resolve());
-      s.once('error', reject);
       s.once('close', () => resolve());
     });
     const sent = createHash('sha256');
@@ -391,7 +392,8 @@ export async function legitTransfer(g: Gateway, echoPort: number, bytes = 4 * Mi
     s.end();
     await done;
     const ok = received === bytes && got.digest('hex') === sent.digest('hex');
-    return { ok, bytes: received, ms: Date.now() - t0, detail: ok ? 'sha256 equal' : `got ${received} of ${bytes} bytes back${received === bytes ? ', sha256 differs' : ''}` };
+    const why = error ? ` (${(error as Error).message})` : '';
+    return { ok, bytes: received, ms: Date.now() - t0, detail: ok ? 'sha256 equal' : `got ${received} of ${bytes} bytes back${received === bytes ? ', sha256 differs' : ''}${why}` };
   } catch (e) {
     return { ok: false, bytes: 0, ms: Date.now() - t0, detail: (e as Error).message };
   } finally {
