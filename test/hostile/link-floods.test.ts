@@ -6,6 +6,7 @@
  * agent login while it runs.
  */
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { Purpose, readLine } from '../../src/connect/protocol.ts';
@@ -190,5 +191,6 @@ test('attack 3b ping-flood (agent): a fake gateway accepts the real `dk agent --
     await kill(agent);
     for (const s of conns) s.destroy();
     fake.server.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
