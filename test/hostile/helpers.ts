@@ -134,8 +134,16 @@ export interface Proc {
   exitCode(): number | null | undefined;
 }
 
+/**
+ * Every child still running when the test process exits is killed then, even when the runner
+ * force-exits past a failed test's `finally`: no gateway outlives its test.
+ */
+const running = new Set<ChildProcess>();
+process.on('exit', () => { for (const c of running) c.kill('SIGKILL'); });
+
 export function spawnDk(args: string[], cwd: string): Proc {
   const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } });
+  running.add(child);
   let out = '';
   let err = '';
   let errBytes = 0;
@@ -148,6 +156,7 @@ export function spawnDk(args: string[], cwd: string): Proc {
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => {
     alive = false;
+    running.delete(child);
     exitCode = code ?? (signal ? -1 : null);
     resolve(exitCode);
   }));
