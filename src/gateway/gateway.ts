@@ -70,6 +70,8 @@ export class Gateway {
   readonly metrics = new GatewayMetrics();
   readonly agents = new AgentRegistry();
   readonly sessions = new Map<string, LiveSession>();
+  /** The muxes of live `dk connect` links (by their link stream). */
+  readonly connectMuxes = new Map<Duplex, Mux>();
   readonly grants: GrantTable;
   db!: DatabaseSync;
   users!: UserStore;
@@ -450,8 +452,12 @@ export class Gateway {
         }
         this.#startSession(session, stream.remotePort ?? 0, target.link, { kind: 'connect', grantId: null, user: user.name, clientIp: ip, accessPort: 0, host, port });
       },
-      onClose: (err) => this.log.debug({ client: ip, err: err?.message }, 'dk connect link ended'),
+      onClose: (err) => {
+        this.connectMuxes.delete(stream);
+        this.log.debug({ client: ip, err: err?.message }, 'dk connect link ended');
+      },
     });
+    this.connectMuxes.set(stream, mux);
     stream.resume(); // readLine paused it
   }
 

@@ -91,6 +91,9 @@ export class Mux implements SessionHost {
   #helloSent = false;
   #features = 0;
   #blocked = false;
+  /** Frames written while the link was blocked, gathered for one write on 'drain' (#write). */
+  #ctl: Buffer | null = null;
+  #ctlLen = 0;
   /** Reading is paused because more than maxQueued bytes wait on the link (cleared on 'drain'). */
   #readStopped = false;
   readonly #maxQueued: number;
@@ -203,6 +206,8 @@ export class Mux implements SessionHost {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsentOpn.clear();
+    this.#ctl = null;
+    this.#ctlLen = 0;
     if (this.#timer) clearInterval(this.#timer);
     for (const s of [...this.sessions.values()]) s.onLinkDown();
     this.sessions.clear();
@@ -222,12 +227,38 @@ export class Mux implements SessionHost {
     this.#write(encodeCmd(0, Command.HELLO, encodeHello({ version: PROTOCOL_VERSION, features: this.offered, window: this.window })));
   }
 
+  /**
+   * Writes a frame other than DAT (those leave only while the link is not blocked, sendData).
+   * While the link is blocked, frames are gathered in #ctl and written as one on 'drain', in
+   * order and before any session's data: a 6-byte CLS written on its own would cost ~30 times its
+   * size in the link's queue (a Buffer and a queue entry each), so a bound on queued bytes would
+   * not bound memory.
+   */
   #write(buf: Buffer): void {
     this.bytesTx += buf.length;
-    if (!this.link.write(buf)) {
+    if (this.#blocked) {
+      this.#queueCtl(buf);
+      this.#checkQueued();
+    } else if (!this.link.write(buf)) {
       this.#blocked = true;
       this.#checkQueued();
     }
+  }
+
+  #queueCtl(buf: Buffer): void {
+    const need = this.#ctlLen + buf.length;
+    if (!this.#ctl || need > this.#ctl.length) {
+      const grown = Buffer.allocUnsafe(Math.max(4096, 2 * need));
+      if (this.#ctl) this.#ctl.copy(grown, 0, 0, this.#ctlLen);
+      this.#ctl = grown;
+    }
+    buf.copy(this.#ctl, this.#ctlLen);
+    this.#ctlLen = need;
+  }
+
+  /** Bytes we wrote that the peer has not taken yet: the link's queue and the frames held in #ctl. */
+  get queued(): number {
+    return this.link.writableLength + this.#ctlLen;
   }
 
   /**
@@ -237,7 +268,7 @@ export class Mux implements SessionHost {
    * read's answers at most land beyond the bound.
    */
   #checkQueued(): void {
-    if (this.#readStopped || this.link.writableLength <= this.#maxQueued) return;
+    if (this.#readStopped || this.queued <= this.#maxQueued) return;
     this.#readStopped = true;
     this.link.pause();
   }
@@ -251,7 +282,14 @@ export class Mux implements SessionHost {
 
   readonly #onDrain = (): void => {
     this.#blocked = false;
-    if (this.#readStopped) {
+    if (this.#ctlLen > 0) {
+      const ctl = this.#ctl!.subarray(0, this.#ctlLen);
+      this.#ctl = null; // the link holds it now: never written into again
+      this.#ctlLen = 0;
+      this.bytesTx -= ctl.length; // counted when queued
+      this.#write(ctl);
+    }
+    if (this.#readStopped && this.queued <= this.#maxQueued) {
       this.#readStopped = false;
       this.#updateReading();
     }
