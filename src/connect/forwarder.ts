@@ -144,7 +144,19 @@ export class Forwarder {
       local.destroy();
       return;
     }
-    bridge(mux.open(this.o.port, this.o.host ?? '127.0.0.1'), local);
+    let session;
+    try {
+      session = mux.open(this.o.port, this.o.host ?? '127.0.0.1');
+    } catch (e) {
+      // The link carries as many sessions as a mux holds (SessionLimitError): refuse this one.
+      const err = new ConnectRefusedError((e as { code?: string }).code ?? 'link', (e as Error).message);
+      this.refused++;
+      this.lastRefusal = err;
+      this.o.log.error({ code: err.code, err: err.message }, 'dk connect: connection refused');
+      local.destroy();
+      return;
+    }
+    bridge(session, local);
   }
 
   close(): void {
