@@ -392,6 +392,8 @@ export class Mux implements SessionHost {
       this.destroy(new LinkDeadError(deadAfterMs));
       return;
     }
+    // A peer that does not read gets no more PINGs either: they would only pile up in #ctl.
+    if (this.#readStopped) return;
     if (this.#features & Feature.PONG) {
       const p = Buffer.allocUnsafe(8);
       p.writeDoubleBE(this.#now(), 0);
