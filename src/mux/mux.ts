@@ -75,6 +75,15 @@ export const DEFAULT_MAX_SESSIONS = 4096;
 export const DEFAULT_MAX_QUEUED = 1024 * 1024;
 
 /**
+ * The bound for a link that may carry `maxSessions` sessions: the control frames an honest peer
+ * makes us queue grow with the sessions (< 72 bytes each, above), so a cap raised past 4,096
+ * raises the bound by 128 bytes a session, up to 8.5 MiB (65,536 sessions).
+ */
+export function maxQueuedFor(maxSessions: number): number {
+  return Math.max(DEFAULT_MAX_QUEUED, 512 * 1024 + 128 * Math.min(maxSessions, 65_536));
+}
+
+/**
  * A DK chunk-protocol multiplexer over one link (a TCP socket, or later the encrypted link).
  * Owns the decoder, the session table, HELLO negotiation, keepalive and dead-link detection.
  */
@@ -120,8 +129,8 @@ export class Mux implements SessionHost {
     this.windowMax = init.windowMax ?? DEFAULT_WINDOW_MAX; // RecvWindow holds it to ≥ window
     this.offered = init.features ?? ALL_FEATURES;
     this.#now = init.now ?? Date.now;
-    this.#maxQueued = init.maxQueued ?? DEFAULT_MAX_QUEUED;
     this.#maxSessions = init.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    this.#maxQueued = init.maxQueued ?? maxQueuedFor(this.#maxSessions);
     this.#lastRx = this.#now();
     link.on('data', this.#onData);
     link.on('drain', this.#onDrain);
