@@ -2,6 +2,8 @@ import { slice } from './parts.ts';
 
 /** Writes up to this size are small: a run of them is copied into one slab (append()). */
 const SMALL = 512;
+/** A slab starts small (from Node's shared pool: a 1-byte round trip pays no large allocation) and is large when runs go on. */
+const FIRST_SLAB = 1024;
 const SLAB = 16 * 1024;
 
 /**
@@ -22,9 +24,10 @@ export class ReplayBuffer {
    */
   #cursorIdx = 0;
   #cursorAt = 0;
-  /** The buffer the last chunk is a view of when that chunk gathers small writes, and how much of it is used. */
+  /** The slab gathering small writes, how much of it is used, and the chunk that views it (the last one, while it may grow). */
   #slab: Buffer | null = null;
   #slabUsed = 0;
+  #slabView: Buffer | null = null;
 
   /** First unacknowledged offset. */
   get acked(): number {
@@ -61,24 +64,27 @@ export class ReplayBuffer {
       return;
     }
     const slab = this.#slab;
-    if (slab && tail.buffer === slab.buffer && tail.byteOffset + tail.length === slab.byteOffset + this.#slabUsed && this.#slabUsed + b.length <= slab.length) {
-      // The tail is a view of the slab ending at its used part: extend it in place.
+    if (slab && tail === this.#slabView && this.#slabUsed + b.length <= slab.length) {
+      // The tail views the slab up to its used part (ack() replaces a view it trims, so identity
+      // says it still does): extend it in place.
       b.copy(slab, this.#slabUsed);
       this.#slabUsed += b.length;
-      chunks[last] = slab.subarray(tail.byteOffset - slab.byteOffset, this.#slabUsed);
+      this.#slabView = chunks[last] = slab.subarray(this.#slabUsed - tail.length - b.length, this.#slabUsed);
       return;
     }
     if (tail.length > SMALL) {
       chunks.push(b);
       return;
     }
-    // Two small writes in a row: start a slab with both (the tail is held as a Buffer no longer).
-    const fresh = Buffer.allocUnsafeSlow(SLAB);
+    // Two small writes in a row: start a slab with both (the tail is held as a Buffer no longer);
+    // a large one if the run filled a slab already.
+    const size = slab && last > 0 && chunks[last - 1] === this.#slabView ? SLAB : FIRST_SLAB;
+    const fresh = size === SLAB ? Buffer.allocUnsafeSlow(SLAB) : Buffer.allocUnsafe(FIRST_SLAB);
     tail.copy(fresh, 0);
     b.copy(fresh, tail.length);
     this.#slab = fresh;
     this.#slabUsed = tail.length + b.length;
-    chunks[last] = fresh.subarray(0, this.#slabUsed);
+    this.#slabView = chunks[last] = fresh.subarray(0, this.#slabUsed);
   }
 
   /** The peer has everything before `to`; returns false if `to` lies beyond what was written. */
