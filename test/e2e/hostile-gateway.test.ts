@@ -10,6 +10,7 @@ import { HANDSHAKE_SIZE } from '../../src/auth/handshake.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { agentConfig } from '../helpers/stack.ts';
 import { listen, waitFor } from '../helpers/net.ts';
+import { liveHeap } from '../helpers/hostile.ts';
 
 /**
  * A fake gateway that accepts a real (plain-mode) agent, answers its HELLO, and then does what a
@@ -88,10 +89,13 @@ test('a gateway that floods 8 KiB PINGs and never reads: the agent stops reading
   const ping = encodeCmd(0, Command.PING, Buffer.alloc(8000));
   const burst = Buffer.concat(Array.from({ length: 8 }, () => ping));
   const rss0 = process.memoryUsage().rss;
+  const heap0 = await liveHeap();
   const sent = await floodUntilStopped(socket, () => burst, () => mux.readStopped);
   clearInterval(sampler);
   peak = Math.max(peak, mux.queued);
-  console.log(`# agent, 8 KiB PING flood: sent ${(sent / MiB).toFixed(2)} MiB; agent queued at most ${(peak / MiB).toFixed(2)} MiB (bound ${((DEFAULT_MAX_QUEUED + ONE_READ) / MiB).toFixed(2)} MiB); RSS +${((process.memoryUsage().rss - rss0) / MiB).toFixed(1)} MiB`);
+  const heap = (await liveHeap()) - heap0;
+  console.log(`# agent, 8 KiB PING flood: sent ${(sent / MiB).toFixed(2)} MiB; agent queued at most ${(peak / MiB).toFixed(2)} MiB (bound ${((DEFAULT_MAX_QUEUED + ONE_READ) / MiB).toFixed(2)} MiB); RSS +${((process.memoryUsage().rss - rss0) / MiB).toFixed(1)} MiB, live heap ${(heap / MiB).toFixed(2)} MiB`);
+  assert.ok(heap < 32 * MiB, `live heap grew ${heap}`);
   assert.ok(peak <= DEFAULT_MAX_QUEUED + ONE_READ, `queued ${peak}`);
   assert.equal(mux.closed, false, 'the link stays up: the agent only stopped reading');
 });

@@ -1,4 +1,6 @@
 import { connect, type Socket } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { makeHandshake } from '../../src/auth/handshake.ts';
 import { clientNew, NEW_REPLY_SIZE, trafficKeys } from '../../src/link/handshake.ts';
 import { readExact } from '../../src/link/read-exact.ts';
@@ -89,4 +91,17 @@ export async function linkPeer(port: number, serverKey: Buffer, purpose: number)
   const p = peer(socket, send);
   p.linkPing = () => sealer.control(Rec.PING, Date.now());
   return p;
+}
+
+// A full GC on demand, without --expose-gc on the command line.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+/** Live heap and buffers after a full GC: what the process retains, without the flood's garbage. */
+export async function liveHeap(): Promise<number> {
+  // Twice, a turn apart: the first collection's finalizers release the buffers' memory.
+  gc();
+  await new Promise((r) => setImmediate(r));
+  gc();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
 }
