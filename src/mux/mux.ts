@@ -67,8 +67,8 @@ export const DEFAULT_MAX_SESSIONS = 4096;
  * Default bound on the bytes a mux leaves queued on its link before it stops reading. What an
  * honest peer makes us queue stays below ~0.6 MiB: DAT stops once a write returns false (the
  * link's mark, ≤ 64 KiB, plus one session batch of 256 KiB and its headers), and control frames
- * are bounded per session (an OPN, two CREDITs in flight, a FIN, a CLS: < 64 bytes × 4,096
- * sessions = 256 KiB) or per keepalive (one PING, one PONG). Only a peer that sends and does not
+ * are bounded per session (an OPN, at most three CREDITs owed, a FIN, a CLS: < 72 bytes × 4,096
+ * sessions = 288 KiB) or per keepalive (one PING, one PONG). Only a peer that sends and does not
  * read gets past it: then its frames stay unread (TCP backpressure) instead of our answers
  * piling up in memory.
  */
