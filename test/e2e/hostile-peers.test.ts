@@ -5,6 +5,7 @@ import { Command, encodeCmd, encodeHello, encodeOpn, ipToBytes, PROTOCOL_VERSION
 import { DEFAULT_MAX_QUEUED } from '../../src/mux/mux.ts';
 import { SOCKET_READ_LIMIT } from '../../src/link/stream.ts';
 import { Purpose } from '../../src/connect/protocol.ts';
+import { makeHandshake } from '../../src/auth/handshake.ts';
 import type { Agent } from '../../src/agent/agent.ts';
 import { ADMIN, agent, gateway, KEY, online } from '../helpers/stack.ts';
 import { dial, echoServer, hashUntilEnd, http, sendPattern } from '../helpers/net.ts';
@@ -50,7 +51,7 @@ function held(peer: HostilePeer): number {
     if (h.stream.remotePort !== peer.socket.localPort) continue;
     n += h.stream.buffered;
     // The dk connect mux's frames gathered while the stream was blocked (queued counts the stream's own queue too).
-    const mux = gw.gateway.connectMuxes.get(h.stream);
+    const mux = gw.gateway.connectMuxes.get(h.stream) ?? gw.gateway.agents.list().find((a) => a.mux.link === h.stream)?.mux;
     if (mux) n += mux.queued - h.stream.writableLength;
   }
   for (const a of gw.gateway.agents.list()) if (!a.encrypted && (a.mux.link as Socket).remotePort === peer.socket.localPort) n += a.mux.queued;
@@ -144,6 +145,19 @@ test('a dk connect client that floods 8 KiB PINGs and never acknowledges nor rea
   // The gateway's mux stopped reading the LinkStream (the stream then stops reading its socket).
   const r = await underAttack(peer, () => burst, () => linkStream(peer)?.isPaused() === true);
   console.log(`# dk connect, 8 KiB PINGs, no ACK: sent ${fmt(r.sent)} in ${r.ms} ms; gateway held at most ${fmt(r.peak)} for that link (bound ${fmt(bound)}); RSS ${r.rss >= 0 ? '+' : ''}${fmt(r.rss)}, live heap ${r.heap}`);
+  assert.ok(r.peak <= bound, `held ${r.peak}`);
+  peer.close();
+});
+
+test('an agent on the encrypted link that floods OPN and never acknowledges nor reads: its CLS answers fill the replay buffer as slabs, then the gateway stops reading', async () => {
+  const peer = await linkPeer(gw.servPort, gw.gateway.linkKey.publicRaw, Purpose.AGENT);
+  await peer.send(makeHandshake('evil', EVIL_KEY));
+  await peer.send(encodeCmd(0, Command.HELLO, encodeHello({ version: PROTOCOL_VERSION, features: 7, window: 256 * 1024 })));
+  const burst = Buffer.concat(Array.from({ length: 1000 }, (_, i) => encodeOpn(i + 1, 22, ipToBytes('127.0.0.1'))));
+  const bound = LINK_WINDOW + DEFAULT_MAX_QUEUED + ONE_READ + 256 * 1024 + ONE_READ + SOCKET_READ_LIMIT + ONE_READ;
+  const evil = () => gw.gateway.agents.get('evil');
+  const r = await underAttack(peer, () => burst, () => evil()?.encrypted === true && linkStream(peer)?.isPaused() === true);
+  console.log(`# encrypted agent, OPN flood, no ACK: sent ${fmt(r.sent)} in ${r.ms} ms; gateway held at most ${fmt(r.peak)} for that link (bound ${fmt(bound)}); RSS ${r.rss >= 0 ? '+' : ''}${fmt(r.rss)}, live heap ${r.heap}`);
   assert.ok(r.peak <= bound, `held ${r.peak}`);
   peer.close();
 });
