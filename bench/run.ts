@@ -163,7 +163,9 @@ async function openSessions(port: number, n: number): Promise<Socket[]> {
 // ---------- contenders ----------
 
 function start(cmd: string, args: string[], ready: RegExp | null, opts: { stream?: 'stdout' | 'stderr'; timeoutMs?: number } = {}): Promise<ChildProcess> {
-  const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // The memory round holds SESSIONS sessions on one link: above the default caps (4,096 per link).
+  const caps = { DK_MAX_SESSIONS_PER_LINK: String(SESSIONS + 1000), DK_MAX_SESSIONS: String(SESSIONS + 1000) };
+  const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...caps } });
   children.push(p);
   p.once('exit', () => children.splice(children.indexOf(p), 1));
   return new Promise((resolve, reject) => {

@@ -61,6 +61,8 @@ export class Agent extends EventEmitter {
   #scans = 0;
   readonly #targets = new Set<Socket>();
   refused = 0;
+  /** OPNs refused because the link already carried max_sessions sessions. */
+  sessionCapRefused = 0;
 
   constructor(config: AgentConfig, log: Logger) {
     super();
@@ -180,6 +182,11 @@ export class Agent extends EventEmitter {
       features: this.config.seed_only ? 0 : ALL_FEATURES,
       keepaliveMs: this.config.keepalive * 1000,
       deadAfterMs: usesLink(this.config) ? 0 : this.config.keepalive * 3000,
+      maxSessions: this.config.max_sessions,
+      onRefuse: () => {
+        // Logged once per burst, not per OPN: a flood must not become a flood of log lines.
+        if (this.sessionCapRefused++ % 1000 === 0) this.log.warn({ max: this.config.max_sessions, refused: this.sessionCapRefused }, 'gateway opened more sessions than max_sessions; refused');
+      },
       onOpen: (s, p, ip) => this.#onOpen(s, p, ip),
       onCommand: (f) => this.#onCommand(mux, f),
       onHello: (features) => {

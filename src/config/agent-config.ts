@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { bool, bytes, list, logLevel, name, netRule, port, seconds, cidr } from './fields.ts';
 import { dropUndefined, fromEnv, readYaml, validate } from './load.ts';
 import { secretFlag } from './secret-file.ts';
-import { DEFAULT_WINDOW, DEFAULT_WINDOW_MAX } from '../mux/mux.ts';
+import { DEFAULT_MAX_SESSIONS, DEFAULT_WINDOW, DEFAULT_WINDOW_MAX } from '../mux/mux.ts';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT (IPv6 in brackets: [::1]:35357)');
 
@@ -37,6 +37,8 @@ export const AgentConfigSchema = z.object({
   scan_max_hosts: z.coerce.number().int().min(1).max(65536).default(4096),
   window: bytes.default(DEFAULT_WINDOW),
   window_max: bytes.default(DEFAULT_WINDOW_MAX),
+  /** Sessions open at once on the gateway link; an OPN beyond is refused with CLS. */
+  max_sessions: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_SESSIONS),
   seed_only: bool.default(false),
   log_level: logLevel.default('info'),
 }).strict();
@@ -55,7 +57,7 @@ export interface AgentFlags {
   plain?: boolean;
 }
 
-const ENV_KEYS = ['gateway', 'gateway_key', 'plain', 'name', 'key', 'lan_nets', 'reconnect_min', 'reconnect_max', 'link_resume', 'keepalive', 'log_level', 'seed_only', 'window', 'window_max'];
+const ENV_KEYS = ['gateway', 'gateway_key', 'plain', 'name', 'key', 'lan_nets', 'reconnect_min', 'reconnect_max', 'link_resume', 'keepalive', 'log_level', 'seed_only', 'window', 'window_max', 'max_sessions'];
 
 /** `warn` hears about secret files that others may read (the CLI logs it once the logger exists). */
 export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env, warn: (message: string) => void = () => undefined): AgentConfig {

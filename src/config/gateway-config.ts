@@ -4,7 +4,7 @@ import { dropUndefined, fromEnv, readYaml, validate } from './load.ts';
 import { ConfigError } from './errors.ts';
 import { readSecretFile, secretFlag } from './secret-file.ts';
 import { DEFAULT_LINK_OPTIONS } from '../link/stream.ts';
-import { DEFAULT_WINDOW, DEFAULT_WINDOW_MAX } from '../mux/mux.ts';
+import { DEFAULT_MAX_SESSIONS, DEFAULT_WINDOW, DEFAULT_WINDOW_MAX } from '../mux/mux.ts';
 
 /** Defaults come from SPEC §2 (ports, handshake, idle_close, auth_time) unless noted. */
 export const GatewayConfigSchema = z.object({
@@ -32,6 +32,12 @@ export const GatewayConfigSchema = z.object({
   link_window: bytes.default(DEFAULT_LINK_OPTIONS.window),
   /** Encrypted link: PING interval; a connection silent for 3x this is dropped and resumed. */
   link_keepalive: seconds.default(5),
+  /** Sessions open at once on one agent link or one dk connect link; an OPN beyond is refused (CLS). */
+  max_sessions_per_link: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_SESSIONS),
+  /** Static tunnels (listeners) one agent may publish. */
+  max_exposes_per_agent: z.coerce.number().int().min(0).max(65535).default(64),
+  /** PORT QUERY answers the gateway waits for at once per agent link; the API answers 429 beyond. */
+  max_pending_scans: z.coerce.number().int().min(1).max(4096).default(16),
   /** Speak only the seed protocol (no HELLO extensions): for interoperability tests. */
   seed_only: bool.default(false),
   trusted_proxies: list(cidr).default([]),
@@ -83,7 +89,8 @@ export interface GatewayFlags {
 const ENV_KEYS = ['bind', 'mgmt_bind', 'serv_port', 'mgmt_port', 'access_ports', 'data_dir', 'handshake', 'idle_close', 'auth_time',
   'keepalive', 'trusted_proxies', 'log_level', 'admin_token', 'seed_only', 'window', 'window_max', 'expose_ports', 'link_detach_timeout', 'link_window',
   'link_keepalive', 'auth_fail_limit', 'auth_fail_limit_user', 'auth_log_interval', 'max_pending_handshakes', 'max_pending_per_ip',
-  'mgmt_max_connections', 'mgmt_max_per_ip', 'max_links_per_user', 'max_grants_per_user'];
+  'mgmt_max_connections', 'mgmt_max_per_ip', 'max_links_per_user', 'max_grants_per_user', 'max_sessions_per_link', 'max_exposes_per_agent',
+  'max_pending_scans'];
 
 /** `warn` hears about secret files that others may read (the CLI logs it once the logger exists). */
 export function loadGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = process.env, warn: (message: string) => void = () => undefined): GatewayConfig {

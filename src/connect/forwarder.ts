@@ -106,6 +106,9 @@ export class Forwarder {
       const timer = setTimeout(() => mux.destroy(new Error(`no HELLO from the gateway within ${REPLY_TIMEOUT_MS} ms`)), REPLY_TIMEOUT_MS);
       const mux: Mux = new Mux(stream, {
         role: 'gateway',
+        // No cap of our own on the sessions we open: the gateway enforces max_sessions_per_link
+        // (and answers beyond it with CLS); OPNs from the gateway are refused anyway.
+        maxSessions: Number.MAX_SAFE_INTEGER,
         // The link has its own keepalive and resumes; only a lost link session ends the mux.
         keepaliveMs: 0,
         deadAfterMs: 0,
@@ -144,7 +147,19 @@ export class Forwarder {
       local.destroy();
       return;
     }
-    bridge(mux.open(this.o.port, this.o.host ?? '127.0.0.1'), local);
+    let session;
+    try {
+      session = mux.open(this.o.port, this.o.host ?? '127.0.0.1');
+    } catch (e) {
+      // The link carries as many sessions as a mux holds (SessionLimitError): refuse this one.
+      const err = new ConnectRefusedError((e as { code?: string }).code ?? 'link', (e as Error).message);
+      this.refused++;
+      this.lastRefusal = err;
+      this.o.log.error({ code: err.code, err: err.message }, 'dk connect: connection refused');
+      local.destroy();
+      return;
+    }
+    bridge(session, local);
   }
 
   close(): void {

@@ -12,6 +12,8 @@ export interface AgentLink {
   exposes: Set<number>;
   /** Over the encrypted, resumable link (true) or the seed's plain TCP. */
   encrypted: boolean;
+  /** EXPOSE requests being set up (listen() in progress), counted against max_exposes_per_agent. */
+  exposesPending: number;
 }
 
 export interface ScanResult {
@@ -22,6 +24,7 @@ export interface ScanResult {
 }
 
 interface PendingScan {
+  link: AgentLink;
   hosts: string[];
   truncated: boolean;
   refused: boolean;
@@ -33,6 +36,8 @@ interface PendingScan {
 export class AgentRegistry {
   readonly #links = new Map<string, AgentLink>();
   readonly #scans = new Map<number, PendingScan>();
+  /** PORT QUERYs awaiting their answer, per link (bounded by max_pending_scans at the gateway). */
+  readonly #pendingByLink = new Map<AgentLink, number>();
 
   get(name: string): AgentLink | undefined {
     return this.#links.get(name);
@@ -51,8 +56,14 @@ export class AgentRegistry {
     return old;
   }
 
-  /** Removes `link` if it is still the current one for its name. */
+  /** PORT QUERYs sent on `link` and not yet answered or timed out. */
+  pendingScans(link: AgentLink): number {
+    return this.#pendingByLink.get(link) ?? 0;
+  }
+
+  /** Removes `link` if it is still the current one for its name; its pending scans end incomplete. */
   remove(link: AgentLink): boolean {
+    for (const [id, p] of this.#scans) if (p.link === link) this.#finish(id, false);
     if (this.#links.get(link.name) !== link) return false;
     this.#links.delete(link.name);
     return true;
@@ -69,15 +80,19 @@ export class AgentRegistry {
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.#finish(id, false), timeoutMs);
       timer.unref();
-      this.#scans.set(id, { hosts: [], truncated: false, refused: false, resolve, timer });
+      this.#scans.set(id, { link, hosts: [], truncated: false, refused: false, resolve, timer });
+      this.#pendingByLink.set(link, this.pendingScans(link) + 1);
       link.mux.command(id, Command.PORT_QUERY, encodePortQuery(port));
     });
   }
 
-  /** Routes a PORT QUERY answer frame. Frames with unknown ids (late, after a timeout) are ignored. */
-  onScanReply(id: number, params: Buffer): void {
+  /**
+   * Routes a PORT QUERY answer frame. Frames with unknown ids (late, after a timeout) are ignored,
+   * and so are answers from another link than the one asked.
+   */
+  onScanReply(link: AgentLink, id: number, params: Buffer): void {
     const p = this.#scans.get(id);
-    if (!p) return;
+    if (!p || p.link !== link) return;
     const r = decodeScanReply(params);
     for (const h of r.hosts) if (p.hosts.length < 65536) p.hosts.push(bytesToIp(h));
     p.truncated ||= (r.flags & ScanFlag.TRUNCATED) !== 0;
@@ -89,6 +104,9 @@ export class AgentRegistry {
     const p = this.#scans.get(id);
     if (!p) return;
     this.#scans.delete(id);
+    const n = this.pendingScans(p.link) - 1;
+    if (n > 0) this.#pendingByLink.set(p.link, n);
+    else this.#pendingByLink.delete(p.link);
     clearTimeout(p.timer);
     p.resolve({ hosts: p.hosts, complete, truncated: p.truncated, refused: p.refused });
   }

@@ -5,7 +5,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { type Credential, HANDSHAKE_SIZE, verifyHandshake } from '../auth/handshake.ts';
 import { accessRange, type GatewayConfig } from '../config/gateway-config.ts';
 import { bridge } from '../mux/bridge.ts';
-import { Mux } from '../mux/mux.ts';
+import { Mux, SessionLimitError } from '../mux/mux.ts';
 import { MuxSession, type CloseReason } from '../mux/session.ts';
 import { splice } from '../mux/splice.ts';
 import {
@@ -76,6 +76,8 @@ export class Gateway {
   readonly metrics = new GatewayMetrics();
   readonly agents = new AgentRegistry();
   readonly sessions = new Map<string, LiveSession>();
+  /** The muxes of live `dk connect` links (by their link stream). */
+  readonly connectMuxes = new Map<Duplex, Mux>();
   readonly grants: GrantTable;
   db!: DatabaseSync;
   users!: UserStore;
@@ -300,9 +302,11 @@ export class Gateway {
   }
 
   #onAgentAuthenticated(name: string, socket: Duplex, remote: string, rest: Buffer, overLink: boolean): void {
-    const link: AgentLink = { name, remote, since: Date.now(), exposes: new Set(), mux: null as unknown as Mux, encrypted: overLink };
+    const link: AgentLink = { name, remote, since: Date.now(), exposes: new Set(), exposesPending: 0, mux: null as unknown as Mux, encrypted: overLink };
     link.mux = new Mux(socket, {
       role: 'gateway',
+      maxSessions: this.config.max_sessions_per_link,
+      onRefuse: (reason) => this.metrics.sessionsRefused.inc({ reason }),
       window: this.config.window,
       windowMax: this.config.window_max,
       features: this.config.seed_only ? 0 : ALL_FEATURES,
@@ -330,7 +334,7 @@ export class Gateway {
   }
 
   #onAgentCommand(link: AgentLink, f: CmdFrame): void {
-    if (f.command === Command.PORT_QUERY) this.agents.onScanReply(f.id, f.params);
+    if (f.command === Command.PORT_QUERY) this.agents.onScanReply(link, f.id, f.params);
     else if (f.command === Command.EXPOSE && link.mux.features & Feature.EXPOSE) {
       // A malformed request is a protocol error: close the link, as for any bad frame.
       this.#onExpose(link, f.id, f.params).catch((err: unknown) => link.mux.destroy(err instanceof Error ? err : new Error(String(err))));
@@ -351,14 +355,22 @@ export class Gateway {
     }
     const held = this.#exposes.get(port);
     if (held && held.link.name !== link.name) return reply(ExposeStatus.IN_USE, `port ${port} is published by another backend`);
+    // Listeners being set up count too: requests arrive faster than listen() completes.
+    const max = this.config.max_exposes_per_agent;
+    if (held?.link !== link && link.exposes.size + link.exposesPending >= max) {
+      this.metrics.limitsHit.inc({ limit: 'max_exposes_per_agent' });
+      this.log.warn({ backend: link.name, port, max }, 'expose refused: too many static tunnels for this agent');
+      return reply(ExposeStatus.REFUSED, `this agent already publishes ${max} static tunnels, the most this gateway allows (max_exposes_per_agent)`);
+    }
     if (held) this.#closeExpose(port, held.link);
     const allow = new NetSet(req.allow.length > 0 ? req.allow.map(wireToCidr) : ['*']);
     const target = { host: bytesToIp(req.target), port: req.targetPort };
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.#onExposeConnection(port, s));
+    link.exposesPending++;
     const ok = await new Promise<string | null>((resolve) => {
       server.once('error', (e) => resolve(e.message));
       server.listen({ host: this.config.bind, port }, () => resolve(null));
-    });
+    }).finally(() => { link.exposesPending--; });
     if (ok !== null) return reply(ExposeStatus.IN_USE, `cannot listen on port ${port}: ${ok}`);
     if (link.mux.closed) { server.close(); return; }
     server.on('error', () => undefined);
@@ -438,7 +450,12 @@ export class Gateway {
       this.#serveConnectMux(stream, ip, req);
       return;
     }
+    if (target.link.mux.sessions.size >= this.config.max_sessions_per_link) {
+      this.metrics.connectionsRefused.inc({ reason: 'session_cap' });
+      return refuse('session_cap', `backend "${req.backend}" already carries ${this.config.max_sessions_per_link} sessions (max_sessions_per_link); retry when some end`);
+    }
     const key = this.#startSession(stream, stream.remotePort ?? 0, target.link, { kind: 'connect', grantId: null, user: user.name, clientIp: ip, accessPort: 0, host, port: req.port });
+    if (key === null) return;
     const ok: ConnectReply = { ok: true, session: key };
     stream.write(JSON.stringify(ok) + '\n');
   }
@@ -461,6 +478,8 @@ export class Gateway {
   #serveConnectMux(stream: LinkStream, ip: string, req: ConnectRequest): void {
     const mux: Mux = new Mux(stream, {
       role: 'agent',
+      maxSessions: this.config.max_sessions_per_link,
+      onRefuse: (reason) => this.metrics.sessionsRefused.inc({ reason }),
       window: this.config.window,
       windowMax: this.config.window_max,
       features: Feature.FLOW | Feature.PONG,
@@ -482,8 +501,12 @@ export class Gateway {
         }
         this.#startSession(session, stream.remotePort ?? 0, target.link, { kind: 'connect', grantId: null, user: user.name, clientIp: ip, accessPort: 0, host, port });
       },
-      onClose: (err) => this.log.debug({ client: ip, err: err?.message }, 'dk connect link ended'),
+      onClose: (err) => {
+        this.connectMuxes.delete(stream);
+        this.log.debug({ client: ip, err: err?.message }, 'dk connect link ended');
+      },
     });
+    this.connectMuxes.set(stream, mux);
     stream.resume(); // readLine paused it
   }
 
@@ -508,11 +531,27 @@ export class Gateway {
       return;
     }
     this.grants.sessionStarted(grant.id);
-    this.#startSession(socket, socket.remotePort ?? 0, link, { kind: 'grant', grantId: grant.id, user: grant.userName, clientIp: ip, accessPort: port, host: grant.host, port: grant.port });
+    if (this.#startSession(socket, socket.remotePort ?? 0, link, { kind: 'grant', grantId: grant.id, user: grant.userName, clientIp: ip, accessPort: port, host: grant.host, port: grant.port }) === null) {
+      this.grants.sessionEnded(grant.id);
+    }
   }
 
-  #startSession(socket: Duplex | MuxSession, clientPort: number, link: AgentLink, s: { kind: LiveSession['kind']; grantId: string | null; user: string | null; clientIp: string; accessPort: number; host: string; port: number }): string {
-    const session = link.mux.open(s.port, s.host);
+  /**
+   * Opens a session on the agent's link and joins the client's end to it. Returns null, having
+   * closed the client's end, when the link already carries max_sessions_per_link sessions.
+   */
+  #startSession(socket: Duplex | MuxSession, clientPort: number, link: AgentLink, s: { kind: LiveSession['kind']; grantId: string | null; user: string | null; clientIp: string; accessPort: number; host: string; port: number }): string | null {
+    let session: MuxSession;
+    try {
+      session = link.mux.open(s.port, s.host);
+    } catch (e) {
+      if (!(e instanceof SessionLimitError)) throw e;
+      this.metrics.connectionsRefused.inc({ reason: 'session_cap' });
+      this.log.warn({ backend: link.name, client: s.clientIp, max: this.config.max_sessions_per_link }, 'connection refused: the agent link carries max_sessions_per_link sessions');
+      if (socket instanceof MuxSession) socket.close();
+      else socket.destroy();
+      return null;
+    }
     const key = `${link.name}.${session.id.toString(16)}`;
     const target = s.host.includes(':') ? `[${s.host}]:${s.port}` : `${s.host}:${s.port}`;
     const live: LiveSession = {
@@ -607,6 +646,10 @@ export class Gateway {
     const link = this.agents.get(backend);
     if (!this.#backends.has(backend)) throw notFound(`backend "${backend}"`);
     if (!link) throw new ApiError(503, 'backend_offline', `backend "${backend}" has no agent online`);
+    if (this.agents.pendingScans(link) >= this.config.max_pending_scans) {
+      this.metrics.limitsHit.inc({ limit: 'max_pending_scans' });
+      throw new ApiError(429, 'too_many_scans', `${this.config.max_pending_scans} port queries are already waiting for backend "${backend}" (max_pending_scans); retry when one has answered`);
+    }
     return this.agents.scan(link, port, this.config.scan_timeout * 1000);
   }
 

@@ -7,6 +7,8 @@ export class GatewayMetrics {
   readonly sessionsActive = new Gauge({ name: 'dk_sessions_active', help: 'Tunnelled TCP sessions open now', registers: [this.registry] });
   readonly sessionsTotal = new Counter({ name: 'dk_sessions_total', help: 'Tunnelled sessions opened', labelNames: ['kind'] as const, registers: [this.registry] });
   readonly connectionsRefused = new Counter({ name: 'dk_connections_refused_total', help: 'Connections closed without a session', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly sessionsRefused = new Counter({ name: 'dk_sessions_refused_total', help: 'OPN frames refused with CLS (session_cap: the link holds max_sessions_per_link; not_accepted: an agent sent OPN)', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly limitsHit = new Counter({ name: 'dk_limits_hit_total', help: 'Requests refused because a per-agent limit was reached (max_exposes_per_agent, max_pending_scans)', labelNames: ['limit'] as const, registers: [this.registry] });
   readonly bytes = new Counter({ name: 'dk_bytes_total', help: 'Tunnelled bytes', labelNames: ['direction'] as const, registers: [this.registry] });
   readonly grantsActive = new Gauge({ name: 'dk_grants_active', help: 'Grants in force', registers: [this.registry] });
   readonly accessPortsOpen = new Gauge({ name: 'dk_access_ports_open', help: 'Access ports listening', registers: [this.registry] });

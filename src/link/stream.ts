@@ -27,6 +27,14 @@ export const DEFAULT_LINK_OPTIONS: LinkOptions = { window: 8 * 1024 * 1024, ping
 const ACK_EVERY = 1024 * 1024;
 /** Bytes queued on the socket before the stream waits for 'drain'. */
 const SOCKET_QUEUE = 256 * 1024;
+/**
+ * Bytes queued on the socket beyond which we stop reading it until 'drain'. DATA stops at
+ * SOCKET_QUEUE plus one record (≤ 64 KiB + 29), and an honest peer makes us add only a few
+ * control records (an ACK per MiB or per 5 ms, a PONG per PING: one per pingMs and one per half
+ * window): together far below this. A peer that sends records (PINGs, DATA that we ACK) and reads
+ * nothing gets past it; then we stop reading it, and what it sends stays in TCP's buffers.
+ */
+export const SOCKET_READ_LIMIT = 512 * 1024;
 
 export interface DirectionKeys {
   send: Buffer;
@@ -73,6 +81,8 @@ export class LinkStream extends Duplex {
   /** A write (or a corked batch of writes) waiting for window space, and its callback. */
   #pending: { chunks: Buffer[]; cb: (err?: Error | null) => void } | null = null;
   #pausedByUs = false;
+  /** The socket is paused because the peer does not read: more than SOCKET_READ_LIMIT bytes wait on it. */
+  #readStopped = false;
   #ping: NodeJS.Timeout | null = null;
   #lastRx = 0;
   #complete = false;
@@ -92,6 +102,10 @@ export class LinkStream extends Duplex {
   /** Unacknowledged bytes held for retransmission (≤ window). */
   get unacked(): number {
     return this.#out.size;
+  }
+  /** Whether reading the socket is paused because the peer does not read what we send. */
+  get readStopped(): boolean {
+    return this.#readStopped;
   }
   /** Every byte this stream holds in memory: replay buffer, queued reads and writes, and the socket's queue. */
   get buffered(): number {
@@ -119,6 +133,7 @@ export class LinkStream extends Duplex {
     this.#opener = new RecordOpener(keys.recv);
     this.#socket = socket;
     this.#blocked = false;
+    this.#readStopped = false;
     this.#ackPending = 0;
     this.#ackAsked = false;
     this.remoteAddress = socket.remoteAddress;
@@ -202,11 +217,21 @@ export class LinkStream extends Duplex {
     const s = this.#socket!;
     if (Array.isArray(buf)) for (const b of buf) s.write(b);
     else s.write(buf);
-    if (s.writableLength >= SOCKET_QUEUE) this.#blocked = true;
+    if (s.writableLength >= SOCKET_QUEUE) {
+      this.#blocked = true;
+      if (s.writableLength > SOCKET_READ_LIMIT && !this.#readStopped) {
+        this.#readStopped = true;
+        s.pause();
+      }
+    }
   }
 
   readonly #onDrain = (): void => {
     this.#blocked = false;
+    if (this.#readStopped) {
+      this.#readStopped = false;
+      if (!this.#pausedByUs) this.#socket?.resume();
+    }
     this.#pump();
   };
 
@@ -312,7 +337,7 @@ export class LinkStream extends Duplex {
   override _read(): void {
     if (this.#pausedByUs) {
       this.#pausedByUs = false;
-      this.#socket?.resume();
+      if (!this.#readStopped) this.#socket?.resume();
     }
   }
 

@@ -14,6 +14,16 @@ export class LinkDeadError extends Error {
   }
 }
 
+/** This mux already holds `maxSessions` sessions: open() refuses to add one. */
+export class SessionLimitError extends Error {
+  readonly code = 'DK_SESSION_LIMIT';
+  constructor(max: number) {
+    super(`the link already carries ${max} sessions (max_sessions_per_link / max_sessions)`);
+  }
+}
+
+export type RefuseReason = 'session_cap' | 'not_accepted';
+
 export interface MuxInit {
   /** The side that opens sessions (the gateway) or accepts them (the agent). */
   role: 'gateway' | 'agent';
@@ -26,6 +36,18 @@ export interface MuxInit {
   /** PING interval; the link is declared dead after `deadAfterMs` with no bytes received (0: never — the encrypted link has its own liveness and resumes). */
   keepaliveMs?: number;
   deadAfterMs?: number;
+  /**
+   * Most sessions open at once on this link. An OPN beyond it is refused with CLS (onRefuse
+   * 'session_cap'); open() beyond it throws SessionLimitError.
+   */
+  maxSessions?: number;
+  /**
+   * Bytes queued on the link (its writableLength) beyond which the mux stops reading it until
+   * 'drain' (docs/architecture.md, "Backpressure"). Honest traffic stays far below it.
+   */
+  maxQueued?: number;
+  /** An OPN was refused without reaching onOpen: over the session cap, or this side accepts none. */
+  onRefuse?: (reason: RefuseReason) => void;
   /** Agent side: an OPN arrived. Call session.close() to refuse. */
   onOpen?: (session: MuxSession, port: number, address: string) => void;
   /** Commands the mux does not handle itself (PORT QUERY, EXPOSE, unknown ones). */
@@ -39,6 +61,27 @@ export interface MuxInit {
 
 export const DEFAULT_WINDOW = 256 * 1024;
 export const DEFAULT_WINDOW_MAX = 2 * 1024 * 1024;
+/** Default session cap per link (`max_sessions_per_link` at the gateway, `max_sessions` at the agent). */
+export const DEFAULT_MAX_SESSIONS = 4096;
+/**
+ * Default bound on the bytes a mux leaves queued on its link before it stops reading. What an
+ * honest peer makes us queue stays below ~0.6 MiB: DAT stops once a write returns false (the
+ * link's mark, ≤ 64 KiB, plus one session batch of 256 KiB and its headers), and control frames
+ * are bounded per session (an OPN, at most three CREDITs owed, a FIN, a CLS: < 72 bytes × 4,096
+ * sessions = 288 KiB) or per keepalive (one PING, one PONG). Only a peer that sends and does not
+ * read gets past it: then its frames stay unread (TCP backpressure) instead of our answers
+ * piling up in memory.
+ */
+export const DEFAULT_MAX_QUEUED = 1024 * 1024;
+
+/**
+ * The bound for a link that may carry `maxSessions` sessions: the control frames an honest peer
+ * makes us queue grow with the sessions (< 72 bytes each, above), so a cap raised past 4,096
+ * raises the bound by 128 bytes a session, up to 8.5 MiB (65,536 sessions).
+ */
+export function maxQueuedFor(maxSessions: number): number {
+  return Math.max(DEFAULT_MAX_QUEUED, 512 * 1024 + 128 * Math.min(maxSessions, 65_536));
+}
 
 /**
  * A DK chunk-protocol multiplexer over one link (a TCP socket, or later the encrypted link).
@@ -57,6 +100,13 @@ export class Mux implements SessionHost {
   #helloSent = false;
   #features = 0;
   #blocked = false;
+  /** Frames written while the link was blocked, gathered for one write on 'drain' (#write). */
+  #ctl: Buffer | null = null;
+  #ctlLen = 0;
+  /** Reading is paused because more than maxQueued bytes wait on the link (cleared on 'drain'). */
+  #readStopped = false;
+  readonly #maxQueued: number;
+  readonly #maxSessions: number;
   readonly #waiting = new Set<MuxSession>();
   readonly #congested = new Set<MuxSession>();
   /** Sessions that received DAT during the current link read, delivered after it (#deliverTouched). */
@@ -79,6 +129,8 @@ export class Mux implements SessionHost {
     this.windowMax = init.windowMax ?? DEFAULT_WINDOW_MAX; // RecvWindow holds it to ≥ window
     this.offered = init.features ?? ALL_FEATURES;
     this.#now = init.now ?? Date.now;
+    this.#maxSessions = init.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    this.#maxQueued = init.maxQueued ?? maxQueuedFor(this.#maxSessions);
     this.#lastRx = this.#now();
     link.on('data', this.#onData);
     link.on('drain', this.#onDrain);
@@ -109,6 +161,10 @@ export class Mux implements SessionHost {
   get writable(): boolean {
     return !this.#blocked && !this.#closed;
   }
+  /** Whether reading the link is paused because the peer does not take what we write. */
+  get readStopped(): boolean {
+    return this.#readStopped;
+  }
 
   /** Feeds bytes that arrived before the mux took over the link (after the handshake). */
   feed(chunk: Buffer): void {
@@ -118,6 +174,7 @@ export class Mux implements SessionHost {
   /** Gateway side: opens a session to address:port on the agent. */
   open(port: number, address: string): MuxSession {
     if (this.#closed) throw new SessionStateError('link is closed');
+    if (this.sessions.size >= this.#maxSessions) throw new SessionLimitError(this.#maxSessions);
     let id: number;
     do id = randomInt(1, 2 ** 32 - 1); while (this.sessions.has(id));
     const s = this.#newSession(id);
@@ -158,6 +215,8 @@ export class Mux implements SessionHost {
     if (this.#closed) return;
     this.#closed = true;
     this.#unsentOpn.clear();
+    this.#ctl = null;
+    this.#ctlLen = 0;
     if (this.#timer) clearInterval(this.#timer);
     for (const s of [...this.sessions.values()]) s.onLinkDown();
     this.sessions.clear();
@@ -177,13 +236,72 @@ export class Mux implements SessionHost {
     this.#write(encodeCmd(0, Command.HELLO, encodeHello({ version: PROTOCOL_VERSION, features: this.offered, window: this.window })));
   }
 
+  /**
+   * Writes a frame other than DAT (those leave only while the link is not blocked, sendData).
+   * While the link is blocked, frames are gathered in #ctl and written as one on 'drain', in
+   * order and before any session's data: a 6-byte CLS written on its own would cost ~30 times its
+   * size in the link's queue (a Buffer and a queue entry each), so a bound on queued bytes would
+   * not bound memory.
+   */
   #write(buf: Buffer): void {
     this.bytesTx += buf.length;
-    if (!this.link.write(buf)) this.#blocked = true;
+    if (this.#blocked) {
+      this.#queueCtl(buf);
+      this.#checkQueued();
+    } else if (!this.link.write(buf)) {
+      this.#blocked = true;
+      this.#checkQueued();
+    }
+  }
+
+  #queueCtl(buf: Buffer): void {
+    const need = this.#ctlLen + buf.length;
+    if (!this.#ctl || need > this.#ctl.length) {
+      const grown = Buffer.allocUnsafe(Math.max(4096, 2 * need));
+      if (this.#ctl) this.#ctl.copy(grown, 0, 0, this.#ctlLen);
+      this.#ctl = grown;
+    }
+    buf.copy(this.#ctl, this.#ctlLen);
+    this.#ctlLen = need;
+  }
+
+  /** Bytes we wrote that the peer has not taken yet: the link's queue and the frames held in #ctl. */
+  get queued(): number {
+    return this.link.writableLength + this.#ctlLen;
+  }
+
+  /**
+   * Every write ends here once the link refused more (write() returned false): past maxQueued
+   * bytes the peer is not reading what we send, so we stop reading what it sends — each frame
+   * we read may make us write (CLS, PONG, CREDIT, scan answers) — until the link drains. One
+   * read's answers at most land beyond the bound.
+   */
+  #checkQueued(): void {
+    if (this.#readStopped || this.queued <= this.#maxQueued) return;
+    this.#readStopped = true;
+    this.link.pause();
+  }
+
+  /** Reading goes on unless the peer does not read (#readStopped) or, in legacy mode, a session's socket is full. */
+  #updateReading(): void {
+    if (this.#closed) return;
+    if (this.#readStopped || this.#congested.size > 0) this.link.pause();
+    else this.link.resume();
   }
 
   readonly #onDrain = (): void => {
     this.#blocked = false;
+    if (this.#ctlLen > 0) {
+      const ctl = this.#ctl!.subarray(0, this.#ctlLen);
+      this.#ctl = null; // the link holds it now: never written into again
+      this.#ctlLen = 0;
+      this.bytesTx -= ctl.length; // counted when queued
+      this.#write(ctl);
+    }
+    if (this.#readStopped && this.queued <= this.#maxQueued) {
+      this.#readStopped = false;
+      this.#updateReading();
+    }
     const waiting = [...this.#waiting];
     this.#waiting.clear();
     for (const s of waiting) {
@@ -239,11 +357,13 @@ export class Mux implements SessionHost {
   #onOpn(id: number, port: number, address: Uint8Array): void {
     if (id === 0) throw new SessionStateError('OPN with session id 0');
     if (this.sessions.has(id)) throw new SessionStateError(`OPN for session ${id} which is open`);
-    const s = this.#newSession(id);
-    if (!this.#init.onOpen) {
-      s.close(); // this side does not accept sessions: refuse with CLS
+    // Refused without a session object: CLS at once (after our backpressure check like any frame).
+    if (!this.#init.onOpen || this.sessions.size >= this.#maxSessions) {
+      this.#write(encodeCls(id));
+      this.#init.onRefuse?.(this.#init.onOpen ? 'session_cap' : 'not_accepted');
       return;
     }
+    const s = this.#newSession(id);
     this.#init.onOpen(s, port, bytesToIp(address));
   }
 
@@ -281,6 +401,8 @@ export class Mux implements SessionHost {
       this.destroy(new LinkDeadError(deadAfterMs));
       return;
     }
+    // A peer that does not read gets no more PINGs either: they would only pile up in #ctl.
+    if (this.#readStopped) return;
     if (this.#features & Feature.PONG) {
       const p = Buffer.allocUnsafe(8);
       p.writeDoubleBE(this.#now(), 0);
@@ -307,7 +429,10 @@ export class Mux implements SessionHost {
     }
     link.uncork();
     this.bytesTx += data.length + headers.length;
-    if (!ok) this.#blocked = true;
+    if (!ok) {
+      this.#blocked = true;
+      this.#checkQueued();
+    }
   }
   sendFin(session: number): void {
     this.#opnFirst(session);
@@ -328,8 +453,7 @@ export class Mux implements SessionHost {
   setCongested(s: MuxSession, congested: boolean): void {
     if (congested) this.#congested.add(s);
     else this.#congested.delete(s);
-    if (this.#congested.size > 0) this.link.pause();
-    else if (!this.#closed) this.link.resume();
+    this.#updateReading();
   }
   forget(session: number): void {
     const s = this.sessions.get(session);

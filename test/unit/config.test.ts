@@ -60,3 +60,14 @@ test('agent: --allow rules are validated; required keys are named', () => {
   assert.throws(() => loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678', gatewayKey: 'short' }, {}), /gateway_key: must be the gateway's 43-character public key/);
   assert.equal(loadAgentConfig({ gateway: 'gw.example:35357', name: 'home', key: '12345678', gatewayKey: 'A'.repeat(43) }, {}).plain, false);
 });
+
+test('limits: defaults, and the environment sets them (DK_MAX_SESSIONS_PER_LINK, DK_MAX_SESSIONS, …)', () => {
+  const g = loadGatewayConfig({}, {});
+  assert.deepEqual([g.max_sessions_per_link, g.max_exposes_per_agent, g.max_pending_scans], [4096, 64, 16]);
+  const g2 = loadGatewayConfig({}, { DK_MAX_SESSIONS_PER_LINK: '20000', DK_MAX_EXPOSES_PER_AGENT: '2', DK_MAX_PENDING_SCANS: '1' });
+  assert.deepEqual([g2.max_sessions_per_link, g2.max_exposes_per_agent, g2.max_pending_scans], [20000, 2, 1]);
+  const a = loadAgentConfig({ gateway: '127.0.0.1:1', name: 'n', key: 'key-12345678' }, {});
+  assert.equal(a.max_sessions, 4096);
+  assert.equal(loadAgentConfig({ gateway: '127.0.0.1:1', name: 'n', key: 'key-12345678' }, { DK_MAX_SESSIONS: '10' }).max_sessions, 10);
+  assert.throws(() => loadGatewayConfig({}, { DK_MAX_SESSIONS_PER_LINK: '0' }), ConfigError);
+});
