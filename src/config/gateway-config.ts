@@ -53,6 +53,8 @@ export const GatewayConfigSchema = z.object({
   max_pending_handshakes: z.coerce.number().int().min(1).default(1024),
   /** The share of max_pending_handshakes one source address may hold. */
   max_pending_per_ip: z.coerce.number().int().min(1).default(32),
+  /** Tunnelled sessions one user may hold open at once (access ports and dk connect together): below max_sessions_per_link, so one user cannot fill an agent's link. */
+  max_sessions_per_user: z.coerce.number().int().min(1).default(1024),
   /** dk connect links one user may hold open at once. */
   max_links_per_user: z.coerce.number().int().min(1).default(64),
   /** Grants one user may hold at once (each takes a port for a source address). */
@@ -90,7 +92,7 @@ const ENV_KEYS = ['bind', 'mgmt_bind', 'serv_port', 'mgmt_port', 'access_ports',
   'keepalive', 'trusted_proxies', 'log_level', 'admin_token', 'seed_only', 'window', 'window_max', 'expose_ports', 'link_detach_timeout', 'link_window',
   'link_keepalive', 'auth_fail_limit', 'auth_fail_limit_user', 'auth_log_interval', 'max_pending_handshakes', 'max_pending_per_ip',
   'mgmt_max_connections', 'mgmt_max_per_ip', 'max_links_per_user', 'max_grants_per_user', 'max_sessions_per_link', 'max_exposes_per_agent',
-  'max_pending_scans'];
+  'max_pending_scans', 'max_sessions_per_user'];
 
 /** `warn` hears about secret files that others may read (the CLI logs it once the logger exists). */
 export function loadGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = process.env, warn: (message: string) => void = () => undefined): GatewayConfig {

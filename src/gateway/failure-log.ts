@@ -40,7 +40,7 @@ export class FailureLog {
   }
 
   fail(source: string, reason: string): void {
-    if (this.#now() - this.#lastFlush >= this.#init.intervalMs) this.flush();
+    this.tick();
     if (!this.#seen.has(source) && this.#seen.size < this.#max) {
       this.#seen.add(source);
       this.#init.write({ source, count: 1, reasons: { [reason]: 1 }, first: true }, 'authentication failed');
@@ -52,6 +52,11 @@ export class FailureLog {
     t.count++;
     const r = reason in t.reasons || Object.keys(t.reasons).length < MAX_REASONS ? reason : OTHER;
     t.reasons[r] = (t.reasons[r] ?? 0) + 1;
+  }
+
+  /** Ends the interval if it is over (the owner calls this on its own timer, so counts are written even after the failures stop). */
+  tick(): void {
+    if (this.#now() - this.#lastFlush >= this.#init.intervalMs) this.flush();
   }
 
   /** Writes one line per source that failed again since its last line, and starts a new interval. */

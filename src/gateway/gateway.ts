@@ -20,6 +20,7 @@ import { loadOrCreateStaticKey } from '../link/keys.ts';
 import { LinkServer } from '../link/server.ts';
 import type { LinkStream } from '../link/stream.ts';
 import { AuthGuard } from './auth-guard.ts';
+import { FailureLog } from './failure-log.ts';
 import { PreAuthGate } from './pre-auth.ts';
 import { NetSet, wireToCidr } from '../util/cidr.ts';
 import type { Logger } from '../util/log.ts';
@@ -104,6 +105,14 @@ export class Gateway {
   #stopping = false;
   /** Open dk connect links per user (max_links_per_user). */
   readonly #connectLinks = new KeyCount();
+  /**
+   * What authenticated peers are refused (caps, permissions), logged like failed authentications:
+   * the first at once, then one line per user or backend per interval, so a peer that keeps asking
+   * cannot fill the log.
+   */
+  readonly #refusals: FailureLog;
+  /** Live sessions per user, grants and dk connect alike (max_sessions_per_user). */
+  readonly #userSessions = new KeyCount();
   servPort = 0;
 
   constructor(config: GatewayConfig, log: Logger) {
@@ -115,6 +124,10 @@ export class Gateway {
     this.auth = new AuthGuard({
       perIp: config.auth_fail_limit, perUser: config.auth_fail_limit_user, userWindowMs: 15 * 60_000,
       logIntervalMs: config.auth_log_interval * 1000, log, metrics: this.metrics,
+    });
+    this.#refusals = new FailureLog({
+      intervalMs: config.auth_log_interval * 1000,
+      write: (fields) => log.warn({ who: fields.source, count: fields.count, reasons: fields.reasons }, fields.first ? 'refused' : `refused ${fields.count} more times`),
     });
     this.#preAuth = new PreAuthGate({ max: config.max_pending_handshakes, maxPerIp: config.max_pending_per_ip, deadlineMs: config.handshake * 1000 });
   }
@@ -350,7 +363,7 @@ export class Gateway {
     const allowed = this.#backends.get(link.name)?.exposePorts ?? PortSet.parse(this.config.expose_ports);
     const reserved = port === this.servPort || port === this.config.mgmt_port || this.#access.inRange(port);
     if (!allowed.has(port) || reserved) {
-      this.log.warn({ backend: link.name, port }, 'expose refused: port not allowed');
+      this.#refusals.fail(`backend ${link.name}`, `expose_port_not_allowed ${port}`);
       return reply(ExposeStatus.REFUSED, `port ${port} is not open to static tunnels on this gateway`);
     }
     const held = this.#exposes.get(port);
@@ -359,7 +372,7 @@ export class Gateway {
     const max = this.config.max_exposes_per_agent;
     if (held?.link !== link && link.exposes.size + link.exposesPending >= max) {
       this.metrics.limitsHit.inc({ limit: 'max_exposes_per_agent' });
-      this.log.warn({ backend: link.name, port, max }, 'expose refused: too many static tunnels for this agent');
+      this.#refusals.fail(`backend ${link.name}`, 'max_exposes_per_agent');
       return reply(ExposeStatus.REFUSED, `this agent already publishes ${max} static tunnels, the most this gateway allows (max_exposes_per_agent)`);
     }
     if (held) this.#closeExpose(port, held.link);
@@ -495,7 +508,7 @@ export class Gateway {
         const target = this.#connectTarget(user, req.backend, host, port);
         if ('code' in target) {
           this.metrics.connectionsRefused.inc({ reason: target.code });
-          this.log.info({ client: ip, user: user.name, target: `${host}:${port}`, reason: target.code }, 'dk connect session refused');
+          this.#refusals.fail(`user ${user.name}`, `connect_${target.code} ${host}:${port}`);
           session.close();
           return;
         }
@@ -541,13 +554,24 @@ export class Gateway {
    * closed the client's end, when the link already carries max_sessions_per_link sessions.
    */
   #startSession(socket: Duplex | MuxSession, clientPort: number, link: AgentLink, s: { kind: LiveSession['kind']; grantId: string | null; user: string | null; clientIp: string; accessPort: number; host: string; port: number }): string | null {
+    // Per user before per link: one user's sessions cannot fill the agent's link for everyone.
+    if (s.user !== null && !this.#userSessions.take(s.user, this.config.max_sessions_per_user)) {
+      this.metrics.connectionsRefused.inc({ reason: 'user_session_cap' });
+      this.#refusals.fail(`user ${s.user}`, 'max_sessions_per_user');
+      if (socket instanceof MuxSession) socket.close();
+      else socket.destroy();
+      return null;
+    }
+    const user = s.user;
+    const giveBack = (): void => { if (user !== null) this.#userSessions.give(user); };
     let session: MuxSession;
     try {
       session = link.mux.open(s.port, s.host);
     } catch (e) {
+      giveBack();
       if (!(e instanceof SessionLimitError)) throw e;
       this.metrics.connectionsRefused.inc({ reason: 'session_cap' });
-      this.log.warn({ backend: link.name, client: s.clientIp, max: this.config.max_sessions_per_link }, 'connection refused: the agent link carries max_sessions_per_link sessions');
+      this.#refusals.fail(`backend ${link.name}`, 'max_sessions_per_link');
       if (socket instanceof MuxSession) socket.close();
       else socket.destroy();
       return null;
@@ -564,6 +588,7 @@ export class Gateway {
     this.log.debug({ session: key, client: s.clientIp, target }, 'session open');
     const ended = (reason: CloseReason): void => {
       this.sessions.delete(key);
+      giveBack();
       if (s.grantId) this.#grantEnded(s.grantId);
       this.metrics.sessionsActive.set(this.sessions.size);
       this.metrics.bytes.inc({ direction: 'up' }, session.bytesOut);
@@ -671,6 +696,8 @@ export class Gateway {
 
   /** Deadlines: drop idle and expired grants, close access ports nobody holds. */
   sweep(): void {
+    this.auth.failures.tick();
+    this.#refusals.tick();
     for (const g of this.grants.refreshActive()) this.#saveGrant(g);
     for (const { grant, why } of this.grants.sweep()) this.#endGrant(grant, why);
     this.#closeIdlePorts();

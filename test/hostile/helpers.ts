@@ -40,6 +40,7 @@ export const KEYS = { home: 'home-key-for-hostile-tests', probe: 'probe-key-for-
  */
 export const LIMITS = {
   max_sessions_per_link: 50,
+  max_sessions_per_user: 20,
   max_pending_per_ip: 16,
   max_pending_handshakes: 256,
   max_exposes_per_agent: 8,

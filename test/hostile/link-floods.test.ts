@@ -54,11 +54,12 @@ async function firehose(): Promise<{ close(): void; port: number; sent: () => nu
  * a seed-only client (no HELLO), HELLO with a 4 GiB window and CREDITs, the older one-session
  * form, a raw socket paused or read and discarded (no link ACKs): the issue's 2.5 GiB was not
  * reproduced. It stays as the check that a stalled client costs the gateway a bounded amount and
- * takes nobody else's service: its sessions must not use up the agent link's capacity.
+ * takes nobody else's service: its sessions must not use up the agent link's capacity (max_sessions_per_user
+ * below max_sessions_per_link).
  */
 test('attack 1 connect-stall: a dk connect client (non-admin token) opens sessions to a firehose and stops reading', async () => {
   const name = 'connect-stall';
-  const st = await startStack({ hardened: { max_sessions_per_link: LIMITS.max_sessions_per_link } });
+  const st = await startStack({ hardened: { max_sessions_per_link: LIMITS.max_sessions_per_link, max_sessions_per_user: LIMITS.max_sessions_per_user } });
   const hose = await firehose();
   let raw: Socket | null = null;
   let stream: LinkStream | null = null;

@@ -46,3 +46,14 @@ test('failure log: sources and reasons are bounded; the excess is summed under "
   assert.ok(Object.keys(first.reasons).length <= 17, `reasons kept per source are capped (${Object.keys(first.reasons).length})`);
   assert.equal(first.reasons.other, 40 - 16);
 });
+
+test('failure log: tick() writes the last interval\'s count after the failures stop', () => {
+  const { l, lines, advance } = log(1000);
+  for (let i = 0; i < 5; i++) l.fail('a', 'x');
+  advance(999);
+  l.tick();
+  assert.equal(lines.length, 1, 'not before the interval is over');
+  advance(1);
+  l.tick();
+  assert.deepEqual(lines.map((x) => [x.count, x.first]), [[1, true], [4, false]]);
+});
