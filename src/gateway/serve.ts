@@ -6,6 +6,7 @@ import type { GatewayConfig } from '../config/gateway-config.ts';
 import type { Logger } from '../util/log.ts';
 import { buildApi } from './api/app.ts';
 import { Gateway, type FirstRun } from './gateway.ts';
+import { GatewayMetrics } from './metrics.ts';
 import { listenOn } from './listen.ts';
 
 export interface RunningGateway {
@@ -66,7 +67,7 @@ type Api = ReturnType<typeof buildApi>;
 
 /** Starts a gateway and its management API. */
 export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
-  const gateway = new Gateway(config, log);
+  const metrics = new GatewayMetrics();
   // Both ports are taken before the gateway opens its state (Gateway#start), so a port in use or a
   // wrong address fails before first-run secrets are made. Until then the API answers 503.
   let app: Api | null = null;
@@ -82,7 +83,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       // answer, so the unread body is never taken in.
       res.writeHead(refusal.status, { 'content-type': 'application/json', connection: 'close' });
       res.end(JSON.stringify({ error: { code: refusal.code, message: refusal.message } }));
-      gateway.metrics.apiRequests.inc({ method: req.method ?? '', status: String(refusal.status) });
+      metrics.apiRequests.inc({ method: req.method ?? '', status: String(refusal.status) });
       return;
     }
     void listener(req, res);
@@ -92,21 +93,21 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   http.requestTimeout = 15_000;
   http.keepAliveTimeout = 5_000;
   http.maxHeadersCount = 100;
-  limitConnections(http, config.mgmt_max_connections, config.mgmt_max_per_ip, () => gateway.metrics.connectionsRefused.inc({ reason: 'mgmt_connection_cap' }));
+  limitConnections(http, config.mgmt_max_connections, config.mgmt_max_per_ip, () => metrics.connectionsRefused.inc({ reason: 'mgmt_connection_cap' }));
   http.on('clientError', (_err, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'); else socket.destroy(); });
   await listenOn(http, config.mgmt_bind ?? config.bind, config.mgmt_port, { port: 'mgmt_port', portFlag: '--mgmt-port', bind: config.mgmt_bind ? 'mgmt_bind' : 'bind' });
-  let first: FirstRun;
+  let gateway: Gateway;
   try {
-    first = await gateway.start();
+    gateway = await Gateway.start(config, log, { metrics });
   } catch (e) {
     http.close();
     throw e;
   }
-  app = buildApi(gateway, log);
+  app = buildApi(gateway.api(), log);
   const mgmtPort = (http.address() as { port: number }).port;
   log.info({ mgmt_port: mgmtPort }, 'management API listening');
   return {
-    gateway, http, mgmtPort, servPort: gateway.servPort, first,
+    gateway, http, mgmtPort, servPort: gateway.servPort, first: gateway.first,
     async stop(drainMs = 0) {
       http.close();
       http.closeAllConnections();

@@ -15,12 +15,11 @@ const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
 before(async () => {
   const base = 20_000 + Math.floor(Math.random() * 12_000);
-  gw = new Gateway(GatewayConfigSchema.parse({
+  gw = await Gateway.start(GatewayConfigSchema.parse({
     bind: '127.0.0.1', serv_port: 0, access_ports: `${base}-${base + 20}`, data_dir: tempDir(), admin_token: ADMIN,
     backends: { home: { key: KEY }, lab: { key: KEY } }, auth_fail_limit: 5, auth_fail_limit_user: 4, trusted_proxies: ['127.0.0.9/32'],
   }), silentLogger);
-  await gw.start();
-  app = buildApi(gw, silentLogger);
+  app = buildApi(gw.api(), silentLogger);
 });
 after(() => gw.stop());
 

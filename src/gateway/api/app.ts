@@ -8,7 +8,7 @@ import { NetSet } from '../../util/cidr.ts';
 import { PortSet } from '../../util/port-range.ts';
 import type { Logger } from '../../util/log.ts';
 import { ApiError, badRequest, forbidden, notFound, unauthorized } from '../errors.ts';
-import type { Gateway, LiveSession } from '../gateway.ts';
+import type { ApiDeps, SessionView } from './deps.ts';
 import type { Grant } from '../grants.ts';
 import type { User } from '../users.ts';
 import { authorize } from '../authorize.ts';
@@ -33,19 +33,19 @@ const UserBody = z.object({
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-export function grantJson(g: Grant, gw: Gateway): Record<string, unknown> {
+export function grantJson(g: Grant, gw: ApiDeps): Record<string, unknown> {
   return {
     grant_id: g.id, user: g.userName, client_ip: g.clientIp, access_port: g.accessPort, backend: g.backend, host: g.host, port: g.port,
     created_at: iso(g.createdAt), start_before: iso(g.startBefore), expires_at: iso(g.expiresAt),
     start_before_unix: Math.floor(g.startBefore / 1000), expires_at_unix: Math.floor(g.expiresAt / 1000),
-    active_sessions: gw.grants.activeSessions(g.id),
+    active_sessions: gw.activeSessions(g.id),
   };
 }
 
-function sessionJson(s: LiveSession): Record<string, unknown> {
+function sessionJson(s: SessionView): Record<string, unknown> {
   return {
     id: s.key, kind: s.kind, backend: s.backend, grant_id: s.grantId, user: s.user, client: `${s.clientIp}:${s.clientPort}`,
-    access_port: s.accessPort, target: s.target, started_at: iso(s.startedAt), bytes_up: s.session.bytesOut, bytes_down: s.session.bytesIn,
+    access_port: s.accessPort, target: s.target, started_at: iso(s.startedAt), bytes_up: s.bytesUp, bytes_down: s.bytesDown,
   };
 }
 
@@ -64,7 +64,7 @@ async function jsonBody<T extends z.ZodType>(c: Context<Env>, schema: T, example
 }
 
 /** The management API (SPEC §6), as a Hono app: testable with app.request(), served by node-server. */
-export function buildApi(gw: Gateway, log: Logger): Hono<Env> {
+export function buildApi(gw: ApiDeps, log: Logger): Hono<Env> {
   const app = new Hono<Env>();
   const trusted = gw.config.trusted_proxies.length > 0 ? new NetSet(gw.config.trusted_proxies) : null;
 
@@ -90,7 +90,7 @@ export function buildApi(gw: Gateway, log: Logger): Hono<Env> {
   });
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route ${c.req.method} ${c.req.path}; see docs/api.md` } }, 404));
 
-  app.get('/healthz', (c) => c.json({ status: 'ok', agents_online: gw.agents.size, grants: gw.grants.all().length, sessions: gw.sessions.size }));
+  app.get('/healthz', (c) => c.json({ status: 'ok', ...gw.health() }));
   app.get('/metrics', async (c) => c.text(await gw.metrics.registry.metrics(), 200, { 'content-type': gw.metrics.registry.contentType }));
 
   // Authentication for everything under /api: API token or TOTP code; failures limited per source
@@ -137,16 +137,11 @@ export function buildApi(gw: Gateway, log: Logger): Hono<Env> {
 
   app.get('/api/v1/backends', (c) => {
     const u = c.get('user');
-    const names = gw.backendNames().filter((n) => authorize(u, { backend: n }) === null);
     return c.json({
-      backends: names.map((name) => {
-        const a = gw.agents.get(name);
-        return {
-          name, online: !!a, since: a ? iso(a.since) : null, remote: a && u.admin ? a.remote : undefined, encrypted: a?.encrypted ?? null,
-          features: a?.mux.features ?? null, rtt_ms: a?.mux.rttMs ?? null, sessions: a?.mux.sessions.size ?? 0,
-          exposes: gw.exposes().filter((e) => e.backend === name),
-        };
-      }),
+      backends: gw.backends().filter((b) => authorize(u, { backend: b.name }) === null).map((b) => ({
+        name: b.name, online: b.online, since: b.since === null ? null : iso(b.since), remote: b.remote !== null && u.admin ? b.remote : undefined,
+        encrypted: b.encrypted, features: b.features, rtt_ms: b.rttMs, sessions: b.sessions, exposes: b.exposes,
+      })),
     });
   });
 
@@ -162,7 +157,7 @@ export function buildApi(gw: Gateway, log: Logger): Hono<Env> {
     return c.json({ backend: name, port, hosts, complete: r.complete, truncated: r.truncated, refused: r.refused });
   });
 
-  const visibleGrants = (u: User): Grant[] => gw.grants.all().filter((g) => u.admin || g.userName === u.name);
+  const visibleGrants = (u: User): Grant[] => gw.grants().filter((g) => u.admin || g.userName === u.name);
   app.get('/api/v1/grants', (c) => c.json({ grants: visibleGrants(c.get('user')).map((g) => grantJson(g, gw)) }));
   app.get('/api/v1/grants/:id', (c) => {
     const g = visibleGrants(c.get('user')).find((x) => x.id === c.req.param('id'));
@@ -176,7 +171,7 @@ export function buildApi(gw: Gateway, log: Logger): Hono<Env> {
     return c.json({ revoked: grantJson(gw.revokeGrant(g.id, u.name), gw) });
   });
 
-  const visibleSessions = (u: User): LiveSession[] => [...gw.sessions.values()].filter((s) => u.admin || s.user === u.name);
+  const visibleSessions = (u: User): SessionView[] => gw.sessions().filter((s) => u.admin || s.user === u.name);
   app.get('/api/v1/sessions', (c) => c.json({ sessions: visibleSessions(c.get('user')).map(sessionJson) }));
   app.get('/api/v1/sessions/:id', (c) => {
     const s = visibleSessions(c.get('user')).find((x) => x.key === c.req.param('id'));

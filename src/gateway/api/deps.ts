@@ -1,0 +1,55 @@
+import type { GatewayConfig } from '../../config/gateway-config.ts';
+import type { ScanResult } from '../agents.ts';
+import type { AuthGuard } from '../auth-guard.ts';
+import type { Grant } from '../grants.ts';
+import type { GatewayMetrics } from '../metrics.ts';
+import type { AuditRepo, UserRepo } from '../stores.ts';
+import type { User } from '../users.ts';
+
+export interface BackendView {
+  name: string;
+  online: boolean;
+  since: number | null;
+  remote: string | null;
+  encrypted: boolean | null;
+  features: number | null;
+  rttMs: number | null;
+  sessions: number;
+  exposes: { port: number; backend: string; target: string; allow: readonly string[] }[];
+}
+
+export interface SessionView {
+  key: string;
+  kind: 'grant' | 'expose' | 'connect';
+  backend: string;
+  grantId: string | null;
+  user: string | null;
+  clientIp: string;
+  clientPort: number;
+  accessPort: number;
+  target: string;
+  startedAt: number;
+  bytesUp: number;
+  bytesDown: number;
+}
+
+/**
+ * What the management API needs from the gateway, and nothing more: the API is tested against a
+ * fake of this (test/api/api-fakes.test.ts), without sockets or SQLite.
+ */
+export interface ApiDeps {
+  readonly config: Pick<GatewayConfig, 'trusted_proxies' | 'max_body'>;
+  readonly metrics: Pick<GatewayMetrics, 'apiRequests' | 'apiAuthFailures' | 'registry'>;
+  readonly auth: Pick<AuthGuard, 'blocked' | 'failed'>;
+  readonly users: UserRepo;
+  readonly audit: Pick<AuditRepo, 'recent'>;
+  health(): { agents_online: number; grants: number; sessions: number };
+  backends(): BackendView[];
+  scan(backend: string, port: number): Promise<ScanResult>;
+  grants(): Grant[];
+  activeSessions(grantId: string): number;
+  requestAccess(user: User, clientIp: string, backend: string, host: string, port: number): Promise<Grant>;
+  revokeGrant(id: string, by: string): Grant;
+  sessions(): SessionView[];
+  killSession(key: string): SessionView;
+}

@@ -1,0 +1,155 @@
+import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { GatewayConfig } from '../config/gateway-config.ts';
+import { ConnectRequest, readLine, type ConnectReply } from '../connect/protocol.ts';
+import type { LinkStream } from '../link/stream.ts';
+import { Mux } from '../mux/mux.ts';
+import { Feature } from '../protocol/index.ts';
+import type { Logger } from '../util/log.ts';
+import { KeyCount } from '../util/key-count.ts';
+import type { AgentService } from './agent-service.ts';
+import type { AgentLink } from './agents.ts';
+import type { AuthGuard } from './auth-guard.ts';
+import { authorize } from './authorize.ts';
+import type { Backends } from './backends.ts';
+import { muxEnd, streamEnd } from './client-end.ts';
+import type { FailureLog } from './failure-log.ts';
+import type { GatewayMetrics } from './metrics.ts';
+import type { SessionTable } from './session-table.ts';
+import type { User } from './users.ts';
+import type { UserRepo } from './stores.ts';
+
+export interface ConnectServiceInit {
+  config: Pick<GatewayConfig, 'handshake' | 'max_links_per_user' | 'max_sessions_per_link' | 'window' | 'window_max'>;
+  users: UserRepo;
+  backends: Backends;
+  agents: AgentService;
+  sessions: SessionTable;
+  auth: AuthGuard;
+  metrics: GatewayMetrics;
+  log: Logger;
+  refusals: FailureLog;
+}
+
+/**
+ * `dk connect` links (purpose 2): one JSON request line with an API token and a target, one JSON
+ * answer, then either the DK mux (one session per local connection, `mux: true`) or the session's
+ * bytes (the older form). Authorization is the token's, checked again for every session, so it is
+ * safe behind shared NATs (SPEC §3); failures count like the API's (AuthGuard).
+ */
+export class ConnectService {
+  /** The muxes of live `dk connect` links (by their link stream). */
+  readonly muxes = new Map<Duplex, Mux>();
+  readonly #links = new KeyCount();
+  readonly #init: ConnectServiceInit;
+
+  constructor(init: ConnectServiceInit) {
+    this.#init = init;
+  }
+
+  async accept(stream: LinkStream, ip: string, authenticated: () => void): Promise<void> {
+    const { config, auth, metrics, log } = this.#init;
+    stream.on('error', () => undefined);
+    const refuse = (code: string, message: string): void => {
+      const r: ConnectReply = { ok: false, code, message };
+      stream.end(JSON.stringify(r) + '\n');
+      if (code !== 'unauthorized' && code !== 'too_many_failures') log.info({ client: ip, code }, 'dk connect refused');
+    };
+    const blocked = auth.blocked(ip);
+    if (blocked) return refuse('too_many_failures', blocked.message);
+    let req: ConnectRequest;
+    try {
+      const parsed = ConnectRequest.safeParse(JSON.parse(await readLine(stream, config.handshake * 1000)));
+      if (!parsed.success) return refuse('bad_request', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      req = parsed.data;
+    } catch (e) {
+      return refuse('bad_request', `expected one JSON request line: ${(e as Error).message}`);
+    }
+    const user = this.#init.users.byToken(req.token);
+    if (!user) {
+      auth.failed(ip, null, 'connect_token');
+      metrics.apiAuthFailures.inc();
+      return refuse('unauthorized', 'unknown API token');
+    }
+    authenticated();
+    if (!this.#links.take(user.name, config.max_links_per_user)) {
+      metrics.connectionsRefused.inc({ reason: 'links_per_user' });
+      return refuse('too_many_links', `user "${user.name}" has ${config.max_links_per_user} dk connect links open already (max_links_per_user)`);
+    }
+    stream.once('close', () => this.#links.give(user.name));
+    const host = req.host ?? '127.0.0.1';
+    if (isIP(host) === 0) return refuse('bad_request', 'host must be an IP address');
+    if (!this.#init.backends.has(req.backend)) return refuse('not_found', `backend "${req.backend}" not found`);
+    const target = this.#target(user, req.backend, host, req.port);
+    if ('code' in target) return refuse(target.code, target.message);
+    if (req.mux) {
+      const ok: ConnectReply = { ok: true };
+      stream.write(JSON.stringify(ok) + '\n');
+      this.#serveMux(stream, ip, req);
+      return;
+    }
+    if (target.link.mux.sessions.size >= config.max_sessions_per_link) {
+      metrics.connectionsRefused.inc({ reason: 'session_cap' });
+      return refuse('session_cap', `backend "${req.backend}" already carries ${config.max_sessions_per_link} sessions (max_sessions_per_link); retry when some end`);
+    }
+    const live = this.#init.sessions.start(streamEnd(stream, stream.remotePort ?? 0), target.link, {
+      kind: 'connect', grantId: null, user: user.name, clientIp: ip, accessPort: 0, host, port: req.port,
+    });
+    if (live === null) return;
+    const ok: ConnectReply = { ok: true, session: live.key };
+    stream.write(JSON.stringify(ok) + '\n');
+  }
+
+  /** The agent link a `dk connect` user may reach host:port through now, or why not. */
+  #target(user: User, backend: string, host: string, port: number): { link: AgentLink } | { code: string; message: string } {
+    const refused = authorize(user, { backend, host, port });
+    if (refused) return { code: 'forbidden', message: refused };
+    const link = this.#init.agents.online(backend);
+    if (!link) return { code: 'backend_offline', message: `backend "${backend}" has no agent online` };
+    return { link };
+  }
+
+  /**
+   * A `dk connect` link that multiplexes its connections: the client opens one mux session per
+   * local connection. Each is checked again (the token still names a user who may reach that
+   * target, the backend is online) and spliced to a session on the agent's link. A token that no
+   * longer authenticates ends the whole link, so the client's next connection learns why.
+   */
+  #serveMux(stream: LinkStream, ip: string, req: ConnectRequest): void {
+    const { config, metrics, log, refusals } = this.#init;
+    const mux: Mux = new Mux(stream, {
+      role: 'agent',
+      maxSessions: config.max_sessions_per_link,
+      onRefuse: (reason) => metrics.sessionsRefused.inc({ reason }),
+      window: config.window,
+      windowMax: config.window_max,
+      features: Feature.FLOW | Feature.PONG,
+      keepaliveMs: 0,
+      deadAfterMs: 0,
+      onOpen: (session, port, host) => {
+        const user = this.#init.users.byToken(req.token);
+        if (!user) {
+          log.info({ client: ip }, 'dk connect: token no longer valid; link closed');
+          mux.destroy();
+          return;
+        }
+        const target = this.#target(user, req.backend, host, port);
+        if ('code' in target) {
+          metrics.connectionsRefused.inc({ reason: target.code });
+          refusals.fail(`user ${user.name}`, `connect_${target.code} ${host}:${port}`);
+          session.close();
+          return;
+        }
+        this.#init.sessions.start(muxEnd(session, stream.remotePort ?? 0), target.link, {
+          kind: 'connect', grantId: null, user: user.name, clientIp: ip, accessPort: 0, host, port,
+        });
+      },
+      onClose: (err) => {
+        this.muxes.delete(stream);
+        log.debug({ client: ip, err: err?.message }, 'dk connect link ended');
+      },
+    });
+    this.muxes.set(stream, mux);
+    stream.resume(); // readLine paused it
+  }
+}
