@@ -4,6 +4,7 @@ export class ApiClientError extends Error {
   readonly exitCode: number;
   constructor(status: number, message: string) {
     super(message);
+    this.name = 'ApiClientError';
     this.status = status;
     // Exit codes: 3 = refused (auth, permission, rate limit), 4 = other API error, 5 = API unreachable.
     this.exitCode = status === 0 ? 5 : [401, 403, 429].includes(status) ? 3 : 4;

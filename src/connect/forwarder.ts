@@ -1,3 +1,4 @@
+import { CLIENT_CODES, ConnectRefusedError, NoHelloError } from './errors.ts';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { connectLink } from '../link/client.ts';
@@ -24,14 +25,6 @@ export interface ForwarderOptions {
   pingMs?: number;
   deadMs?: number;
   log: Logger;
-}
-
-export class ConnectRefusedError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 /**
@@ -91,7 +84,7 @@ export class Forwarder {
       reply = JSON.parse(await readLine(stream, REPLY_TIMEOUT_MS)) as ConnectReply;
     } catch (e) {
       stream.destroy();
-      throw new ConnectRefusedError('bad_reply', `the gateway did not answer the connect request: ${(e as Error).message}`);
+      throw new ConnectRefusedError(CLIENT_CODES.BAD_REPLY, `the gateway did not answer the connect request: ${(e as Error).message}`);
     }
     if (!reply.ok) {
       stream.destroy();
@@ -99,11 +92,11 @@ export class Forwarder {
     }
     if (this.#closed) {
       stream.destroy();
-      throw new ConnectRefusedError('closed', 'dk connect is shutting down');
+      throw new ConnectRefusedError(CLIENT_CODES.CLOSED, 'dk connect is shutting down');
     }
     this.streams.add(stream);
     return new Promise<Mux>((resolve, reject) => {
-      const timer = setTimeout(() => mux.destroy(new Error(`no HELLO from the gateway within ${REPLY_TIMEOUT_MS} ms`)), REPLY_TIMEOUT_MS);
+      const timer = setTimeout(() => mux.destroy(new NoHelloError(REPLY_TIMEOUT_MS)), REPLY_TIMEOUT_MS);
       const mux: Mux = new Mux(stream, {
         role: 'gateway',
         // No cap of our own on the sessions we open: the gateway enforces max_sessions_per_link
@@ -117,7 +110,7 @@ export class Forwarder {
           clearTimeout(timer);
           this.streams.delete(stream);
           if (this.#current === mux) { this.#current = null; this.#mux = null; }
-          const code = (err as { code?: string } | undefined)?.code ?? 'link';
+          const code = (err as { code?: string } | undefined)?.code ?? CLIENT_CODES.LINK;
           if (!this.#closed) this.o.log.warn({ code, err: err?.message }, 'dk connect: link session ended; the next connection opens a new one');
           reject(new ConnectRefusedError(code, err?.message ?? 'the link session ended'));
         },
@@ -136,7 +129,7 @@ export class Forwarder {
     try {
       mux = await this.open();
     } catch (e) {
-      const err = e instanceof ConnectRefusedError ? e : new ConnectRefusedError((e as { code?: string }).code ?? 'link', (e as Error).message);
+      const err = e instanceof ConnectRefusedError ? e : new ConnectRefusedError((e as { code?: string }).code ?? CLIENT_CODES.LINK, (e as Error).message);
       this.refused++;
       this.lastRefusal = err;
       this.o.log.error({ code: err.code, err: err.message }, 'dk connect: the gateway refused this connection');
@@ -152,7 +145,7 @@ export class Forwarder {
       session = mux.open(this.o.port, this.o.host ?? '127.0.0.1');
     } catch (e) {
       // The link carries as many sessions as a mux holds (SessionLimitError): refuse this one.
-      const err = new ConnectRefusedError((e as { code?: string }).code ?? 'link', (e as Error).message);
+      const err = new ConnectRefusedError((e as { code?: string }).code ?? CLIENT_CODES.LINK, (e as Error).message);
       this.refused++;
       this.lastRefusal = err;
       this.o.log.error({ code: err.code, err: err.message }, 'dk connect: connection refused');
@@ -170,3 +163,5 @@ export class Forwarder {
     for (const l of this.#locals) l.destroy();
   }
 }
+
+export { ConnectRefusedError } from './errors.ts';

@@ -1,3 +1,4 @@
+import { RequestLineError } from './errors.ts';
 import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 
@@ -50,11 +51,11 @@ export function readLine(s: Duplex, timeoutMs: number): Promise<string> {
       buf = Buffer.concat([buf, c]);
       const nl = buf.indexOf(0x0a);
       if (nl >= 0) done(null, buf.subarray(0, nl).toString('utf8'), buf.subarray(nl + 1));
-      else if (buf.length > MAX_LINE) done(new Error(`line longer than ${MAX_LINE} bytes`));
+      else if (buf.length > MAX_LINE) done(new RequestLineError('DK_CONNECT_LINE_TOO_LONG', `line longer than ${MAX_LINE} bytes`));
     };
-    const onEnd = (): void => done(new Error('stream ended before a full line'));
+    const onEnd = (): void => done(new RequestLineError('DK_CONNECT_LINE_ENDED', 'stream ended before a full line'));
     const onError = (e: Error): void => done(e);
-    const timer = setTimeout(() => done(new Error(`no line within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => done(new RequestLineError('DK_CONNECT_LINE_TIMEOUT', `no line within ${timeoutMs} ms`)), timeoutMs);
     timer.unref();
     s.on('data', onData);
     s.once('end', onEnd);

@@ -7,8 +7,18 @@ export class ApiError extends Error {
   readonly code: string;
   constructor(status: ApiError['status'], code: string, message: string) {
     super(message);
+    this.name = 'ApiError';
     this.status = status;
     this.code = code;
+  }
+}
+
+/** The gateway was asked for something it has only once it serves (a bug in the caller, not input). */
+export class GatewayStateError extends Error {
+  readonly code = 'DK_GATEWAY_STATE';
+  constructor(what: string) {
+    super(what);
+    this.name = 'GatewayStateError';
   }
 }
 

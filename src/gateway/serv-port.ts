@@ -11,6 +11,7 @@ import { normalizeIp } from '../protocol/index.ts';
 import type { Logger } from '../util/log.ts';
 import type { AuthGuard } from './auth-guard.ts';
 import type { Backends } from './backends.ts';
+import { GatewayStateError } from './errors.ts';
 import { listenOn } from './listen.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { PreAuthGate } from './pre-auth.ts';
@@ -76,7 +77,7 @@ export class ServPort {
   }
   /** The link server (tests look at its sessions); there is one once serve() ran. */
   get link(): LinkServer {
-    if (!this.#serving) throw new Error('serv_port is not serving yet');
+    if (!this.#serving) throw new GatewayStateError('serv_port is not serving yet');
     return this.#serving.link;
   }
 

@@ -5,22 +5,10 @@ import {
   encodeHello, encodeOpn, Feature, FrameType, PROTOCOL_VERSION, SessionStateError,
   bytesToIp, ipToBytes, type CmdFrame, type Frame, type Hello,
 } from '../protocol/index.ts';
+import { SessionLimitError, LinkDeadError } from './errors.ts';
 import { MuxSession, type SessionHost } from './session.ts';
 
-export class LinkDeadError extends Error {
-  readonly code = 'DK_LINK_DEAD';
-  constructor(ms: number) {
-    super(`no bytes from the peer for ${ms} ms`);
-  }
-}
-
-/** This mux already holds `maxSessions` sessions: open() refuses to add one. */
-export class SessionLimitError extends Error {
-  readonly code = 'DK_SESSION_LIMIT';
-  constructor(max: number) {
-    super(`the link already carries ${max} sessions (max_sessions_per_link / max_sessions)`);
-  }
-}
+export { LinkDeadError, SessionLimitError } from './errors.ts';
 
 export type RefuseReason = 'session_cap' | 'not_accepted';
 
