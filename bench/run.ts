@@ -20,7 +20,10 @@
  * traffic rounds. A process that has held 10,000 sessions is not the one a user runs: sshd, for one,
  * moved 462 MiB/s at 4.05 s/GiB after them and 652 MiB/s at 2.53 s/GiB fresh (docs/performance.md).
  *
- * Usage: npm run bench [-- --seconds N --rounds N --sessions N --only name,name --pause S --out DIR]
+ * Usage: npm run bench [-- --seconds N --rounds N --sessions N --only name,name --pause S --out DIR --baseline DIR]
+ * --baseline DIR adds DoorKeeper's three contenders once more, run from another checkout (an
+ * earlier commit, with its own node_modules), so a change is measured against the code before it
+ * in the same run and on the same machine state.
  * (npm run bench runs bench/setup.sh first, which installs sshd, iperf3, wrk and openssl when missing.)
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -51,6 +54,9 @@ const ONLY = arg('--only')?.split(',');
 const PAUSE = Number(arg('--pause') ?? 0);
 const OUT = arg('--out') ?? fileURLToPath(new URL('../docs/', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const BASELINE = arg('--baseline');
+const BASELINE_MAIN = BASELINE ? join(BASELINE, 'src/cli/main.ts') : null;
+const BASELINE_PREFIX = 'baseline: ';
 const RELAY = fileURLToPath(new URL('./relay.ts', import.meta.url));
 const HTTP = fileURLToPath(new URL('./http-target.ts', import.meta.url));
 const ECHO = fileURLToPath(new URL('./echo-target.ts', import.meta.url));
@@ -217,7 +223,8 @@ async function sshContender(base: number, t: Ports, dir: string): Promise<Conten
   return { name: 'ssh -R (OpenSSH)', ports: p, pids: () => ({ server: tree([sshd.pid!]), agent: [ssh.pid!] }) };
 }
 
-async function dkStack(name: string, base: number, t: Ports, dir: string, mode: 'plain' | 'link' | 'connect'): Promise<Contender> {
+async function dkStack(name: string, base: number, t: Ports, dir: string, mode: 'plain' | 'link' | 'connect', main = MAIN): Promise<Contender> {
+  const MAIN = main; // this contender's checkout
   const token = 'bench-admin-token-0123456789';
   const serv = base; const mgmt = base + 1;
   const data = join(dir, `gw-${base}`);
@@ -329,6 +336,11 @@ async function main(): Promise<void> {
       { name: 'DoorKeeper plain link', start: (d) => dkStack('DoorKeeper plain link', base + 30, t, d, 'plain') },
       { name: 'DoorKeeper encrypted link', start: (d) => dkStack('DoorKeeper encrypted link', base + 40, t, d, 'link') },
       { name: 'dk connect (encrypted both hops)', start: (d) => dkStack('dk connect (encrypted both hops)', base + 50, t, d, 'connect') },
+      ...(BASELINE_MAIN ? [
+        { name: 'baseline: DoorKeeper plain link', start: (d: string) => dkStack('baseline: DoorKeeper plain link', base + 100, t, d, 'plain', BASELINE_MAIN) },
+        { name: 'baseline: DoorKeeper encrypted link', start: (d: string) => dkStack('baseline: DoorKeeper encrypted link', base + 110, t, d, 'link', BASELINE_MAIN) },
+        { name: 'baseline: dk connect (encrypted both hops)', start: (d: string) => dkStack('baseline: dk connect (encrypted both hops)', base + 120, t, d, 'connect', BASELINE_MAIN) },
+      ] : []),
     ];
     const defs = all.filter((c) => !ONLY || ONLY.some((o) => c.name.toLowerCase().includes(o.toLowerCase())));
     // Memory on fresh processes, one contender at a time; then fresh processes again for traffic.
@@ -431,7 +443,7 @@ function report(rs: Figures[], versions: { node: string; openssh: string; iperf3
    */
   const ceilingOf = (r: Figures): { c: Figures; label: string } | undefined => {
     if (r === direct) return undefined;
-    if (r.name.startsWith('dk connect') && chain) return { c: chain, label: '3 relays' };
+    if (r.name.replace(BASELINE_PREFIX, '').startsWith('dk connect') && chain) return { c: chain, label: '3 relays' };
     if (r === relay || r === chain || !relay) return direct ? { c: direct, label: 'direct' } : undefined;
     return { c: relay, label: 'relay' };
   };
@@ -488,6 +500,16 @@ function report(rs: Figures[], versions: { node: string; openssh: string; iperf3
       `new connections/s ${ratio(enc.close.rps, tlsTunnel.close.rps)} ×.`);
     p('');
   }
+  // This checkout against the baseline checkout (--baseline), contender by contender, same run.
+  for (const r of rs.filter((x) => x.name.startsWith(BASELINE_PREFIX))) {
+    const now = by(r.name.slice(BASELINE_PREFIX.length));
+    if (!now) continue;
+    const cpu = now.cpuPerGiB !== null && r.cpuPerGiB !== null ? ratio(now.cpuPerGiB, r.cpuPerGiB) : '-';
+    const [na, ba] = [added(now), added(r)];
+    p(`${now.name} against the baseline (${BASELINE ?? '?'}): up ${ratio(now.up, r.up)} ×, down ${ratio(now.down, r.down)} ×, 8 streams ${ratio(now.par8, r.par8)} ×, ` +
+      `CPU per GiB ${cpu} ×, added p50 ${na === undefined ? '-' : n3(na)} against ${ba === undefined ? '-' : n3(ba)} ms, new connections/s ${ratio(now.close.rps, r.close.rps)} ×.`);
+  }
+  p('');
   p(`Resident memory per open session (${SESSIONS} sessions open at once; RSS growth / sessions):`);
   p('');
   p('| contender | sessions | server side (gateway / sshd / relay) | agent side (agent / ssh client) | client side (dk connect) | total vs ssh -R |');
