@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import {
-  ALL_FEATURES, Command, Decoder, decodeCredit, decodeHello, encodeCls, encodeCmd, encodeCredit, encodeDatHeaders, HEADER_SIZE, MAX_DAT_PAYLOAD,
+  ALL_FEATURES, BIG_HEADER_SIZE, Command, Decoder, MAX_BIG_PAYLOAD, decodeCredit, decodeHello, encodeCls, encodeCmd, encodeCredit, encodeDatHeaders, HEADER_SIZE, MAX_DAT_PAYLOAD,
   encodeHello, encodeOpn, Feature, FrameType, PROTOCOL_VERSION, SessionStateError,
   bytesToIp, ipToBytes, type CmdFrame, type Frame, type Hello,
 } from '../protocol/index.ts';
@@ -369,6 +369,8 @@ export class Mux implements SessionHost {
         this.#peerHello = decodeHello(f.params);
         if (!this.#helloSent) this.#sendHello();
         this.#features = this.offered & this.#peerHello.features;
+        // The peer sent its HELLO before any BIG frame: every frame after this one may be BIG.
+        if (this.#features & Feature.BIG) this.#decoder.allowBig = true;
         this.#init.onHello?.(this.#features);
         return;
       }
@@ -407,13 +409,16 @@ export class Mux implements SessionHost {
     // anyway), without copying the payload into frames (a copy would also be a new 64 KiB
     // ArrayBuffer per read: GC pressure).
     const link = this.link;
-    const headers = encodeDatHeaders(session, data.length);
+    // BIG frames (negotiated): a 64 KiB read is one frame, not eight.
+    const big = (this.#features & Feature.BIG) !== 0 && data.length > 0;
+    const [size, max] = big ? [BIG_HEADER_SIZE, MAX_BIG_PAYLOAD] : [HEADER_SIZE, MAX_DAT_PAYLOAD];
+    const headers = encodeDatHeaders(session, data.length, big);
     link.cork();
     this.#opnFirst(session);
     let ok = true;
-    for (let off = 0, i = 0; off < data.length || i === 0; off += MAX_DAT_PAYLOAD, i++) {
-      link.write(headers.subarray(i * HEADER_SIZE, (i + 1) * HEADER_SIZE));
-      ok = link.write(data.subarray(off, off + MAX_DAT_PAYLOAD));
+    for (let off = 0, i = 0; off < data.length || i === 0; off += max, i++) {
+      link.write(headers.subarray(i * size, (i + 1) * size));
+      ok = link.write(data.subarray(off, off + max));
     }
     link.uncork();
     this.bytesTx += data.length + headers.length;

@@ -24,8 +24,10 @@ export const Feature = {
   PONG: 2,
   /** Static tunnels published by the agent (EXPOSE). */
   EXPOSE: 4,
+  /** DAT frames of up to 64 KiB of data (frame.ts, BIG_HEADER_SIZE). */
+  BIG: 8,
 } as const;
-export const ALL_FEATURES = Feature.FLOW | Feature.PONG | Feature.EXPOSE;
+export const ALL_FEATURES = Feature.FLOW | Feature.PONG | Feature.EXPOSE | Feature.BIG;
 export const PROTOCOL_VERSION = 1;
 
 export interface Hello {

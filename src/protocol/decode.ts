@@ -1,7 +1,10 @@
 import { FrameLengthError } from './errors.ts';
 import {
-  CMD_MIN_LENGTH, FrameType, HEADER_SIZE, OPN_V4_LENGTH, OPN_V6_LENGTH, type Frame,
+  BIG_HEADER_SIZE, CMD_MIN_LENGTH, FrameType, HEADER_SIZE, MAX_BIG_FRAME, OPN_V4_LENGTH, OPN_V6_LENGTH, type Frame,
 } from './frame.ts';
+
+/** The reserved bit R of byte 0; set only on a BIG DAT frame. */
+const R_BIT = 0x20;
 
 /**
  * Checks L against the type's limits the moment the two header bytes are known, before anything
@@ -22,7 +25,8 @@ function lengthProblem(type: number, length: number): string | null {
 }
 
 /** Builds a frame from exactly one frame's bytes (already length-checked). */
-function parse(b: Buffer): Frame {
+function parse(b: Buffer, big: boolean): Frame {
+  if (big) return { type: FrameType.DAT, session: b.readUInt32BE(3), data: b.subarray(BIG_HEADER_SIZE) };
   const type = b[0]! >>> 6;
   const session = b.readUInt32BE(2);
   switch (type) {
@@ -39,16 +43,24 @@ function parse(b: Buffer): Frame {
 
 /**
  * Incremental decoder: bytes in, frames out, the same frames however the bytes are split.
- * It holds at most one partial frame (≤ 8191 bytes), so its memory is bounded by construction.
+ * It holds at most one partial frame (≤ 8191 bytes, or ≤ 64 KiB + 7 once BIG frames are allowed),
+ * so its memory is bounded by construction.
  * Frames that lie whole inside one input chunk are returned as views of that chunk (no copy).
  * After a ProtocolError the decoder stays failed: a byte stream cannot be resynchronised.
  */
 export class Decoder {
   #partial: Buffer | null = null; // a frame's bytes so far, allocated to its exact length once L is known
   #partialFill = 0;
-  #head = Buffer.alloc(2); // the first header byte when a chunk ends after it
+  #head = Buffer.alloc(3); // the length-bearing header bytes seen so far, when a chunk ends inside them
   #headFill = 0;
   #failed: Error | null = null;
+  /**
+   * BIG DAT frames are understood (frame.ts). The mux turns this on when HELLO negotiated
+   * Feature.BIG, while handling the peer's HELLO: the peer sends its HELLO before any BIG frame,
+   * so every BIG frame is parsed as one. Until then R is ignored, as the seed protocol says.
+   */
+  allowBig = false;
+  #partialBig = false;
 
   /** Bytes buffered for an incomplete frame. */
   get buffered(): number {
@@ -80,43 +92,38 @@ export class Decoder {
           const whole = this.#partial;
           this.#partial = null;
           this.#partialFill = 0;
-          onFrame(parse(whole));
+          onFrame(parse(whole, this.#partialBig));
         }
         continue;
       }
-      // Need the two length-bearing bytes.
-      let b0: number;
-      let b1: number;
-      if (this.#headFill === 1) {
-        b0 = this.#head[0]!;
-        b1 = chunk[off]!;
-      } else if (end - off >= 2) {
-        b0 = chunk[off]!;
-        b1 = chunk[off + 1]!;
-      } else {
-        this.#head[0] = chunk[off]!;
-        this.#headFill = 1;
-        off += 1;
+      // The length-bearing bytes: two, or three for a BIG DAT frame (R set).
+      const b0 = this.#headFill > 0 ? this.#head[0]! : chunk[off]!;
+      // R is ignored (SPEC §4: reserved, sent as 0) except on DAT once BIG was negotiated.
+      const big = this.allowBig && (b0 & (R_BIT | 0xc0)) === (R_BIT | (FrameType.DAT << 6));
+      const need = big ? 3 : 2;
+      if (this.#headFill + (end - off) < need) {
+        while (off < end) this.#head[this.#headFill++] = chunk[off++]!;
         continue;
       }
+      const h = this.#headFill;
+      const b1 = h > 1 ? this.#head[1]! : chunk[off + 1 - h]!;
       const type = b0 >>> 6;
-      const length = ((b0 & 0x1f) << 8) | b1;
-      const problem = lengthProblem(type, length);
+      const length = big ? ((b0 & 0x1f) << 16) | (b1 << 8) | (h > 2 ? this.#head[2]! : chunk[off + 2 - h]!) : ((b0 & 0x1f) << 8) | b1;
+      const problem = big
+        ? (length <= BIG_HEADER_SIZE || length > MAX_BIG_FRAME ? `a BIG frame carries 1-65536 bytes (L ${BIG_HEADER_SIZE + 1}-${MAX_BIG_FRAME})` : null)
+        : lengthProblem(type, length);
       if (problem) throw new FrameLengthError(type, length, problem);
       if (this.#headFill === 0 && end - off >= length) {
-        onFrame(parse(chunk.subarray(off, off + length)));
+        onFrame(parse(chunk.subarray(off, off + length), big));
         off += length;
         continue;
       }
       const buf = Buffer.allocUnsafe(length);
-      if (this.#headFill === 1) {
-        buf[0] = b0;
-        this.#headFill = 0;
-        this.#partialFill = 1;
-      } else {
-        this.#partialFill = 0;
-      }
+      this.#head.copy(buf, 0, 0, this.#headFill);
+      this.#partialFill = this.#headFill;
+      this.#headFill = 0;
       this.#partial = buf;
+      this.#partialBig = big;
     }
   }
 }

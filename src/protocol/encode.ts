@@ -1,6 +1,6 @@
 import { FrameLengthError, PayloadError } from './errors.ts';
 import {
-  CMD_MIN_LENGTH, FrameType, HEADER_SIZE, MAX_CMD_PARAMS, MAX_DAT_PAYLOAD, type Frame,
+  BIG_HEADER_SIZE, CMD_MIN_LENGTH, FrameType, HEADER_SIZE, MAX_BIG_PAYLOAD, MAX_CMD_PARAMS, MAX_DAT_PAYLOAD, type Frame,
 } from './frame.ts';
 
 
@@ -38,18 +38,37 @@ export function encodeDat(session: number, data: Uint8Array): Buffer {
 }
 
 /**
- * The headers of the DAT frames that carry `length` bytes (8185 per frame), back to back, for a
- * caller that writes header and payload views (writev, or a corked stream) instead of copying the
- * payload into frames.
+ * The headers of the DAT frames that carry `length` bytes (8185 per frame, or 64 KiB per BIG
+ * frame), back to back, for a caller that writes header and payload views (writev, or a corked
+ * stream) instead of copying the payload into frames.
  */
-export function encodeDatHeaders(session: number, length: number): Buffer {
-  const frames = Math.max(1, Math.ceil(length / MAX_DAT_PAYLOAD));
-  const out = Buffer.allocUnsafe(frames * HEADER_SIZE);
+export function encodeDatHeaders(session: number, length: number, big = false): Buffer {
+  const [size, max] = big ? [BIG_HEADER_SIZE, MAX_BIG_PAYLOAD] : [HEADER_SIZE, MAX_DAT_PAYLOAD];
+  const frames = Math.max(1, Math.ceil(length / max));
+  const out = Buffer.allocUnsafe(frames * size);
   for (let i = 0; i < frames; i++) {
-    const n = Math.min(MAX_DAT_PAYLOAD, length - i * MAX_DAT_PAYLOAD);
-    writeHeader(out, i * HEADER_SIZE, FrameType.DAT, HEADER_SIZE + n, session);
+    const n = Math.min(max, length - i * max);
+    if (big) writeBigHeader(out, i * size, size + n, session);
+    else writeHeader(out, i * size, FrameType.DAT, size + n, session);
   }
   return out;
+}
+
+/** A BIG DAT frame's 7-byte header (frame.ts): type DAT, R set, 21-bit length, session id. */
+function writeBigHeader(buf: Buffer, offset: number, length: number, session: number): void {
+  buf[offset] = (FrameType.DAT << 6) | 0x20 | ((length >>> 16) & 0x1f);
+  buf[offset + 1] = (length >>> 8) & 0xff;
+  buf[offset + 2] = length & 0xff;
+  buf.writeUInt32BE(session >>> 0, offset + 3);
+}
+
+/** One BIG DAT frame (tests and codecs; the mux writes headers and payload views). */
+export function encodeBigDat(session: number, data: Uint8Array): Buffer {
+  if (data.length < 1 || data.length > MAX_BIG_PAYLOAD) throw new FrameLengthError(FrameType.DAT, BIG_HEADER_SIZE + data.length, 'BIG payload must be 1-65536 bytes');
+  const b = Buffer.allocUnsafe(BIG_HEADER_SIZE + data.length);
+  writeBigHeader(b, 0, b.length, session);
+  b.set(data, BIG_HEADER_SIZE);
+  return b;
 }
 
 export function encodeCmd(id: number, command: number, params: Uint8Array = Buffer.alloc(0)): Buffer {

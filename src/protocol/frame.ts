@@ -13,6 +13,21 @@ export const HEADER_SIZE = 6;
 /** "6 ≤ L ≤ 8191". The seed says 8192, but 13 bits hold at most 8191 (SPEC §4). */
 export const MAX_FRAME = 8191;
 export const MAX_DAT_PAYLOAD = MAX_FRAME - HEADER_SIZE; // 8185
+/**
+ * BIG DAT frames (extension, negotiated with Feature.BIG; SPEC §5 "between two DoorKeeper peers a
+ * negotiated extension may carry session data in frames larger than the seed's 8185 bytes"):
+ *
+ *   byte 0    10 1 LLLLL    DAT with R set: the length has 21 bits,
+ *   bytes 1-2 LLLLLLLL ×2   big-endian, the whole frame's length including this 7-byte header
+ *   bytes 3-6 SESSION-ID    uint32 big-endian
+ *   bytes 7-  payload       1..65536 bytes of session data
+ *
+ * A 64 KiB socket read travels as one frame instead of eight. R is set on no other frame, and a
+ * receiver that did not offer BIG refuses it.
+ */
+export const BIG_HEADER_SIZE = 7;
+export const MAX_BIG_PAYLOAD = 64 * 1024;
+export const MAX_BIG_FRAME = BIG_HEADER_SIZE + MAX_BIG_PAYLOAD;
 /** OPN payload: port (2) + IPv4 (4) or IPv6 (16): L is 12 or 24, anything else is an error. */
 export const OPN_V4_LENGTH = HEADER_SIZE + 2 + 4;
 export const OPN_V6_LENGTH = HEADER_SIZE + 2 + 16;

@@ -13,7 +13,9 @@ function spyWrites(link: Duplex): string[] {
   (link as { write: (b: Buffer) => boolean }).write = (b: Buffer): boolean => {
     const type = TYPES[b[0]! >> 6]!;
     const whole = b.length >= 6 && b.length === (((b[0]! & 0x1f) << 8) | b[1]!);
-    seen.push(whole || (type === 'DAT' && b.length === 6) ? type : `bytes:${b.length}`);
+    // A DAT header is 6 bytes, or 7 with R set for a BIG frame (negotiated by default).
+    const datHeader = type === 'DAT' && (b.length === 6 || (b.length === 7 && (b[0]! & 0x20) !== 0));
+    seen.push(whole || datHeader ? type : `bytes:${b.length}`);
     return write(b);
   };
   return seen;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  Decoder, decodeExpose, decodeHello, decodeScanReply, encodeFrame, FrameType, ProtocolError, type Frame,
+  Decoder, decodeExpose, encodeBigDat, decodeHello, decodeScanReply, encodeFrame, FrameType, ProtocolError, type Frame,
 } from '../../src/protocol/index.ts';
 import { Prng } from '../helpers/prng.ts';
 
@@ -10,16 +10,18 @@ const rng = Prng.fromEnv();
 const randomInt = (a: number, b?: number): number => rng.int(a, b);
 const randomBytes = (n: number): Buffer => rng.bytes(n);
 
-function validFrames(): Buffer {
-  const frames: Frame[] = [];
+function validFrames(big: boolean): Buffer {
+  const frames: Buffer[] = [];
+  if (big && randomInt(2) === 0) frames.push(encodeBigDat(4, randomBytes(randomInt(1, 70_000) % 65536 + 1)));
+  const seed: Frame[] = [];
   for (let i = randomInt(1, 8); i > 0; i--) {
     const k = randomInt(4);
-    if (k === 0) frames.push({ type: FrameType.CLS, session: randomInt(2 ** 32) });
-    else if (k === 1) frames.push({ type: FrameType.OPN, session: 1, port: randomInt(65536), address: randomBytes(randomInt(2) ? 4 : 16) });
-    else if (k === 2) frames.push({ type: FrameType.DAT, session: 2, data: randomBytes(randomInt(9000) % 8186) });
-    else frames.push({ type: FrameType.CMD, id: 3, command: randomInt(256), params: randomBytes(randomInt(64)) });
+    if (k === 0) seed.push({ type: FrameType.CLS, session: randomInt(2 ** 32) });
+    else if (k === 1) seed.push({ type: FrameType.OPN, session: 1, port: randomInt(65536), address: randomBytes(randomInt(2) ? 4 : 16) });
+    else if (k === 2) seed.push({ type: FrameType.DAT, session: 2, data: randomBytes(randomInt(9000) % 8186) });
+    else seed.push({ type: FrameType.CMD, id: 3, command: randomInt(256), params: randomBytes(randomInt(64)) });
   }
-  return Buffer.concat(frames.map(encodeFrame));
+  return Buffer.concat([...frames, ...seed.map(encodeFrame)]);
 }
 
 function mutate(b: Buffer): Buffer {
@@ -43,8 +45,10 @@ test(`fuzz (${SECONDS}s, seed ${rng.seed}): random and mutated input gives frame
   let frames = 0;
   while (Date.now() < deadline) {
     runs++;
-    const input = randomInt(3) === 0 ? randomBytes(randomInt(1, 20000)) : mutate(validFrames());
+    const big = randomInt(2) === 1;
+    const input = randomInt(3) === 0 ? randomBytes(randomInt(1, 20000)) : mutate(validFrames(big));
     const d = new Decoder();
+    d.allowBig = big; // BIG frames negotiated on half the inputs
     let off = 0;
     try {
       while (off < input.length) {
@@ -60,7 +64,7 @@ test(`fuzz (${SECONDS}s, seed ${rng.seed}): random and mutated input gives frame
         });
         off += n;
       }
-      assert.ok(d.buffered <= 8191, 'the decoder buffers at most one frame');
+      assert.ok(d.buffered <= (big ? 7 + 65536 : 8191), 'the decoder buffers at most one frame');
     } catch (e) {
       assert.ok(e instanceof ProtocolError, `untyped error at input ${runs} of seed ${rng.seed}: ${String(e)}`);
       errors++;
