@@ -42,16 +42,17 @@ function parse(b: Buffer, big: boolean): Frame {
 }
 
 /**
- * Incremental decoder: bytes in, frames out, the same frames however the bytes are split.
- * It holds at most one partial frame (≤ 8191 bytes, or ≤ 64 KiB + 7 once BIG frames are allowed),
- * so its memory is bounded by construction.
+ * Incremental decoder: bytes in, frames out, the same frames however the bytes are split — but
+ * for BIG DAT frames, whose payload is delivered in pieces as it arrives (the same bytes, in
+ * order, however split). It holds at most one partial seed frame (≤ 8191 bytes) and never a BIG
+ * payload, so its memory is bounded by construction.
  * Frames that lie whole inside one input chunk are returned as views of that chunk (no copy).
  * After a ProtocolError the decoder stays failed: a byte stream cannot be resynchronised.
  */
 export class Decoder {
   #partial: Buffer | null = null; // a frame's bytes so far, allocated to its exact length once L is known
   #partialFill = 0;
-  #head = Buffer.alloc(3); // the length-bearing header bytes seen so far, when a chunk ends inside them
+  #head = Buffer.alloc(BIG_HEADER_SIZE); // the header bytes seen so far, when a chunk ends inside them
   #headFill = 0;
   #failed: Error | null = null;
   /**
@@ -60,7 +61,9 @@ export class Decoder {
    * so every BIG frame is parsed as one. Until then R is ignored, as the seed protocol says.
    */
   allowBig = false;
-  #partialBig = false;
+  /** Payload bytes of the current BIG frame still to come, and its session: delivered as they arrive. */
+  #bigLeft = 0;
+  #bigSession = 0;
 
   /** Bytes buffered for an incomplete frame. */
   get buffered(): number {
@@ -82,6 +85,13 @@ export class Decoder {
     let off = 0;
     const end = chunk.length;
     while (off < end) {
+      if (this.#bigLeft > 0) {
+        const n = Math.min(this.#bigLeft, end - off);
+        this.#bigLeft -= n;
+        onFrame({ type: FrameType.DAT, session: this.#bigSession, data: chunk.subarray(off, off + n) });
+        off += n;
+        continue;
+      }
       if (this.#partial) {
         const need = this.#partial.length - this.#partialFill;
         const n = Math.min(need, end - off);
@@ -92,7 +102,7 @@ export class Decoder {
           const whole = this.#partial;
           this.#partial = null;
           this.#partialFill = 0;
-          onFrame(parse(whole, this.#partialBig));
+          onFrame(parse(whole, false));
         }
         continue;
       }
@@ -118,12 +128,24 @@ export class Decoder {
         off += length;
         continue;
       }
+      if (big) {
+        // A BIG frame is never buffered: once its 7-byte header is known, its payload goes on as
+        // DAT pieces, views of the chunks it arrives in (a 64 KiB frame always spans reads).
+        if (h + (end - off) < BIG_HEADER_SIZE) {
+          while (off < end) this.#head[this.#headFill++] = chunk[off++]!;
+          continue;
+        }
+        for (let i = h; i < BIG_HEADER_SIZE; i++) this.#head[i] = chunk[off++]!;
+        this.#headFill = 0;
+        this.#bigSession = this.#head.readUInt32BE(3);
+        this.#bigLeft = length - BIG_HEADER_SIZE;
+        continue;
+      }
       const buf = Buffer.allocUnsafe(length);
       this.#head.copy(buf, 0, 0, this.#headFill);
       this.#partialFill = this.#headFill;
       this.#headFill = 0;
       this.#partial = buf;
-      this.#partialBig = big;
     }
   }
 }
