@@ -1,13 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { backoffDelay } from '../util/backoff.ts';
 import { connected } from '../util/connect.ts';
-import { HandshakeTimeoutError, LinkError, ServerAuthError, SessionLostError } from './errors.ts';
-import {
-  checkResumeReply, clientNew, KIND_UNKNOWN, NEW_REPLY_SIZE, RESUME_CHALLENGE_SIZE, RESUME_REPLY_SIZE,
-  resumeHello, resumeProof, trafficKeys,
-} from './handshake.ts';
+import { HandshakeTimeoutError, ResumeError, ServerAuthError, SessionLostError } from './errors.ts';
+import { clientNew, NEW_REPLY_SIZE, RESUME_CHALLENGE_SIZE, RESUME_REPLY_SIZE, trafficKeys } from './handshake.ts';
 import { readExact } from './read-exact.ts';
+import { ResumeInitiator } from './resume.ts';
 import { DEFAULT_LINK_OPTIONS, LinkStream, type LinkOptions } from './stream.ts';
 
 
@@ -25,14 +23,15 @@ export interface ConnectOptions extends Partial<LinkOptions> {
   dial?: () => Socket;
 }
 
-function dialer(o: ConnectOptions): () => Promise<Socket> {
+function dialer(o: ConnectOptions): () => Promise<Duplex> {
   return () => connected(o.dial ? o.dial() : connect({ host: o.host, port: o.port, noDelay: true }));
 }
 
 /**
  * Connects a link session: the NEW handshake on a first TCP connection, then, whenever that
  * connection is lost, resumes on a new one (backoff 20 ms → 1 s) for up to `resumeForMs`.
- * Resolves with the stream once the gateway has proved it holds the pinned key.
+ * Resolves with the stream once the gateway has proved it holds the pinned key. A failed resume
+ * attempt is a 'resumeFailed' event on the stream (a ResumeError with its reason), never silent.
  */
 export async function connectLink(o: ConnectOptions): Promise<LinkStream> {
   const opts: LinkOptions = { ...DEFAULT_LINK_OPTIONS, ...o };
@@ -77,7 +76,17 @@ export async function connectLink(o: ConnectOptions): Promise<LinkStream> {
 
 const UNKNOWN_TO_LOSE = 3;
 
-async function resumeLoop(stream: LinkStream, open: () => Promise<Socket>, timeout: number, resumeForMs: number): Promise<void> {
+/** Any failure of one resume attempt as a ResumeError with its reason (the transport's own errors are 'transport'). */
+function asResumeError(e: unknown): ResumeError {
+  if (e instanceof ResumeError) return e;
+  return new ResumeError('transport', (e as Error).message);
+}
+
+/**
+ * Resumes `stream` on new transports until one attaches, the session is known lost, or
+ * `resumeForMs` passes. Each failed attempt is reported as 'resumeFailed' (a ResumeError).
+ */
+async function resumeLoop(stream: LinkStream, open: () => Promise<Duplex>, timeout: number, resumeForMs: number): Promise<void> {
   const deadline = Date.now() + resumeForMs;
   // "No such session" cannot be authenticated (the server has no key for a session it lacks), so
   // one answer may be a corrupted or forged message: only three in a row mean the session is gone.
@@ -89,16 +98,17 @@ async function resumeLoop(stream: LinkStream, open: () => Promise<Socket>, timeo
     }
     if (attempt > 0) await new Promise((r) => setTimeout(r, backoffDelay(attempt - 1, 20, 1000)));
     if (stream.destroyed) return;
-    let socket: Socket | null = null;
+    let socket: Duplex | null = null;
     try {
       socket = await open();
-      const s = stream.secrets;
-      const cn = randomBytes(16);
-      socket.write(resumeHello(s.sessionId, cn));
+      const resume = new ResumeInitiator(stream.session, stream.secrets);
+      socket.write(resume.hello());
       const ch = await readExact(socket, 1, timeout);
-      if (ch.msg[0] === KIND_UNKNOWN) {
+      if (ResumeInitiator.unknown(ch.msg[0])) {
         socket.destroy();
-        if (++unknown >= UNKNOWN_TO_LOSE) {
+        const err = new ResumeError('unknown-session', `the gateway has no such session (${++unknown} of ${UNKNOWN_TO_LOSE} answers)`);
+        stream.emit('resumeFailed', err);
+        if (unknown >= UNKNOWN_TO_LOSE) {
           stream.destroy(new SessionLostError('the gateway no longer has this session (it expired while the link was down)'));
           return;
         }
@@ -106,19 +116,19 @@ async function resumeLoop(stream: LinkStream, open: () => Promise<Socket>, timeo
       }
       unknown = 0;
       const rest = await readExact(socket, RESUME_CHALLENGE_SIZE - 1, timeout, ch.rest);
-      const sn = rest.msg;
-      const epoch = stream.epoch + 1;
-      stream.epoch = epoch;
-      socket.write(resumeProof(s, cn, sn, epoch, stream.received));
+      socket.write(resume.prove(Buffer.concat([ch.msg, rest.msg])));
       const r = await readExact(socket, RESUME_REPLY_SIZE, timeout, rest.rest);
-      const peerReceived = checkResumeReply(s, cn, sn, epoch, r.msg);
-      if (peerReceived === null) throw new LinkError('DK_LINK_HANDSHAKE', 'resume answer not authentic');
-      const keys = trafficKeys(s.master, Buffer.concat([cn, sn]), epoch);
-      if (stream.destroyed) { socket.destroy(); return; }
-      stream.attach(socket, { send: keys.c2s, recv: keys.s2c }, peerReceived, r.rest);
+      const { keys, peerReceived } = resume.finish(r.msg);
+      if (stream.destroyed) {
+        socket.destroy();
+        stream.emit('resumeFailed', new ResumeError('session-ended', 'the stream was destroyed during the resume'));
+        return;
+      }
+      stream.attach(socket, keys, peerReceived, r.rest);
       return;
-    } catch {
+    } catch (e) {
       socket?.destroy();
+      stream.emit('resumeFailed', asResumeError(e));
     }
   }
 }

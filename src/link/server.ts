@@ -1,12 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { KeyPair } from './crypto.ts';
-import { SessionLostError } from './errors.ts';
+import { LinkProtocolError, ResumeError, SessionLostError, TooManySessionsError } from './errors.ts';
 import {
-  checkResumeProof, KIND_NEW, KIND_RESUME, KIND_UNKNOWN, MAGIC, NEW_SIZE, RESUME_PROOF_SIZE, RESUME_SIZE, resumeReply,
-  decoyNewReply, serverNew, trafficKeys,
+  decoyNewReply, KIND_NEW, KIND_RESUME, MAGIC, NEW_SIZE, RESUME_PROOF_SIZE, RESUME_SIZE, serverNew, trafficKeys,
 } from './handshake.ts';
 import { readExact } from './read-exact.ts';
+import { ResumeResponder } from './resume.ts';
 import { DEFAULT_LINK_OPTIONS, LinkStream, type LinkOptions } from './stream.ts';
 
 export interface LinkServerOptions extends Partial<LinkOptions> {
@@ -18,7 +17,17 @@ export interface LinkServerOptions extends Partial<LinkOptions> {
   maxSessions?: number;
   /** A NEW handshake completed on `socket`; the stream is attached to it. */
   onStream: (stream: LinkStream, purpose: number, socket: Socket) => void;
+  /** A handshake failed: a LinkError with its code (a failed resume is a ResumeError with its reason). */
   onError?: (err: Error, remote: string) => void;
+  /**
+   * A resume failed, with its reason: every ResumeError (those that are handshake failures are also
+   * given to onError; "no such session" and "session ended" are answered and are not).
+   */
+  onResumeFailed?: (err: ResumeError, remote: string) => void;
+}
+
+function remoteOf(socket: Socket): string {
+  return `${socket.remoteAddress}:${socket.remotePort}`;
 }
 
 interface Held {
@@ -52,18 +61,19 @@ export class LinkServer {
     socket.on('error', () => undefined);
     return this.#handle(socket, head).catch((err: Error) => {
       if (!socket.writableEnded) socket.destroy(); // a decoy reply is on its way; its own timer ends it
-      this.#o.onError?.(err, `${socket.remoteAddress}:${socket.remotePort}`);
+      this.#o.onError?.(err, remoteOf(socket));
     });
   }
 
   async #handle(socket: Socket, head: Buffer): Promise<void> {
     const timeout = this.#o.handshakeTimeoutMs ?? 10_000;
     const first = await readExact(socket, 5, timeout, head);
-    if (!first.msg.subarray(0, 4).equals(MAGIC)) throw new Error('not a link handshake');
+    if (!first.msg.subarray(0, 4).equals(MAGIC)) throw new LinkProtocolError('not a link handshake');
     const kind = first.msg[4];
     if (kind === KIND_NEW) {
       const m = await readExact(socket, NEW_SIZE - 5, timeout, first.rest);
-      if (this.sessions.size >= (this.#o.maxSessions ?? 100_000)) throw new Error('too many link sessions');
+      const max = this.#o.maxSessions ?? 100_000;
+      if (this.sessions.size >= max) throw new TooManySessionsError(max);
       let opened;
       try {
         opened = serverNew(this.#o.key, Buffer.concat([first.msg, m.msg]));
@@ -91,37 +101,40 @@ export class LinkServer {
       this.#o.onStream(stream, purpose, socket);
       return;
     }
-    if (kind !== KIND_RESUME) throw new Error(`unknown handshake kind ${kind}`);
+    if (kind !== KIND_RESUME) throw new LinkProtocolError(`unknown handshake kind ${kind}`);
     const m = await readExact(socket, RESUME_SIZE - 5, timeout, first.rest);
-    const sid = m.msg.subarray(0, 16);
-    const cn = m.msg.subarray(16, 32);
-    const held = this.sessions.get(sid.toString('hex'));
+    const resume = new ResumeResponder(Buffer.concat([first.msg, m.msg]));
+    const held = this.sessions.get(resume.sessionId.toString('hex'));
     if (!held) {
-      socket.end(Buffer.from([KIND_UNKNOWN]));
+      socket.end(ResumeResponder.unknownSession());
+      this.#o.onResumeFailed?.(new ResumeError('unknown-session', 'no such session (expired, or never existed)'), remoteOf(socket));
       return;
     }
-    const sn = randomBytes(16);
-    socket.write(Buffer.concat([Buffer.from([KIND_RESUME]), sn]));
-    const p = await readExact(socket, RESUME_PROOF_SIZE, timeout, m.rest);
-    const s = held.stream.secrets;
-    const proof = checkResumeProof(s, cn, sn, p.msg);
-    // A replayed or forged resume fails here (sn is fresh) and a stale epoch is refused:
-    // either way the live connection is not touched.
-    if (!proof) throw new Error('resume proof not authentic');
-    if (proof.epoch <= held.stream.epoch) throw new Error(`stale resume epoch ${proof.epoch} <= ${held.stream.epoch}`);
-    if (held.completed) {
-      held.stream.epoch = proof.epoch;
-      socket.end(resumeReply(s, cn, sn, proof.epoch, held.stream.received));
-      return;
+    const stream = held.stream;
+    try {
+      socket.write(resume.challenge());
+      const p = await readExact(socket, RESUME_PROOF_SIZE, timeout, m.rest);
+      // A replayed or forged resume fails here (sn is fresh) and a stale epoch is refused:
+      // either way the live connection is not touched.
+      resume.check(stream.session, stream.secrets, p.msg);
+      if (held.completed) {
+        socket.end(resume.accept(stream.session, stream.secrets).reply);
+        return;
+      }
+      if (stream.destroyed) {
+        socket.end(ResumeResponder.unknownSession());
+        this.#o.onResumeFailed?.(new ResumeError('session-ended', 'the session was destroyed while the resume ran'), remoteOf(socket));
+        return;
+      }
+      const { reply, keys, peerReceived } = resume.accept(stream.session, stream.secrets);
+      socket.write(reply);
+      stream.attach(socket, keys, peerReceived, p.rest);
+    } catch (e) {
+      const err = e instanceof ResumeError ? e : new ResumeError('transport', (e as Error).message);
+      stream.emit('resumeFailed', err);
+      this.#o.onResumeFailed?.(err, remoteOf(socket));
+      throw err;
     }
-    if (held.stream.destroyed) {
-      socket.end(Buffer.from([KIND_UNKNOWN]));
-      return;
-    }
-    held.stream.epoch = proof.epoch;
-    socket.write(resumeReply(s, cn, sn, proof.epoch, held.stream.received));
-    const k = trafficKeys(s.master, Buffer.concat([cn, sn]), proof.epoch);
-    held.stream.attach(socket, { send: k.s2c, recv: k.c2s }, proof.recv, p.rest);
   }
 
   #startExpiry(id: string, held: Held): void {
