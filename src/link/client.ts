@@ -1,7 +1,8 @@
-import { connect, type Socket } from 'node:net';
+import { connect, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { backoffDelay } from '../util/backoff.ts';
 import { connected } from '../util/connect.ts';
+import { realClock, type Clock } from './clock.ts';
 import { HandshakeTimeoutError, ResumeError, ServerAuthError, SessionLostError } from './errors.ts';
 import { clientNew, NEW_REPLY_SIZE, RESUME_CHALLENGE_SIZE, RESUME_REPLY_SIZE, trafficKeys } from './handshake.ts';
 import { readExact } from './read-exact.ts';
@@ -19,12 +20,21 @@ export interface ConnectOptions extends Partial<LinkOptions> {
   /** How long to keep trying to resume after the connection is lost. */
   resumeForMs?: number;
   handshakeTimeoutMs?: number;
-  /** Opens the TCP connection (tests put a fault-injecting proxy here). */
-  dial?: () => Socket;
+  /**
+   * Opens the transport instead of a TCP connection to host:port: any Duplex byte pipe (a relayed
+   * one; tests put a fault-injecting proxy or an in-memory pair here). A net.Socket still
+   * connecting is waited for.
+   */
+  dial?: () => Duplex | Promise<Duplex>;
+  /** Time for the session, its timers and the resume loop (tests: a fake clock). */
+  clock?: Clock;
 }
 
 function dialer(o: ConnectOptions): () => Promise<Duplex> {
-  return () => connected(o.dial ? o.dial() : connect({ host: o.host, port: o.port, noDelay: true }));
+  return async () => {
+    const t = o.dial ? await o.dial() : connect({ host: o.host, port: o.port, noDelay: true });
+    return t instanceof Socket && t.connecting ? connected(t) : t;
+  };
 }
 
 /**
@@ -55,7 +65,8 @@ export async function connectLink(o: ConnectOptions): Promise<LinkStream> {
     socket.destroy();
     throw e;
   }
-  const stream = new LinkStream(secrets, opts);
+  const clock = o.clock ?? realClock;
+  const stream = new LinkStream(secrets, opts, clock);
   const keys = trafficKeys(secrets.master, secrets.salt, 0);
   stream.attach(socket, { send: keys.c2s, recv: keys.s2c }, 0, reply.rest);
   const resumeForMs = o.resumeForMs ?? 60_000;
@@ -65,7 +76,7 @@ export async function connectLink(o: ConnectOptions): Promise<LinkStream> {
   const ensureResuming = (): void => {
     if (resuming || stream.destroyed || stream.attached) return;
     resuming = true;
-    void resumeLoop(stream, open, timeout, resumeForMs).finally(() => {
+    void resumeLoop(stream, open, clock, timeout, resumeForMs).finally(() => {
       resuming = false;
       ensureResuming();
     });
@@ -86,17 +97,17 @@ function asResumeError(e: unknown): ResumeError {
  * Resumes `stream` on new transports until one attaches, the session is known lost, or
  * `resumeForMs` passes. Each failed attempt is reported as 'resumeFailed' (a ResumeError).
  */
-async function resumeLoop(stream: LinkStream, open: () => Promise<Duplex>, timeout: number, resumeForMs: number): Promise<void> {
-  const deadline = Date.now() + resumeForMs;
+async function resumeLoop(stream: LinkStream, open: () => Promise<Duplex>, clock: Clock, timeout: number, resumeForMs: number): Promise<void> {
+  const deadline = clock.now() + resumeForMs;
   // "No such session" cannot be authenticated (the server has no key for a session it lacks), so
   // one answer may be a corrupted or forged message: only three in a row mean the session is gone.
   let unknown = 0;
   for (let attempt = 0; !stream.destroyed; attempt++) {
-    if (Date.now() > deadline) {
+    if (clock.now() > deadline) {
       stream.destroy(new SessionLostError(`could not reach the gateway for ${resumeForMs} ms`));
       return;
     }
-    if (attempt > 0) await new Promise((r) => setTimeout(r, backoffDelay(attempt - 1, 20, 1000)));
+    if (attempt > 0) await clock.sleep(backoffDelay(attempt - 1, 20, 1000));
     if (stream.destroyed) return;
     let socket: Duplex | null = null;
     try {

@@ -7,6 +7,11 @@ export interface Clock {
   now(): number;
   /** A stopped one-shot timer that calls `fn`; made once per owner and restarted, never recreated per use. */
   timer(fn: () => void): LinkTimer;
+  /**
+   * Resolves after `ms`. Unlike timer(), this one keeps the process alive: a client between two
+   * resume attempts has nothing else holding it (an agent whose gateway is down must not exit).
+   */
+  sleep(ms: number): Promise<void>;
 }
 
 export interface LinkTimer {
@@ -66,4 +71,5 @@ class NodeTimer implements LinkTimer {
 export const realClock: Clock = {
   now: Date.now,
   timer: (fn) => new NodeTimer(fn),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };

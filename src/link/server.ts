@@ -1,4 +1,6 @@
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { realClock, type Clock, type LinkTimer } from './clock.ts';
 import type { KeyPair } from './crypto.ts';
 import { LinkProtocolError, ResumeError, SessionLostError, TooManySessionsError } from './errors.ts';
 import {
@@ -8,15 +10,18 @@ import { readExact } from './read-exact.ts';
 import { ResumeResponder } from './resume.ts';
 import { DEFAULT_LINK_OPTIONS, LinkStream, type LinkOptions } from './stream.ts';
 
-export interface LinkServerOptions extends Partial<LinkOptions> {
+/** T: the transport handed to handle() — a net.Socket from the gateway's listener, or any Duplex byte pipe. */
+export interface LinkServerOptions<T extends Duplex = Socket> extends Partial<LinkOptions> {
   key: KeyPair;
   /** A session whose connection is gone is kept this long for a resume, then forgotten. */
   detachTimeoutMs?: number;
   handshakeTimeoutMs?: number;
+  /** Time for the sessions, their timers and the detach timeout (tests: a fake clock). */
+  clock?: Clock;
   /** At most this many sessions (live or detached); new ones are refused beyond it. */
   maxSessions?: number;
   /** A NEW handshake completed on `socket`; the stream is attached to it. */
-  onStream: (stream: LinkStream, purpose: number, socket: Socket) => void;
+  onStream: (stream: LinkStream, purpose: number, socket: T) => void;
   /** A handshake failed: a LinkError with its code (a failed resume is a ResumeError with its reason). */
   onError?: (err: Error, remote: string) => void;
   /**
@@ -26,13 +31,14 @@ export interface LinkServerOptions extends Partial<LinkOptions> {
   onResumeFailed?: (err: ResumeError, remote: string) => void;
 }
 
-function remoteOf(socket: Socket): string {
+function remoteOf(socket: Duplex & { remoteAddress?: string; remotePort?: number }): string {
   return `${socket.remoteAddress}:${socket.remotePort}`;
 }
 
 interface Held {
   stream: LinkStream;
-  expiry: NodeJS.Timeout | null;
+  /** Runs while the session is detached (or complete): made once per session, restarted on each detach. */
+  expiry: LinkTimer;
   /** Both directions ended and were acknowledged as far as this side knows. */
   completed: boolean;
 }
@@ -42,13 +48,15 @@ interface Held {
  * gateway detects the "DKL1" magic on its serv_port), keeps sessions while detached, and forgets
  * them after `detachTimeoutMs` — their streams then fail with SessionLostError.
  */
-export class LinkServer {
+export class LinkServer<T extends Duplex = Socket> {
   readonly opts: LinkOptions;
-  readonly #o: LinkServerOptions;
+  readonly #o: LinkServerOptions<T>;
+  readonly #clock: Clock;
   readonly sessions = new Map<string, Held>();
 
-  constructor(o: LinkServerOptions) {
+  constructor(o: LinkServerOptions<T>) {
     this.#o = o;
+    this.#clock = o.clock ?? realClock;
     this.opts = { ...DEFAULT_LINK_OPTIONS, ...o };
   }
 
@@ -57,7 +65,7 @@ export class LinkServer {
    * Settles when the handshake is over, whatever its outcome: a failed one has destroyed the
    * socket and reported the error.
    */
-  handle(socket: Socket, head: Buffer): Promise<void> {
+  handle(socket: T, head: Buffer): Promise<void> {
     socket.on('error', () => undefined);
     return this.#handle(socket, head).catch((err: Error) => {
       if (!socket.writableEnded) socket.destroy(); // a decoy reply is on its way; its own timer ends it
@@ -65,7 +73,7 @@ export class LinkServer {
     });
   }
 
-  async #handle(socket: Socket, head: Buffer): Promise<void> {
+  async #handle(socket: T, head: Buffer): Promise<void> {
     const timeout = this.#o.handshakeTimeoutMs ?? 10_000;
     const first = await readExact(socket, 5, timeout, head);
     if (!first.msg.subarray(0, 4).equals(MAGIC)) throw new LinkProtocolError('not a link handshake');
@@ -86,12 +94,12 @@ export class LinkServer {
       }
       const { purpose, reply, secrets } = opened;
       socket.write(reply);
-      const stream = new LinkStream(secrets, this.opts);
+      const stream = new LinkStream(secrets, this.opts, this.#clock);
       const id = secrets.sessionId.toString('hex');
-      const held: Held = { stream, expiry: null, completed: false };
+      const held: Held = { stream, expiry: this.#clock.timer(() => this.#expire(id, held)), completed: false };
       this.sessions.set(id, held);
       stream.on('detached', () => this.#startExpiry(id, held));
-      stream.on('attached', () => { if (held.expiry) clearTimeout(held.expiry); held.expiry = null; });
+      stream.on('attached', () => held.expiry.stop());
       // A completed session is kept for the detach timeout: the peer may not have seen our last
       // ACK, and its resume must then learn that everything arrived instead of "session lost".
       stream.on('complete', () => { held.completed = true; this.#startExpiry(id, held); });
@@ -138,18 +146,17 @@ export class LinkServer {
   }
 
   #startExpiry(id: string, held: Held): void {
-    if (held.expiry) clearTimeout(held.expiry);
+    if (this.sessions.get(id) === held) held.expiry.start(this.#o.detachTimeoutMs ?? 60_000);
+  }
+
+  #expire(id: string, held: Held): void {
+    this.#forget(id, held);
     const ms = this.#o.detachTimeoutMs ?? 60_000;
-    held.expiry = setTimeout(() => {
-      this.#forget(id, held);
-      if (!held.completed) held.stream.destroy(new SessionLostError(`the peer did not come back within ${ms} ms`));
-    }, ms);
-    held.expiry.unref();
+    if (!held.completed) held.stream.destroy(new SessionLostError(`the peer did not come back within ${ms} ms`));
   }
 
   #forget(id: string, held: Held): void {
-    if (held.expiry) clearTimeout(held.expiry);
-    held.expiry = null;
+    held.expiry.dispose();
     if (this.sessions.get(id) === held) this.sessions.delete(id);
   }
 
