@@ -143,3 +143,24 @@ async function resumeLoop(stream: LinkStream, open: () => Promise<Duplex>, clock
     }
   }
 }
+
+/** What logResumeFailures writes to (a pino logger fits). */
+export interface ResumeLog {
+  warn(o: object, msg: string): void;
+  debug(o: object, msg: string): void;
+}
+
+/**
+ * Logs the failed resume attempts of a client stream with their reasons: the first of each
+ * outage as a warning, the retries that follow (every 20 ms to 1 s) at debug level.
+ */
+export function logResumeFailures(stream: LinkStream, log: ResumeLog, what = 'link'): void {
+  let first = true;
+  stream.on('attached', () => { first = true; });
+  stream.on('resumeFailed', (err: ResumeError) => {
+    const o = { reason: err.reason, err: err.message, epoch: stream.epoch };
+    if (first) log.warn(o, `${what}: resume attempt failed; retrying`);
+    else log.debug(o, `${what}: resume attempt failed; retrying`);
+    first = false;
+  });
+}
