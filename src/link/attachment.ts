@@ -7,7 +7,7 @@ import type { LinkSession, RecordSink } from './session.ts';
 export const SOCKET_QUEUE = 256 * 1024;
 /**
  * Bytes queued on the transport beyond which we stop reading it until 'drain'. DATA stops at
- * SOCKET_QUEUE plus one record (≤ 64 KiB + 29), and an honest peer makes us add only a few
+ * SOCKET_QUEUE plus one record (≤ MAX_DATA + 29), and an honest peer makes us add only a few
  * control records (an ACK per MiB or per 5 ms, a PONG per PING: one per pingMs and one per half
  * window): together far below this. A peer that sends records (PINGs, DATA that we ACK) and reads
  * nothing gets past it; then we stop reading it, and what it sends stays in TCP's buffers.

@@ -10,3 +10,4 @@ export { generateKeyPair, type KeyPair } from './crypto.ts';
 export { loadOrCreateStaticKey, encodeKey, decodeKey } from './keys.ts';
 export * from './errors.ts';
 export { MAGIC } from './handshake.ts';
+export { COMPAT_DATA, MAX_DATA } from './record.ts';

@@ -1,7 +1,7 @@
 import type { Clock, LinkTimer } from './clock.ts';
 import { LinkProtocolError, ResumeError } from './errors.ts';
 import { slice, totalLength } from './parts.ts';
-import { MAX_DATA, Rec, type Record } from './record.ts';
+import { COMPAT_DATA, MAX_DATA, Rec, type Record } from './record.ts';
 import { ReplayBuffer } from './replay-buffer.ts';
 
 /**
@@ -20,7 +20,7 @@ export const ACK_EVERY = 1024 * 1024;
 export interface RecordSink {
   /** The transport takes nothing more until it drains: the session stops sending records. */
   readonly blocked: boolean;
-  /** A DATA record: `pieces` (≤ MAX_DATA bytes, views of the replay buffer) at stream position `offset`. */
+  /** A DATA record: `pieces` (≤ recordData bytes, views of the replay buffer) at stream position `offset`. */
   data(offset: number, pieces: Buffer[]): void;
   /** An ACK or FIN (a position), or a PING or PONG (a timestamp). */
   control(type: typeof Rec.ACK | typeof Rec.FIN | typeof Rec.PING | typeof Rec.PONG, value: number): void;
@@ -32,6 +32,8 @@ export interface LinkSessionInit {
   window: number;
   /** Received bytes are acknowledged this long after the first unacknowledged one, at the latest. */
   ackDelayMs: number;
+  /** Most bytes a DATA record carries (≤ MAX_DATA; default COMPAT_DATA, see record.ts). */
+  recordData?: number;
   clock: Clock;
   /** Fresh bytes, in order, each delivered once. */
   deliver(pieces: Buffer[]): void;
@@ -63,6 +65,7 @@ export class LinkSession {
 
   readonly #init: LinkSessionInit;
   readonly #clock: Clock;
+  readonly #recordData: number;
   readonly #out = new ReplayBuffer();
   #epoch = 0;
   #sink: RecordSink | null = null;
@@ -80,6 +83,8 @@ export class LinkSession {
   constructor(init: LinkSessionInit) {
     this.#init = init;
     this.#clock = init.clock;
+    this.#recordData = init.recordData ?? COMPAT_DATA;
+    if (!(this.#recordData > 0 && this.#recordData <= MAX_DATA)) throw new RangeError(`recordData must be 1..${MAX_DATA}`);
     this.#ackTimer = init.clock.timer(() => this.#sendAck());
   }
 
@@ -170,7 +175,7 @@ export class LinkSession {
   pump(): void {
     for (let sink = this.#sink; sink !== null && !sink.blocked; sink = this.#sink) {
       if (this.#sentTo < this.#out.end) {
-        const n = Math.min(MAX_DATA, this.#out.end - this.#sentTo);
+        const n = Math.min(this.#recordData, this.#out.end - this.#sentTo);
         sink.data(this.#sentTo, this.#out.pieces(this.#sentTo, n));
         this.#sentTo += n;
         this.#askAck(sink);

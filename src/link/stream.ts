@@ -4,6 +4,7 @@ import { realClock, type Clock } from './clock.ts';
 import { LinkResetError, ResumeError } from './errors.ts';
 import type { SessionSecrets } from './handshake.ts';
 import { totalLength } from './parts.ts';
+import { COMPAT_DATA } from './record.ts';
 import { LinkSession } from './session.ts';
 
 export { SOCKET_QUEUE, SOCKET_READ_LIMIT, type DirectionKeys } from './attachment.ts';
@@ -17,9 +18,15 @@ export interface LinkOptions {
   deadMs: number;
   /** Received bytes are acknowledged this long after the first unacknowledged one, at the latest. */
   ackDelayMs: number;
+  /**
+   * Most bytes one DATA record carries. COMPAT_DATA (64 KiB), which every peer accepts, unless
+   * every peer is known to accept MAX_DATA (64 KiB + 512: a 64 KiB read with its DK frame headers
+   * in one record, record.ts).
+   */
+  recordData: number;
 }
 
-export const DEFAULT_LINK_OPTIONS: LinkOptions = { window: 8 * 1024 * 1024, pingMs: 5000, deadMs: 15_000, ackDelayMs: 5 };
+export const DEFAULT_LINK_OPTIONS: LinkOptions = { window: 8 * 1024 * 1024, pingMs: 5000, deadMs: 15_000, ackDelayMs: 5, recordData: COMPAT_DATA };
 
 /**
  * One end of a link session as the application sees it: a Duplex whose bytes survive the loss of
@@ -56,6 +63,7 @@ export class LinkStream extends Duplex {
     this.session = new LinkSession({
       window: opts.window,
       ackDelayMs: opts.ackDelayMs,
+      recordData: opts.recordData,
       clock,
       deliver: (pieces) => {
         let more = true;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { ResumeError } from '../../src/link/errors.ts';
-import { MAX_DATA, Rec, type Record } from '../../src/link/record.ts';
+import { COMPAT_DATA, MAX_DATA, Rec, type Record } from '../../src/link/record.ts';
 import { ACK_EVERY, LinkSession, type RecordSink } from '../../src/link/session.ts';
 import { FakeClock } from './fake-clock.ts';
 
@@ -33,11 +33,11 @@ interface End {
   events: string[];
 }
 
-function end(clock: FakeClock, o: { window?: number; ackDelayMs?: number } = {}): End {
+function end(clock: FakeClock, o: { window?: number; ackDelayMs?: number; recordData?: number } = {}): End {
   const got: Buffer[] = [];
   const events: string[] = [];
   const s = new LinkSession({
-    window: o.window ?? 8 * 1024 * 1024, ackDelayMs: o.ackDelayMs ?? 5, clock,
+    window: o.window ?? 8 * 1024 * 1024, ackDelayMs: o.ackDelayMs ?? 5, clock, ...(o.recordData ? { recordData: o.recordData } : {}),
     deliver: (pieces) => { for (const p of pieces) got.push(p); },
     peerEnded: () => events.push('peerEnded'),
     finAcknowledged: () => events.push('finAcknowledged'),
@@ -49,7 +49,7 @@ function end(clock: FakeClock, o: { window?: number; ackDelayMs?: number } = {})
 }
 
 /** Two sessions attached to each other through queues; flush() carries records both ways until both queues are empty. */
-function pair(clock: FakeClock, o: { window?: number; ackDelayMs?: number } = {}): { a: End; b: End; ab: QueueSink; ba: QueueSink; flush: () => void } {
+function pair(clock: FakeClock, o: { window?: number; ackDelayMs?: number; recordData?: number } = {}): { a: End; b: End; ab: QueueSink; ba: QueueSink; flush: () => void } {
   const a = end(clock, o);
   const b = end(clock, o);
   const ab = new QueueSink();
@@ -69,15 +69,15 @@ function pair(clock: FakeClock, o: { window?: number; ackDelayMs?: number } = {}
   };
 }
 
-test('session: bytes go out as DATA records of at most MAX_DATA at their positions, then FIN; both ends complete', () => {
+test('session: bytes go out as DATA records of at most COMPAT_DATA at their positions, then FIN; both ends complete', () => {
   const clock = new FakeClock();
   const { a, b, ab, flush } = pair(clock);
-  const data = randomBytes(3 * MAX_DATA + 100);
+  const data = randomBytes(3 * COMPAT_DATA + 100);
   a.s.append(data);
   a.s.end();
   a.s.pump();
   assert.deepEqual(ab.types(), [Rec.DATA, Rec.DATA, Rec.DATA, Rec.DATA, Rec.FIN]);
-  assert.deepEqual(ab.records.map((r) => (r.type === Rec.DATA ? r.offset : -1)), [0, MAX_DATA, 2 * MAX_DATA, 3 * MAX_DATA, -1]);
+  assert.deepEqual(ab.records.map((r) => (r.type === Rec.DATA ? r.offset : -1)), [0, COMPAT_DATA, 2 * COMPAT_DATA, 3 * COMPAT_DATA, -1]);
   flush();
   assert.deepEqual(Buffer.concat(b.got), data);
   assert.equal(b.s.received, data.length + 1, 'FIN counts as one position');
@@ -108,7 +108,7 @@ test('session: ACK policy — at once after ACK_EVERY bytes, else ackDelayMs aft
   a.s.append(randomBytes(ACK_EVERY));
   a.s.pump();
   for (const r of ab.records.splice(0)) b.s.receive(r);
-  assert.deepEqual(ba.records.splice(0), [{ type: Rec.ACK, recv: 100 + ACK_EVERY - MAX_DATA }]);
+  assert.deepEqual(ba.records.splice(0), [{ type: Rec.ACK, recv: 100 + ACK_EVERY - COMPAT_DATA }]);
   // A duplicate (a retransmission the peer already had) is acknowledged at once and not delivered again.
   const delivered = b.got.length;
   b.s.receive({ type: Rec.DATA, offset: 0, data: [Buffer.alloc(100)] });
@@ -125,7 +125,7 @@ test('session: ACK policy — at once after ACK_EVERY bytes, else ackDelayMs aft
 
 test('session: a sender with a window below ACK_EVERY asks for its ACK (PING) once half the window is unacknowledged', () => {
   const clock = new FakeClock();
-  const window = 4 * MAX_DATA;
+  const window = 4 * COMPAT_DATA;
   const { a, ab } = pair(clock, { window });
   a.s.append(randomBytes(window));
   a.s.pump();
@@ -139,17 +139,17 @@ test('session: a sender with a window below ACK_EVERY asks for its ACK (PING) on
 test('session: attach() to a new sink resends from what the peer reports; positions outside what we hold are a resume failure', () => {
   const clock = new FakeClock();
   const { a, b, ab, flush } = pair(clock);
-  const data = randomBytes(2 * MAX_DATA);
+  const data = randomBytes(2 * COMPAT_DATA);
   a.s.append(data);
   a.s.pump();
   ab.records.splice(1); // the second record is lost with the transport
   flush();
-  assert.equal(b.s.received, MAX_DATA);
+  assert.equal(b.s.received, COMPAT_DATA);
   a.s.detach();
   b.s.detach();
   assert.equal(a.s.attached, false);
   // Out of range: below what the peer acknowledged, or beyond what was sent.
-  assert.throws(() => a.s.attach(new QueueSink(), 2 * MAX_DATA + 1), (e: ResumeError) => e.code === 'DK_LINK_RESUME' && e.reason === 'bad-position');
+  assert.throws(() => a.s.attach(new QueueSink(), 2 * COMPAT_DATA + 1), (e: ResumeError) => e.code === 'DK_LINK_RESUME' && e.reason === 'bad-position');
   assert.equal(a.s.attached, false, 'a refused position attaches nothing');
   // The second transport: each side starts from what the other has.
   const ab2 = new QueueSink();
@@ -157,10 +157,10 @@ test('session: attach() to a new sink resends from what the peer reports; positi
   a.s.attach(ab2, b.s.received);
   b.s.attach(ba2, a.s.received);
   a.s.pump();
-  assert.deepEqual(ab2.records.map((r) => (r.type === Rec.DATA ? r.offset : -1)), [MAX_DATA]);
+  assert.deepEqual(ab2.records.map((r) => (r.type === Rec.DATA ? r.offset : -1)), [COMPAT_DATA]);
   for (const r of ab2.records.splice(0)) b.s.receive(r);
   assert.deepEqual(Buffer.concat(b.got), data);
-  assert.equal(a.s.stats.retransmitted, MAX_DATA);
+  assert.equal(a.s.stats.retransmitted, COMPAT_DATA);
   assert.equal(a.s.stats.attaches, 2);
 });
 
@@ -203,4 +203,18 @@ test('session: a detached session sends nothing and ignores records; RTT comes f
   a.s.receive({ type: Rec.DATA, offset: 0, data: [Buffer.from('y')] });
   assert.equal(a.s.stats.recordsIn, before);
   assert.equal(a.got.length, 0);
+});
+
+test('session: with recordData MAX_DATA a 64 KiB read and its 9 DK frame headers (65,590 bytes) leave as one record, by default as two', () => {
+  const read = randomBytes(64 * 1024 + 9 * 6);
+  for (const [recordData, records] of [[undefined, 2], [MAX_DATA, 1]] as const) {
+    const clock = new FakeClock();
+    const { a, b, ab, flush } = pair(clock, recordData ? { recordData } : {});
+    a.s.append(read);
+    a.s.pump();
+    assert.equal(ab.records.length, records, `recordData ${recordData ?? 'default'}`);
+    flush();
+    assert.deepEqual(Buffer.concat(b.got), read);
+  }
+  assert.throws(() => end(new FakeClock(), { recordData: MAX_DATA + 1 }), RangeError);
 });
