@@ -142,7 +142,6 @@ export class LinkStream extends Duplex {
     }
     // Newer epoch wins: the old transport is dropped at once, never waited on.
     if (this.#att) this.#detach('replaced by a newer connection', false);
-    const a = new Attachment(transport, keys, this.session, this.#owner, this.#clock, this.opts);
     try {
       this.session.checkPeerReceived(peerReceived);
     } catch (err) {
@@ -151,6 +150,7 @@ export class LinkStream extends Duplex {
       this.destroy(err as ResumeError);
       return;
     }
+    const a = new Attachment(transport, keys, this.session, this.#owner, this.#clock, this.opts);
     this.#att = a;
     const t = transport as Duplex & { remoteAddress?: string; remotePort?: number };
     this.remoteAddress = t.remoteAddress;
