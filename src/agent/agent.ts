@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { connect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Purpose } from '../connect/protocol.ts';
-import { connectLink } from '../link/client.ts';
+import { connectLink, logResumeFailures } from '../link/client.ts';
 import { decodeKey } from '../link/keys.ts';
 import { makeHandshake } from '../auth/handshake.ts';
 import { splitHostPort, usesLink, type AgentConfig } from '../config/agent-config.ts';
@@ -140,6 +140,9 @@ export class Agent extends EventEmitter {
     return connectLink({
       host, port, serverKey: decodeKey(this.config.gateway_key!), purpose: Purpose.AGENT,
       pingMs: this.config.keepalive * 1000, deadMs: this.config.keepalive * 3000, resumeForMs: this.config.link_resume * 1000,
+    }).then((stream) => {
+      logResumeFailures(stream, this.log, 'gateway link');
+      return stream;
     });
   }
 

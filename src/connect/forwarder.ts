@@ -1,7 +1,7 @@
 import { CLIENT_CODES, ConnectRefusedError, NoHelloError } from './errors.ts';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
-import { connectLink } from '../link/client.ts';
+import { connectLink, logResumeFailures } from '../link/client.ts';
 import type { LinkStream } from '../link/stream.ts';
 import { bridge } from '../mux/bridge.ts';
 import { Mux } from '../mux/mux.ts';
@@ -75,6 +75,7 @@ export class Forwarder {
       ...(this.o.pingMs ? { pingMs: this.o.pingMs } : {}), ...(this.o.deadMs ? { deadMs: this.o.deadMs } : {}),
     });
     stream.on('error', () => undefined); // the mux reports it
+    logResumeFailures(stream, this.o.log, 'dk connect link');
     const req: ConnectRequest = {
       token: this.o.token, backend: this.o.backend, port: this.o.port, ...(this.o.host ? { host: this.o.host } : {}), mux: true,
     };

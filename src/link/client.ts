@@ -1,13 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import { connect, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { backoffDelay } from '../util/backoff.ts';
 import { connected } from '../util/connect.ts';
-import { HandshakeTimeoutError, LinkError, ServerAuthError, SessionLostError } from './errors.ts';
-import {
-  checkResumeReply, clientNew, KIND_UNKNOWN, NEW_REPLY_SIZE, RESUME_CHALLENGE_SIZE, RESUME_REPLY_SIZE,
-  resumeHello, resumeProof, trafficKeys,
-} from './handshake.ts';
+import { realClock, type Clock } from './clock.ts';
+import { HandshakeTimeoutError, ResumeError, ServerAuthError, SessionLostError } from './errors.ts';
+import { clientNew, NEW_REPLY_SIZE, RESUME_CHALLENGE_SIZE, RESUME_REPLY_SIZE, trafficKeys } from './handshake.ts';
 import { readExact } from './read-exact.ts';
+import { ResumeInitiator } from './resume.ts';
 import { DEFAULT_LINK_OPTIONS, LinkStream, type LinkOptions } from './stream.ts';
 
 
@@ -21,18 +20,28 @@ export interface ConnectOptions extends Partial<LinkOptions> {
   /** How long to keep trying to resume after the connection is lost. */
   resumeForMs?: number;
   handshakeTimeoutMs?: number;
-  /** Opens the TCP connection (tests put a fault-injecting proxy here). */
-  dial?: () => Socket;
+  /**
+   * Opens the transport instead of a TCP connection to host:port: any Duplex byte pipe (a relayed
+   * one; tests put a fault-injecting proxy or an in-memory pair here). A net.Socket still
+   * connecting is waited for.
+   */
+  dial?: () => Duplex | Promise<Duplex>;
+  /** Time for the session, its timers and the resume loop (tests: a fake clock). */
+  clock?: Clock;
 }
 
-function dialer(o: ConnectOptions): () => Promise<Socket> {
-  return () => connected(o.dial ? o.dial() : connect({ host: o.host, port: o.port, noDelay: true }));
+function dialer(o: ConnectOptions): () => Promise<Duplex> {
+  return async () => {
+    const t = o.dial ? await o.dial() : connect({ host: o.host, port: o.port, noDelay: true });
+    return t instanceof Socket && t.connecting ? connected(t) : t;
+  };
 }
 
 /**
  * Connects a link session: the NEW handshake on a first TCP connection, then, whenever that
  * connection is lost, resumes on a new one (backoff 20 ms → 1 s) for up to `resumeForMs`.
- * Resolves with the stream once the gateway has proved it holds the pinned key.
+ * Resolves with the stream once the gateway has proved it holds the pinned key. A failed resume
+ * attempt is a 'resumeFailed' event on the stream (a ResumeError with its reason), never silent.
  */
 export async function connectLink(o: ConnectOptions): Promise<LinkStream> {
   const opts: LinkOptions = { ...DEFAULT_LINK_OPTIONS, ...o };
@@ -56,7 +65,8 @@ export async function connectLink(o: ConnectOptions): Promise<LinkStream> {
     socket.destroy();
     throw e;
   }
-  const stream = new LinkStream(secrets, opts);
+  const clock = o.clock ?? realClock;
+  const stream = new LinkStream(secrets, opts, clock);
   const keys = trafficKeys(secrets.master, secrets.salt, 0);
   stream.attach(socket, { send: keys.c2s, recv: keys.s2c }, 0, reply.rest);
   const resumeForMs = o.resumeForMs ?? 60_000;
@@ -66,7 +76,7 @@ export async function connectLink(o: ConnectOptions): Promise<LinkStream> {
   const ensureResuming = (): void => {
     if (resuming || stream.destroyed || stream.attached) return;
     resuming = true;
-    void resumeLoop(stream, open, timeout, resumeForMs).finally(() => {
+    void resumeLoop(stream, open, clock, timeout, resumeForMs).finally(() => {
       resuming = false;
       ensureResuming();
     });
@@ -77,28 +87,39 @@ export async function connectLink(o: ConnectOptions): Promise<LinkStream> {
 
 const UNKNOWN_TO_LOSE = 3;
 
-async function resumeLoop(stream: LinkStream, open: () => Promise<Socket>, timeout: number, resumeForMs: number): Promise<void> {
-  const deadline = Date.now() + resumeForMs;
+/** Any failure of one resume attempt as a ResumeError with its reason (the transport's own errors are 'transport'). */
+function asResumeError(e: unknown): ResumeError {
+  if (e instanceof ResumeError) return e;
+  return new ResumeError('transport', (e as Error).message);
+}
+
+/**
+ * Resumes `stream` on new transports until one attaches, the session is known lost, or
+ * `resumeForMs` passes. Each failed attempt is reported as 'resumeFailed' (a ResumeError).
+ */
+async function resumeLoop(stream: LinkStream, open: () => Promise<Duplex>, clock: Clock, timeout: number, resumeForMs: number): Promise<void> {
+  const deadline = clock.now() + resumeForMs;
   // "No such session" cannot be authenticated (the server has no key for a session it lacks), so
   // one answer may be a corrupted or forged message: only three in a row mean the session is gone.
   let unknown = 0;
   for (let attempt = 0; !stream.destroyed; attempt++) {
-    if (Date.now() > deadline) {
+    if (clock.now() > deadline) {
       stream.destroy(new SessionLostError(`could not reach the gateway for ${resumeForMs} ms`));
       return;
     }
-    if (attempt > 0) await new Promise((r) => setTimeout(r, backoffDelay(attempt - 1, 20, 1000)));
+    if (attempt > 0) await clock.sleep(backoffDelay(attempt - 1, 20, 1000));
     if (stream.destroyed) return;
-    let socket: Socket | null = null;
+    let socket: Duplex | null = null;
     try {
       socket = await open();
-      const s = stream.secrets;
-      const cn = randomBytes(16);
-      socket.write(resumeHello(s.sessionId, cn));
+      const resume = new ResumeInitiator(stream.session, stream.secrets);
+      socket.write(resume.hello());
       const ch = await readExact(socket, 1, timeout);
-      if (ch.msg[0] === KIND_UNKNOWN) {
+      if (ResumeInitiator.unknown(ch.msg[0])) {
         socket.destroy();
-        if (++unknown >= UNKNOWN_TO_LOSE) {
+        const err = new ResumeError('unknown-session', `the gateway has no such session (${++unknown} of ${UNKNOWN_TO_LOSE} answers)`);
+        stream.emit('resumeFailed', err);
+        if (unknown >= UNKNOWN_TO_LOSE) {
           stream.destroy(new SessionLostError('the gateway no longer has this session (it expired while the link was down)'));
           return;
         }
@@ -106,19 +127,40 @@ async function resumeLoop(stream: LinkStream, open: () => Promise<Socket>, timeo
       }
       unknown = 0;
       const rest = await readExact(socket, RESUME_CHALLENGE_SIZE - 1, timeout, ch.rest);
-      const sn = rest.msg;
-      const epoch = stream.epoch + 1;
-      stream.epoch = epoch;
-      socket.write(resumeProof(s, cn, sn, epoch, stream.received));
+      socket.write(resume.prove(Buffer.concat([ch.msg, rest.msg])));
       const r = await readExact(socket, RESUME_REPLY_SIZE, timeout, rest.rest);
-      const peerReceived = checkResumeReply(s, cn, sn, epoch, r.msg);
-      if (peerReceived === null) throw new LinkError('DK_LINK_HANDSHAKE', 'resume answer not authentic');
-      const keys = trafficKeys(s.master, Buffer.concat([cn, sn]), epoch);
-      if (stream.destroyed) { socket.destroy(); return; }
-      stream.attach(socket, { send: keys.c2s, recv: keys.s2c }, peerReceived, r.rest);
+      const { keys, peerReceived } = resume.finish(r.msg);
+      if (stream.destroyed) {
+        socket.destroy();
+        stream.emit('resumeFailed', new ResumeError('session-ended', 'the stream was destroyed during the resume'));
+        return;
+      }
+      stream.attach(socket, keys, peerReceived, r.rest);
       return;
-    } catch {
+    } catch (e) {
       socket?.destroy();
+      stream.emit('resumeFailed', asResumeError(e));
     }
   }
+}
+
+/** What logResumeFailures writes to (a pino logger fits). */
+export interface ResumeLog {
+  warn(o: object, msg: string): void;
+  debug(o: object, msg: string): void;
+}
+
+/**
+ * Logs the failed resume attempts of a client stream with their reasons: the first of each
+ * outage as a warning, the retries that follow (every 20 ms to 1 s) at debug level.
+ */
+export function logResumeFailures(stream: LinkStream, log: ResumeLog, what = 'link'): void {
+  let first = true;
+  stream.on('attached', () => { first = true; });
+  stream.on('resumeFailed', (err: ResumeError) => {
+    const o = { reason: err.reason, err: err.message, epoch: stream.epoch };
+    if (first) log.warn(o, `${what}: resume attempt failed; retrying`);
+    else log.debug(o, `${what}: resume attempt failed; retrying`);
+    first = false;
+  });
 }

@@ -1,11 +1,11 @@
-import type { Socket } from 'node:net';
-import { HandshakeTimeoutError, LinkError } from './errors.ts';
+import type { Duplex } from 'node:stream';
+import { HandshakeError, HandshakeTimeoutError } from './errors.ts';
 
 /**
- * Reads exactly `n` bytes from a socket during a handshake, with a deadline. The socket is left
- * paused and any bytes past `n` are returned, so nothing is lost between steps.
+ * Reads exactly `n` bytes from a transport during a handshake, with a deadline. The transport is
+ * left paused and any bytes past `n` are returned, so nothing is lost between steps.
  */
-export function readExact(socket: Socket, n: number, timeoutMs: number, buffered: Buffer = Buffer.alloc(0)): Promise<{ msg: Buffer; rest: Buffer }> {
+export function readExact(socket: Duplex, n: number, timeoutMs: number, buffered: Buffer = Buffer.alloc(0)): Promise<{ msg: Buffer; rest: Buffer }> {
   return new Promise((resolve, reject) => {
     let buf = buffered;
     const done = (err: Error | null): void => {
@@ -21,8 +21,8 @@ export function readExact(socket: Socket, n: number, timeoutMs: number, buffered
       buf = buf.length === 0 ? c : Buffer.concat([buf, c]);
       if (buf.length >= n) done(null);
     };
-    const onClose = (): void => done(new LinkError('DK_LINK_HANDSHAKE', `connection closed during the handshake (had ${buf.length} of ${n} bytes)`));
-    const onError = (e: Error): void => done(new LinkError('DK_LINK_HANDSHAKE', `connection failed during the handshake: ${e.message}`));
+    const onClose = (): void => done(new HandshakeError(`connection closed during the handshake (had ${buf.length} of ${n} bytes)`));
+    const onError = (e: Error): void => done(new HandshakeError(`connection failed during the handshake: ${e.message}`));
     const timer = setTimeout(() => done(new HandshakeTimeoutError(timeoutMs)), timeoutMs);
     timer.unref();
     if (buf.length >= n) {

@@ -9,8 +9,20 @@ import { copyInto, join, slice, totalLength } from './parts.ts';
  * open). Plaintext: type (u8) and a body.
  */
 export const Rec = { DATA: 1, ACK: 2, PING: 3, PONG: 4, FIN: 5, CLOSE: 6 } as const;
-/** Largest application payload per record (SPEC §5: records of 16–64 KiB). */
-export const MAX_DATA = 64 * 1024;
+/**
+ * Largest application payload per record that a RecordOpener accepts and a RecordSealer seals.
+ * SPEC §5: "a 64 KiB socket read plus its frame headers fits in one record" — the mux writes a
+ * 64 KiB read as 9 DAT frames (8185-byte payloads, 6-byte headers: 65,590 bytes); the rest leaves
+ * room for an OPN or CREDIT written in the same turn.
+ */
+export const MAX_DATA = 64 * 1024 + 512;
+/**
+ * What a DATA record carries by default (LinkOptions.recordData): the limit before MAX_DATA grew.
+ * A peer older than that change refuses a larger record as a protocol error, and the session would
+ * resume and send it again without end; so larger records are sent only where every peer is known
+ * to accept them (`recordData: MAX_DATA`), until all deployed peers do.
+ */
+export const COMPAT_DATA = 64 * 1024;
 const MAX_SEALED = 1 + 8 + MAX_DATA + TAG;
 /** Records up to this much plaintext are written as one buffer (copying them costs less than two more writes). */
 const SMALL = 1024;

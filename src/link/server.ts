@@ -1,29 +1,44 @@
-import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { realClock, type Clock, type LinkTimer } from './clock.ts';
 import type { KeyPair } from './crypto.ts';
-import { SessionLostError } from './errors.ts';
+import { LinkProtocolError, ResumeError, SessionLostError, TooManySessionsError } from './errors.ts';
 import {
-  checkResumeProof, KIND_NEW, KIND_RESUME, KIND_UNKNOWN, MAGIC, NEW_SIZE, RESUME_PROOF_SIZE, RESUME_SIZE, resumeReply,
-  decoyNewReply, serverNew, trafficKeys,
+  decoyNewReply, KIND_NEW, KIND_RESUME, MAGIC, NEW_SIZE, RESUME_PROOF_SIZE, RESUME_SIZE, serverNew, trafficKeys,
 } from './handshake.ts';
 import { readExact } from './read-exact.ts';
+import { ResumeResponder } from './resume.ts';
 import { DEFAULT_LINK_OPTIONS, LinkStream, type LinkOptions } from './stream.ts';
 
-export interface LinkServerOptions extends Partial<LinkOptions> {
+/** T: the transport handed to handle() — a net.Socket from the gateway's listener, or any Duplex byte pipe. */
+export interface LinkServerOptions<T extends Duplex = Socket> extends Partial<LinkOptions> {
   key: KeyPair;
   /** A session whose connection is gone is kept this long for a resume, then forgotten. */
   detachTimeoutMs?: number;
   handshakeTimeoutMs?: number;
+  /** Time for the sessions, their timers and the detach timeout (tests: a fake clock). */
+  clock?: Clock;
   /** At most this many sessions (live or detached); new ones are refused beyond it. */
   maxSessions?: number;
   /** A NEW handshake completed on `socket`; the stream is attached to it. */
-  onStream: (stream: LinkStream, purpose: number, socket: Socket) => void;
+  onStream: (stream: LinkStream, purpose: number, socket: T) => void;
+  /** A handshake failed: a LinkError with its code (a failed resume is a ResumeError with its reason). */
   onError?: (err: Error, remote: string) => void;
+  /**
+   * A resume failed, with its reason: every ResumeError (those that are handshake failures are also
+   * given to onError; "no such session" and "session ended" are answered and are not).
+   */
+  onResumeFailed?: (err: ResumeError, remote: string) => void;
+}
+
+function remoteOf(socket: Duplex & { remoteAddress?: string; remotePort?: number }): string {
+  return `${socket.remoteAddress}:${socket.remotePort}`;
 }
 
 interface Held {
   stream: LinkStream;
-  expiry: NodeJS.Timeout | null;
+  /** Runs while the session is detached (or complete): made once per session, restarted on each detach. */
+  expiry: LinkTimer;
   /** Both directions ended and were acknowledged as far as this side knows. */
   completed: boolean;
 }
@@ -33,13 +48,15 @@ interface Held {
  * gateway detects the "DKL1" magic on its serv_port), keeps sessions while detached, and forgets
  * them after `detachTimeoutMs` — their streams then fail with SessionLostError.
  */
-export class LinkServer {
+export class LinkServer<T extends Duplex = Socket> {
   readonly opts: LinkOptions;
-  readonly #o: LinkServerOptions;
+  readonly #o: LinkServerOptions<T>;
+  readonly #clock: Clock;
   readonly sessions = new Map<string, Held>();
 
-  constructor(o: LinkServerOptions) {
+  constructor(o: LinkServerOptions<T>) {
     this.#o = o;
+    this.#clock = o.clock ?? realClock;
     this.opts = { ...DEFAULT_LINK_OPTIONS, ...o };
   }
 
@@ -48,22 +65,23 @@ export class LinkServer {
    * Settles when the handshake is over, whatever its outcome: a failed one has destroyed the
    * socket and reported the error.
    */
-  handle(socket: Socket, head: Buffer): Promise<void> {
+  handle(socket: T, head: Buffer): Promise<void> {
     socket.on('error', () => undefined);
     return this.#handle(socket, head).catch((err: Error) => {
       if (!socket.writableEnded) socket.destroy(); // a decoy reply is on its way; its own timer ends it
-      this.#o.onError?.(err, `${socket.remoteAddress}:${socket.remotePort}`);
+      this.#o.onError?.(err, remoteOf(socket));
     });
   }
 
-  async #handle(socket: Socket, head: Buffer): Promise<void> {
+  async #handle(socket: T, head: Buffer): Promise<void> {
     const timeout = this.#o.handshakeTimeoutMs ?? 10_000;
     const first = await readExact(socket, 5, timeout, head);
-    if (!first.msg.subarray(0, 4).equals(MAGIC)) throw new Error('not a link handshake');
+    if (!first.msg.subarray(0, 4).equals(MAGIC)) throw new LinkProtocolError('not a link handshake');
     const kind = first.msg[4];
     if (kind === KIND_NEW) {
       const m = await readExact(socket, NEW_SIZE - 5, timeout, first.rest);
-      if (this.sessions.size >= (this.#o.maxSessions ?? 100_000)) throw new Error('too many link sessions');
+      const max = this.#o.maxSessions ?? 100_000;
+      if (this.sessions.size >= max) throw new TooManySessionsError(max);
       let opened;
       try {
         opened = serverNew(this.#o.key, Buffer.concat([first.msg, m.msg]));
@@ -76,12 +94,12 @@ export class LinkServer {
       }
       const { purpose, reply, secrets } = opened;
       socket.write(reply);
-      const stream = new LinkStream(secrets, this.opts);
+      const stream = new LinkStream(secrets, this.opts, this.#clock);
       const id = secrets.sessionId.toString('hex');
-      const held: Held = { stream, expiry: null, completed: false };
+      const held: Held = { stream, expiry: this.#clock.timer(() => this.#expire(id, held)), completed: false };
       this.sessions.set(id, held);
       stream.on('detached', () => this.#startExpiry(id, held));
-      stream.on('attached', () => { if (held.expiry) clearTimeout(held.expiry); held.expiry = null; });
+      stream.on('attached', () => held.expiry.stop());
       // A completed session is kept for the detach timeout: the peer may not have seen our last
       // ACK, and its resume must then learn that everything arrived instead of "session lost".
       stream.on('complete', () => { held.completed = true; this.#startExpiry(id, held); });
@@ -91,52 +109,54 @@ export class LinkServer {
       this.#o.onStream(stream, purpose, socket);
       return;
     }
-    if (kind !== KIND_RESUME) throw new Error(`unknown handshake kind ${kind}`);
+    if (kind !== KIND_RESUME) throw new LinkProtocolError(`unknown handshake kind ${kind}`);
     const m = await readExact(socket, RESUME_SIZE - 5, timeout, first.rest);
-    const sid = m.msg.subarray(0, 16);
-    const cn = m.msg.subarray(16, 32);
-    const held = this.sessions.get(sid.toString('hex'));
+    const resume = new ResumeResponder(Buffer.concat([first.msg, m.msg]));
+    const held = this.sessions.get(resume.sessionId.toString('hex'));
     if (!held) {
-      socket.end(Buffer.from([KIND_UNKNOWN]));
+      socket.end(ResumeResponder.unknownSession());
+      this.#o.onResumeFailed?.(new ResumeError('unknown-session', 'no such session (expired, or never existed)'), remoteOf(socket));
       return;
     }
-    const sn = randomBytes(16);
-    socket.write(Buffer.concat([Buffer.from([KIND_RESUME]), sn]));
-    const p = await readExact(socket, RESUME_PROOF_SIZE, timeout, m.rest);
-    const s = held.stream.secrets;
-    const proof = checkResumeProof(s, cn, sn, p.msg);
-    // A replayed or forged resume fails here (sn is fresh) and a stale epoch is refused:
-    // either way the live connection is not touched.
-    if (!proof) throw new Error('resume proof not authentic');
-    if (proof.epoch <= held.stream.epoch) throw new Error(`stale resume epoch ${proof.epoch} <= ${held.stream.epoch}`);
-    if (held.completed) {
-      held.stream.epoch = proof.epoch;
-      socket.end(resumeReply(s, cn, sn, proof.epoch, held.stream.received));
-      return;
+    const stream = held.stream;
+    try {
+      socket.write(resume.challenge());
+      const p = await readExact(socket, RESUME_PROOF_SIZE, timeout, m.rest);
+      // A replayed or forged resume fails here (sn is fresh) and a stale epoch is refused:
+      // either way the live connection is not touched.
+      resume.check(stream.session, stream.secrets, p.msg);
+      if (held.completed) {
+        socket.end(resume.accept(stream.session, stream.secrets).reply);
+        return;
+      }
+      if (stream.destroyed) {
+        socket.end(ResumeResponder.unknownSession());
+        this.#o.onResumeFailed?.(new ResumeError('session-ended', 'the session was destroyed while the resume ran'), remoteOf(socket));
+        return;
+      }
+      const { reply, keys, peerReceived } = resume.accept(stream.session, stream.secrets);
+      socket.write(reply);
+      stream.attach(socket, keys, peerReceived, p.rest);
+    } catch (e) {
+      const err = e instanceof ResumeError ? e : new ResumeError('transport', (e as Error).message);
+      stream.emit('resumeFailed', err);
+      this.#o.onResumeFailed?.(err, remoteOf(socket));
+      throw err;
     }
-    if (held.stream.destroyed) {
-      socket.end(Buffer.from([KIND_UNKNOWN]));
-      return;
-    }
-    held.stream.epoch = proof.epoch;
-    socket.write(resumeReply(s, cn, sn, proof.epoch, held.stream.received));
-    const k = trafficKeys(s.master, Buffer.concat([cn, sn]), proof.epoch);
-    held.stream.attach(socket, { send: k.s2c, recv: k.c2s }, proof.recv, p.rest);
   }
 
   #startExpiry(id: string, held: Held): void {
-    if (held.expiry) clearTimeout(held.expiry);
+    if (this.sessions.get(id) === held) held.expiry.start(this.#o.detachTimeoutMs ?? 60_000);
+  }
+
+  #expire(id: string, held: Held): void {
+    this.#forget(id, held);
     const ms = this.#o.detachTimeoutMs ?? 60_000;
-    held.expiry = setTimeout(() => {
-      this.#forget(id, held);
-      if (!held.completed) held.stream.destroy(new SessionLostError(`the peer did not come back within ${ms} ms`));
-    }, ms);
-    held.expiry.unref();
+    if (!held.completed) held.stream.destroy(new SessionLostError(`the peer did not come back within ${ms} ms`));
   }
 
   #forget(id: string, held: Held): void {
-    if (held.expiry) clearTimeout(held.expiry);
-    held.expiry = null;
+    held.expiry.dispose();
     if (this.sessions.get(id) === held) this.sessions.delete(id);
   }
 

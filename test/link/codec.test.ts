@@ -149,3 +149,20 @@ test('handshake: both sides derive the same secrets; keys differ per epoch and p
   const c2 = clientNew(server.publicRaw, 7);
   assert.ok(!c2.finish(serverNew(server, c2.message).reply).master.equals(cs.master));
 });
+
+test('a record of MAX_DATA (SPEC §5: a 64 KiB read with its frame headers) opens, whole or split across reads; one byte more is refused at its length', () => {
+  const key = randomBytes(32);
+  const data = randomBytes(MAX_DATA);
+  const wire = Buffer.concat(new RecordSealer(key).dataPieces(0, [data]));
+  for (const cut of [wire.length, 3, 70_000 % wire.length]) {
+    const got: Record[] = [];
+    const opener = new RecordOpener(key);
+    opener.push(wire.subarray(0, cut), (r) => got.push(r));
+    if (cut < wire.length) opener.push(wire.subarray(cut), (r) => got.push(r));
+    assert.equal(got.length, 1);
+    assert.deepEqual(Buffer.concat((got[0] as { data: Buffer[] }).data), data);
+  }
+  const tooLong = Buffer.from(wire);
+  tooLong.writeUInt32BE(wire.length - 4 + 1, 0);
+  assert.throws(() => new RecordOpener(key).push(tooLong.subarray(0, 4), () => undefined), { code: 'DK_LINK_PROTOCOL' });
+});
