@@ -65,7 +65,7 @@ export class LinkSession {
 
   readonly #init: LinkSessionInit;
   readonly #clock: Clock;
-  readonly #recordData: number;
+  #recordData: number;
   readonly #out = new ReplayBuffer();
   #epoch = 0;
   #sink: RecordSink | null = null;
@@ -89,6 +89,16 @@ export class LinkSession {
   }
 
   /** The connection count of this session: 0 for the NEW handshake's, then each resume's. */
+  /**
+   * Raises the most a DATA record carries (≤ MAX_DATA), once the peer is known to accept larger
+   * records: the mux calls it through LinkStream.useLargeRecords() when HELLO negotiated BIG,
+   * which only peers whose openers take MAX_DATA offer.
+   */
+  setRecordData(n: number): void {
+    if (!(n > 0 && n <= MAX_DATA)) throw new RangeError(`recordData must be 1..${MAX_DATA}`);
+    this.#recordData = n;
+  }
+
   get epoch(): number {
     return this.#epoch;
   }

@@ -4,7 +4,7 @@ import { realClock, type Clock } from './clock.ts';
 import { LinkResetError, ResumeError } from './errors.ts';
 import type { SessionSecrets } from './handshake.ts';
 import { totalLength } from './parts.ts';
-import { COMPAT_DATA } from './record.ts';
+import { COMPAT_DATA, MAX_DATA } from './record.ts';
 import { LinkSession } from './session.ts';
 
 export { SOCKET_QUEUE, SOCKET_READ_LIMIT, type DirectionKeys } from './attachment.ts';
@@ -101,6 +101,14 @@ export class LinkStream extends Duplex {
   }
 
   /** The connection count: 0 for the NEW handshake's connection, then one more per resume (resume.ts). */
+  /**
+   * The peer accepts records of MAX_DATA (a 64 KiB read with its frame headers in one record): the
+   * DK mux calls this when HELLO negotiated BIG, which only peers of this version or later offer.
+   */
+  useLargeRecords(): void {
+    this.session.setRecordData(MAX_DATA);
+  }
+
   get epoch(): number {
     return this.session.epoch;
   }

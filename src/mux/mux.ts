@@ -10,6 +10,11 @@ import { MuxSession, type SessionHost } from './session.ts';
 
 export { LinkDeadError, SessionLimitError } from './errors.ts';
 
+/** A link that can carry larger records once its peer is known to take them (LinkStream). */
+interface LargeRecords {
+  useLargeRecords(): void;
+}
+
 export type RefuseReason = 'session_cap' | 'not_accepted';
 
 export interface MuxInit {
@@ -369,8 +374,13 @@ export class Mux implements SessionHost {
         this.#peerHello = decodeHello(f.params);
         if (!this.#helloSent) this.#sendHello();
         this.#features = this.offered & this.#peerHello.features;
-        // The peer sent its HELLO before any BIG frame: every frame after this one may be BIG.
-        if (this.#features & Feature.BIG) this.#decoder.allowBig = true;
+        // The peer sent its HELLO before any BIG frame: every frame after this one may be BIG. A
+        // peer that offers BIG also opens link records of a 64 KiB read with its headers, so an
+        // encrypted link below us may seal one record per read instead of two (docs/link.md).
+        if (this.#features & Feature.BIG) {
+          this.#decoder.allowBig = true;
+          (this.link as Partial<LargeRecords>).useLargeRecords?.();
+        }
         this.#init.onHello?.(this.#features);
         return;
       }
