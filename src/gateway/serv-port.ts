@@ -102,6 +102,9 @@ export class ServPort {
         metrics.agentAuthFailures.inc({ reason: 'link_handshake' });
         auth.failures.fail(remote.slice(0, remote.lastIndexOf(':')), `link_handshake: ${err.message.slice(0, 80)}`);
       },
+      // A resume for a session the gateway no longer has: answered, logged like other failures
+      // (once per source per interval), so a client that retries cannot fill the log.
+      onResumeFailed: (err, remote) => auth.failures.fail(remote.slice(0, remote.lastIndexOf(':')), `link_resume_${err.reason}`),
     });
     const serving: Serving = { handlers, link };
     this.#serving = serving;
