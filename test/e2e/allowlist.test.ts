@@ -5,12 +5,12 @@ import { test } from 'node:test';
 import { Mux } from '../../src/mux/mux.ts';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
 import { dial, http, listen, readAll, waitFor } from '../helpers/net.ts';
-import { recorder, settle } from '../mux/helpers.ts';
+import { recorder } from '../mux/helpers.ts';
 
 test('the agent refuses a target outside its allowlist even when the gateway asks', async () => {
   // A hostile "gateway": accepts the agent, then sends OPN for a host the agent does not allow.
-  let hits = 0;
-  const secret = await listen((s) => { hits++; s.destroy(); }, '127.0.0.5');
+  const dialledFrom: number[] = [];
+  const secret = await listen((s) => { dialledFrom.push(s.remotePort ?? 0); s.destroy(); }, '127.0.0.5');
   let mux: Mux | null = null;
   const evil = createServer((s: Socket) => {
     s.once('data', (hs: Buffer) => {
@@ -33,7 +33,13 @@ test('the agent refuses a target outside its allowlist even when the gateway ask
   await waitFor(() => r.reason !== null && r2.reason !== null);
   assert.equal(r.reason, 'remote', 'the agent answered CLS');
   assert.equal(r2.reason, 'remote');
-  await settle();
+  // A connection of our own, made after the CLS: the server accepts in arrival order, so a dial
+  // the agent made before answering would be accepted before ours.
+  const probe = await dial(secret.port, '127.0.0.1', '127.0.0.5');
+  const probePort = probe.localPort;
+  await waitFor(() => dialledFrom.includes(probePort ?? -1), 3000, 'our own connection to be accepted');
+  probe.destroy();
+  const hits = dialledFrom.filter((p) => p !== probePort).length;
   assert.equal(hits, 0, 'the forbidden host was never dialled');
   assert.equal(ag.refused, 2);
   await ag.stop();

@@ -52,7 +52,7 @@ test('a session in use keeps its grant from idling out', async () => {
   const g = await grant();
   const s = await dial(g.access_port);
   await waitFor(() => gw.gateway.sessions.size === 1);
-  await new Promise((r) => setTimeout(r, 800));
+  await new Promise((r) => setTimeout(r, 800)); // the point: more than twice idle_close passes with the session open
   assert.equal(gw.gateway.grants.all().length, 1, 'grant still there while a session is open');
   s.destroy();
   await waitFor(() => gw.gateway.grants.all().length === 0, 3000, 'idles out after the session ends');

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
-import { dial, http, listen, readAll } from '../helpers/net.ts';
+import { dial, http, listen, readAll, waitFor } from '../helpers/net.ts';
 
 for (const seedOnly of [false, true]) {
   test(`TCP half-close end to end ${seedOnly ? '(seed-only agent: CLS after the data)' : '(FIN carried by the extension)'}`, async () => {
     const gw = await gateway();
     const ag = await agent(gw.servPort, { seed_only: seedOnly, plain: seedOnly });
     await online(gw, 'home', seedOnly);
-    await new Promise((r) => setTimeout(r, 50));
+    // The agent's side of the link is up too (with the gateway's HELLO, unless seed-only).
+    await waitFor(() => ag.mux !== null && (seedOnly || ag.mux.features !== 0), 5000, 'agent mux ready');
     // The target answers only after it has seen the client's EOF: a request/response over half-close.
     const t = await listen((s) => {
       const chunks: Buffer[] = [];

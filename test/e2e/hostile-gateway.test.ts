@@ -68,6 +68,7 @@ async function floodUntilStopped(s: Socket, make: () => Buffer, stopped: () => b
   while (Date.now() - t0 < maxMs && !s.destroyed) {
     const b = make();
     sent += b.length;
+    // An agent that stopped reading never drains: stopped() is looked at again every 100 ms.
     if (!s.write(b)) await Promise.race([new Promise((r) => s.once('drain', r)), new Promise((r) => setTimeout(r, 100))]);
     if (!stopped()) since = 0;
     else if (since === 0) since = Date.now();
@@ -136,6 +137,7 @@ test('agent session cap: the (max_sessions+1)th OPN is answered with CLS, the fi
   for (let i = 1; i <= 4; i++) socket.write(encodeOpn(i, target.port, ip));
   await waitFor(() => frames.some((f) => f.type === FrameType.CLS && f.session === 4), 5000, 'CLS for the fourth session');
   await waitFor(() => held.length === 3, 5000, 'three targets dialled');
+  // The point: no further CLS (a first session dropped) within 200 ms; nothing to wait for.
   await new Promise((r) => setTimeout(r, 200));
   assert.deepEqual(frames.filter((f) => f.type === FrameType.CLS).map((f) => f.session), [4]);
   assert.equal(ag.sessionCapRefused, 1);

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
-import { dial, hashUntilEnd, http, listen, patternChunk, sendPattern } from '../helpers/net.ts';
+import { dial, hashUntilEnd, http, listen, patternChunk, sendPattern, waitFor } from '../helpers/net.ts';
 
 const BULK = 64 * 1024 * 1024;
 const FLOOD = 512 * 1024 * 1024;
@@ -38,7 +38,9 @@ test('a session whose reader never reads does not slow a bulk session, and memor
   const stalled = await dial(g.access_port);
   stalled.pause();
   stalled.write('S');
-  await new Promise((r) => setTimeout(r, 300));
+  // Stalled: the client's kernel buffers are full and the gateway holds bytes it cannot write, so
+  // it returns no more credit and the target's flood stops (within ~60 ms on loopback).
+  await waitFor(() => [...gw.gateway.sessions.values()].some((s) => (s.socket as Duplex).writableLength > 0), 10_000, 'the stalled session to fill its client\'s buffers');
   const rssBefore = process.memoryUsage().rss;
 
   const bulk = await dial(g.access_port);

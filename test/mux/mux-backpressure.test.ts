@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { Mux, SessionLimitError, type RefuseReason } from '../../src/mux/mux.ts';
 import type { MuxSession } from '../../src/mux/session.ts';
 import { Command, encodeCmd, encodeHello, encodeOpn, ipToBytes, PROTOCOL_VERSION } from '../../src/protocol/index.ts';
-import { pair, recorder, settle } from './helpers.ts';
+import { pair, recorder, until } from './helpers.ts';
 
 const LIMIT = 64 * 1024;
 
@@ -23,24 +23,26 @@ function facingNonReader(init: { maxQueued?: number; maxSessions?: number; onRef
   return { mux, x, peer };
 }
 
-/** Writes frames from the peer until its writes are refused (the mux stopped reading) or `max` is reached. */
-async function flood(peer: ReturnType<typeof duplexPair>[1], frame: (i: number) => Buffer, max: number): Promise<number> {
+/**
+ * Writes frames from the peer until its writes are refused (the mux stopped reading) or `max` is
+ * reached. After a refused write the mux either reads on (the write drains) or stops reading.
+ */
+async function flood(mux: Mux, peer: ReturnType<typeof duplexPair>[1], frame: (i: number) => Buffer, max: number): Promise<number> {
   let i = 0;
   while (i < max) {
     const ok = peer.write(frame(i++)); // a write that returns false is still taken
     if (!ok) {
-      await settle(5);
+      await until(() => !peer.writableNeedDrain || mux.readStopped, 'the mux to read on or stop reading');
       if (peer.writableNeedDrain) break;
     }
   }
-  await settle(10);
   return i;
 }
 
 test('a peer that floods 8 KiB PINGs and never reads: the mux stops reading once its answers exceed the bound', async () => {
   const { mux, peer } = facingNonReader();
   const ping = encodeCmd(0, Command.PING, Buffer.alloc(8000));
-  const sent = await flood(peer, () => ping, 10_000);
+  const sent = await flood(mux, peer, () => ping, 10_000);
   assert.ok(sent < 10_000, `the peer's writes were refused after ${sent} PINGs`);
   assert.equal(mux.readStopped, true, 'reading stopped');
   // At most the bound plus the answers to one read (a chunk of the peer's writes).
@@ -58,7 +60,7 @@ test('a peer that floods 8 KiB PINGs and never reads: the mux stops reading once
     }
   });
   peer.resume();
-  await settle(200);
+  await until(() => pongs >= sent && !mux.readStopped, 'every PONG');
   assert.equal(mux.readStopped, false, 'reading resumed after drain');
   assert.equal(pongs, sent, 'every PING answered once the peer read');
   mux.destroy();
@@ -69,7 +71,7 @@ test('a peer that floods OPNs to a side that accepts none: refused with CLS, cou
   const { mux, x, peer } = facingNonReader({ onRefuse: (r) => reasons.push(r) });
   const ip = ipToBytes('127.0.0.1');
   const burst = (i: number): Buffer => Buffer.concat(Array.from({ length: 100 }, (_, j) => encodeOpn(i * 100 + j + 1, 22, ip)));
-  await flood(peer, burst, 100_000);
+  await flood(mux, peer, burst, 100_000);
   assert.equal(mux.readStopped, true);
   assert.ok(mux.queued <= LIMIT + 64 * 1024, `queued ${mux.queued} bytes`);
   // Past the link's mark the CLS frames are gathered in one buffer, not queued one by one.
@@ -81,8 +83,9 @@ test('a peer that floods OPNs to a side that accepts none: refused with CLS, cou
 
 test('session cap: the (cap+1)th OPN is refused with CLS and counted; open() beyond the cap throws', async () => {
   const refused: RefuseReason[] = [];
-  const { g, a, opened } = pair({ maxSessions: 2 }, { maxSessions: 3, onRefuse: (r) => refused.push(r) });
-  await settle();
+  const p = pair({ maxSessions: 2 }, { maxSessions: 3, onRefuse: (r) => refused.push(r) });
+  const { g, a, opened } = p;
+  await p.negotiated();
   const sessions: MuxSession[] = [];
   const records = [];
   for (let i = 0; i < 2; i++) {
@@ -93,11 +96,12 @@ test('session cap: the (cap+1)th OPN is refused with CLS and counted; open() bey
     records.push(r);
   }
   assert.throws(() => g.open(22, '127.0.0.1'), SessionLimitError, 'the opener holds its own cap');
-  await settle();
+  await until(() => opened.length >= 2, 'both OPNs');
+  await p.roundTrip();
   assert.equal(opened.length, 2);
   // A third and fourth OPN from a peer with a higher cap of its own: the agent's cap is 3.
   const g2 = pair({ maxSessions: 10 }, { maxSessions: 3, onRefuse: (r) => refused.push(r) });
-  await settle();
+  await g2.negotiated();
   const s2: { s: MuxSession; r: ReturnType<typeof recorder> }[] = [];
   for (let i = 0; i < 4; i++) {
     const s = g2.g.open(22, '127.0.0.1');
@@ -105,18 +109,20 @@ test('session cap: the (cap+1)th OPN is refused with CLS and counted; open() bey
     s.attach(r, () => undefined);
     s2.push({ s, r });
   }
-  await settle(20);
+  await until(() => s2[3]!.r.reason !== null || g2.opened.length > 3, 'the CLS for the fourth');
+  await g2.roundTrip(); // a CLS for any of the first three would be in by now
   assert.equal(g2.opened.length, 3, 'three accepted');
   assert.equal(s2[3]!.r.reason, 'remote', 'the fourth was closed by the peer (CLS)');
   assert.deepEqual(s2.slice(0, 3).map((x) => x.r.reason), [null, null, null], 'the first three stay open');
   assert.deepEqual(refused, ['session_cap']);
   // Once one ends, a new one fits again.
   s2[0]!.s.close();
-  await settle(20);
+  await g2.roundTrip(); // the agent has read the CLS
   const again = g2.g.open(22, '127.0.0.1');
   const ra = recorder();
   again.attach(ra, () => undefined);
-  await settle(20);
+  await until(() => g2.opened.length >= 4, 'the new OPN');
+  await g2.roundTrip(); // a CLS answering it would be in by now
   assert.equal(g2.opened.length, 4);
   assert.equal(ra.reason, null);
   g.destroy(); a.destroy(); g2.g.destroy(); g2.a.destroy();
@@ -125,8 +131,9 @@ test('session cap: the (cap+1)th OPN is refused with CLS and counted; open() bey
 test('two honest muxes moving bulk data both ways on many sessions never stop reading each other', async () => {
   // The limit a tenth of the default: honest traffic still stays under it (docs/protocol.md).
   const limit = 512 * 1024;
-  const { g, a, opened } = pair({ maxQueued: limit, window: 64 * 1024 }, { maxQueued: limit, window: 64 * 1024 });
-  await settle();
+  const p = pair({ maxQueued: limit, window: 64 * 1024 }, { maxQueued: limit, window: 64 * 1024 });
+  const { g, a, opened } = p;
+  await p.negotiated();
   const N = 32;
   const PER = 512 * 1024;
   const hash = (b: Buffer[]): string => createHash('sha256').update(Buffer.concat(b)).digest('hex');
@@ -135,7 +142,7 @@ test('two honest muxes moving bulk data both ways on many sessions never stop re
   const got = { g: [] as Buffer[][], a: [] as Buffer[][] };
   const gs: MuxSession[] = [];
   for (let i = 0; i < N; i++) gs.push(g.open(22, '127.0.0.1'));
-  await settle();
+  await until(() => opened.length === N, 'every OPN');
   let stopped = false;
   let peak = 0;
   for (const link of [g.link, a.link]) {
@@ -147,10 +154,12 @@ test('two honest muxes moving bulk data both ways on many sessions never stop re
       return ok;
     }) as typeof link.write;
   }
+  let complete = 0;
   const pump = (s: MuxSession, out: string[], into: Buffer[][], i: number): void => {
     const chunks: Buffer[] = [];
     into[i] = chunks;
-    s.attach({ data: (b) => { chunks.push(b); s.consumed(chunks.reduce((n, c) => n + c.length, 0)); }, end: () => undefined, close: () => undefined }, () => undefined);
+    let n = 0;
+    s.attach({ data: (b) => { chunks.push(b); n += b.length; s.consumed(n); if (n === PER) complete++; }, end: () => undefined, close: () => undefined }, () => undefined);
     const data = randomBytes(PER);
     out[i] = createHash('sha256').update(data).digest('hex');
     for (let off = 0; off < PER; off += 16 * 1024) s.write(data.subarray(off, off + 16 * 1024));
@@ -159,7 +168,7 @@ test('two honest muxes moving bulk data both ways on many sessions never stop re
   assert.deepEqual(opened.map((s) => s.id), gs.map((s) => s.id), 'sessions pair up in order');
   gs.forEach((s, i) => pump(s, sent.g, got.g, i));
   opened.forEach((s, i) => pump(s, sent.a, got.a, i));
-  for (let i = 0; i < 2000 && got.a.concat(got.g).some((c) => c.reduce((n, b) => n + b.length, 0) < PER); i++) await settle(5);
+  await until(() => complete === 2 * N, 'every session to deliver both ways', 60_000);
   for (let i = 0; i < N; i++) {
     assert.equal(hash(got.a[i]!), sent.g[i], `session ${i} gateway → agent`);
     assert.equal(hash(got.g[i]!), sent.a[i], `session ${i} agent → gateway`);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { Duplex } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { setImmediate as immediate } from 'node:timers/promises';
-import { pair, recorder, settle } from './helpers.ts';
+import { pair, recorder, until } from './helpers.ts';
 
 const TYPES = ['CLS', 'OPN', 'DAT', 'CMD'];
 
@@ -25,19 +25,19 @@ function spyWrites(link: Duplex): string[] {
 async function negotiated(t: TestContext): Promise<ReturnType<typeof pair> & { writes: string[] }> {
   const p = pair();
   t.after(() => { p.g.destroy(); p.a.destroy(); });
-  await settle();
+  await p.negotiated();
   return { ...p, writes: spyWrites(p.gatewayLink) };
 }
 
 test('open() holds OPN back until the session first writes; then OPN and DAT leave together, in order', async (t) => {
-  const { g, opened, writes } = await negotiated(t);
+  const { g, opened, writes, roundTrip } = await negotiated(t);
   const s = g.open(80, '10.0.0.7');
-  await immediate();
+  await immediate(); // the point: OPN is still held after one check phase
   assert.deepEqual(writes, [], 'nothing on the link one check phase after open()');
   s.write(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
   // Synchronously, in one corked batch: the held OPN first, then the DAT frame (header, payload).
   assert.deepEqual(writes, ['OPN', 'DAT', 'bytes:18']);
-  await settle();
+  await roundTrip(); // the OPN and the DAT have been read, and the DAT delivered to the inbox
   assert.equal(opened.length, 1);
   assert.equal(opened[0]!.id, s.id);
   const r = recorder();
@@ -48,33 +48,33 @@ test('open() holds OPN back until the session first writes; then OPN and DAT lea
 test('a session that sends nothing still gets its OPN out a loop turn later (a server that speaks first)', async (t) => {
   const { g, opened, writes } = await negotiated(t);
   const s = g.open(22, '10.0.0.7');
+  // The point: three check phases is the bound this test sets for "a loop turn later".
   await immediate();
   await immediate();
   await immediate();
   assert.deepEqual(writes, ['OPN']);
-  await settle();
+  await until(() => opened.length === 1, 'the OPN at the agent');
   assert.equal(opened.length, 1);
   // The agent side answers first, as an SSH server would, and the bytes reach the opener.
   const r = recorder();
   s.attach(r, () => undefined);
   opened[0]!.write(Buffer.from('SSH-2.0-test\r\n'));
-  await settle();
+  await until(() => r.bytes >= 14, 'the banner at the opener');
   assert.equal(Buffer.concat(r.chunks).toString(), 'SSH-2.0-test\r\n');
 });
 
 test('a session that ends or aborts before its OPN left sends OPN first, then FIN or CLS', async (t) => {
-  const { g, opened, writes } = await negotiated(t);
+  const { g, opened, writes, roundTrip } = await negotiated(t);
   const ended = g.open(1, '10.0.0.7');
   ended.end();
   const aborted = g.open(2, '10.0.0.7');
   aborted.close();
   assert.deepEqual(writes, ['OPN', 'CMD', 'OPN', 'CLS']);
-  await settle();
+  await roundTrip(); // all four frames have been read
   assert.equal(opened.length, 2);
   const r0 = recorder(), r1 = recorder();
   opened[0]!.attach(r0, () => undefined);
   opened[1]!.attach(r1, () => undefined);
-  await settle();
   assert.equal(r0.ended, true, 'the first session was half-closed');
   assert.equal(opened[1]!.closed, true, 'the second was closed');
 });

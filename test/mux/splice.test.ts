@@ -6,7 +6,7 @@ import type { MuxSession } from '../../src/mux/session.ts';
 import { encodeDat } from '../../src/protocol/index.ts';
 import { splice } from '../../src/mux/splice.ts';
 import type { CloseReason } from '../../src/mux/session.ts';
-import { pair, recorder, settle, type Recorder } from './helpers.ts';
+import { pair, recorder, until, type Recorder } from './helpers.ts';
 
 const W = 64 * 1024;
 
@@ -17,25 +17,31 @@ const W = 64 * 1024;
 async function chain(): Promise<{
   c: Mux; m: Mux; g: Mux; a: Mux;
   open(): Promise<{ client: MuxSession; agent: MuxSession; reasons: CloseReason[] }>;
+  /** A round trip on each link, front then back: what was in flight on them has been handled. */
+  roundTrips(links?: ('front' | 'back')[]): Promise<void>;
   close(): void;
 }> {
   const front = pair({ window: W }, { window: W });
   const back = pair({ window: W }, { window: W });
   const reasons = new Map<MuxSession, CloseReason[]>();
-  await settle();
+  await front.negotiated();
+  await back.negotiated();
   const open = async (): Promise<{ client: MuxSession; agent: MuxSession; reasons: CloseReason[] }> => {
     const client = front.g.open(22, '127.0.0.1');
-    await settle();
+    await until(() => front.opened.at(-1)?.id === client.id, 'the OPN on the front link');
     const accepted = front.opened.at(-1)!;
     const toAgent = back.g.open(22, '127.0.0.1');
     const r: CloseReason[] = [];
     reasons.set(client, r);
     splice(accepted, toAgent, (why) => r.push(why));
-    await settle();
+    await until(() => back.opened.at(-1)?.id === toAgent.id, 'the OPN on the back link');
     return { client, agent: back.opened.at(-1)!, reasons: r };
   };
   return {
     c: front.g, m: front.a, g: back.g, a: back.a, open,
+    async roundTrips(links = ['front', 'back']) {
+      for (const l of links) await (l === 'front' ? front : back).roundTrip();
+    },
     close() { front.g.destroy(); front.a.destroy(); back.g.destroy(); back.a.destroy(); },
   };
 }
@@ -55,7 +61,8 @@ test('splice: bytes cross two links exactly, both ways', async () => {
   const down = randomBytes(7 * W + 5);
   for (let i = 0; i < up.length; i += 10_000) client.write(up.subarray(i, i + 10_000));
   agent.write(down);
-  await settle(800);
+  await until(() => ra.bytes >= up.length && rc.bytes >= down.length, 'both directions to arrive');
+  await x.roundTrips();
   assert.equal(ra.bytes, up.length);
   assert.equal(rc.bytes, down.length);
   assert.equal(createHash('sha256').update(Buffer.concat(ra.chunks)).digest('hex'), createHash('sha256').update(up).digest('hex'));
@@ -75,7 +82,8 @@ test('splice: credit is end to end — a reader that never consumes holds the se
   stalled.client.write(randomBytes(10 * W));
   const total = 40 * W;
   for (let sent = 0; sent < total; sent += W) bulk.client.write(randomBytes(W));
-  await settle(1000);
+  await until(() => rb.bytes >= total && rs.bytes >= W, 'the bulk session to finish');
+  await x.roundTrips();
   assert.equal(rb.bytes, total, 'the other session delivered everything');
   assert.equal(rs.bytes, W, 'the stalled reader got one window');
   // What the gateway holds for the stalled session is bounded by one window (its inbound credit).
@@ -92,12 +100,13 @@ test('splice: FIN travels each way (half-close) and both sessions end as done', 
   const ra = consuming(agent);
   client.write(Buffer.from('request'));
   client.end();
-  await settle(100);
+  await until(() => ra.ended, 'the FIN at the agent');
   assert.equal(ra.ended, true, 'the agent saw the client\'s FIN');
   assert.equal(Buffer.concat(ra.chunks).toString(), 'request');
   agent.write(Buffer.from('answer after half-close'));
   agent.end();
-  await settle(100);
+  await until(() => rc.reason !== null && ra.reason !== null && reasons.length > 0, 'both ends and the splice to finish');
+  await x.roundTrips();
   assert.equal(Buffer.concat(rc.chunks).toString(), 'answer after half-close');
   assert.equal(rc.reason, 'done');
   assert.equal(ra.reason, 'done');
@@ -112,7 +121,8 @@ test('splice: an abort at either end reaches the other; a lost link aborts the f
   const rc1 = consuming(one.client);
   consuming(one.agent);
   one.agent.close();
-  await settle(100);
+  await until(() => rc1.reason !== null && one.reasons.length > 0, 'the abort to reach the client');
+  await x.roundTrips();
   assert.equal(rc1.reason, 'remote', 'the client saw the agent\'s abort');
   assert.deepEqual(one.reasons, ['remote']);
 
@@ -120,7 +130,8 @@ test('splice: an abort at either end reaches the other; a lost link aborts the f
   consuming(two.client);
   const ra2 = consuming(two.agent);
   x.c.destroy(); // the client's link is gone for good
-  await settle(100);
+  await until(() => ra2.reason !== null && two.reasons.length > 0, 'the abort to reach the agent');
+  await x.roundTrips(['back']); // the front link is gone
   assert.equal(ra2.reason, 'remote', 'the agent\'s session was aborted');
   assert.deepEqual(two.reasons, ['link']);
   assert.equal(x.g.sessions.size, 0);
@@ -130,12 +141,13 @@ test('splice: an abort at either end reaches the other; a lost link aborts the f
 test('the frames of one link read cross the splice as one write to the far link, not one per frame', async () => {
   const front = pair();
   const back = pair();
-  await settle();
+  await front.negotiated();
+  await back.negotiated();
   front.g.open(22, '127.0.0.1');
-  await settle();
+  await until(() => front.opened.length === 1, 'the OPN on the front link');
   const accepted = front.opened.at(-1)!;
   splice(accepted, back.g.open(22, '127.0.0.1'));
-  await settle();
+  await until(() => back.opened.length === 1, 'the OPN on the back link');
   const far = back.opened.at(-1)!;
   const r = recorder();
   far.attach(r, () => undefined);
@@ -151,7 +163,7 @@ test('the frames of one link read cross the splice as one write to the far link,
   // Three DAT frames reach the gateway in one synchronous run, as from one read of an encrypted link.
   const parts = [randomBytes(8185), randomBytes(8185), randomBytes(100)];
   for (const p of parts) front.agentLink.emit('data', encodeDat(accepted.id, p));
-  await settle();
+  await until(() => r.bytes >= parts.reduce((n, b) => n + b.length, 0), 'the three frames at the far end');
   assert.deepEqual(Buffer.concat(r.chunks), Buffer.concat(parts));
   assert.equal(batches, 1, `one batch to the agent's link (got ${batches})`);
   assert.equal(uncorkedWrites, 0);

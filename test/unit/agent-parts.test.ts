@@ -46,7 +46,7 @@ test('connect-scan keeps at most `concurrency` probes in flight', async () => {
   const open = await connectScan(hosts, 22, { concurrency: 7, timeoutMs: 10, maxHosts: 100 }, async (h) => {
     inFlight++;
     peak = Math.max(peak, inFlight);
-    await new Promise((r) => setTimeout(r, Math.random() * 5));
+    await new Promise((r) => setTimeout(r, Math.random() * 5)); // a probe's own latency, varied so probes finish out of order
     inFlight--;
     return Number(h.slice(1)) % 10 === 0;
   });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { AuditLog } from '../../src/gateway/audit.ts';
 import { openDb } from '../../src/store/db.ts';
+import { waitFor } from '../helpers/net.ts';
 
 const count = (db: ReturnType<typeof openDb>): number => (db.prepare('SELECT count(*) AS n FROM audit').get() as { n: number }).n;
 
@@ -18,7 +19,8 @@ test('audit rows are written in batches, yet a read, a prune or a flush before c
   assert.equal(log.recent(100).length, 10, 'a read flushes first');
   assert.equal(count(db), 10);
   log.write({ event: 'grant', user: 'a' });
-  await new Promise((r) => setTimeout(r, 250));
+  // The same 250 ms bound as before, but done as soon as the row is there.
+  await waitFor(() => count(db) === 11, 250, 'the timer to write the queued row within its 100 ms');
   assert.equal(count(db), 11, 'the timer wrote it within its 100 ms');
   for (let i = 0; i < 600; i++) log.write({ event: 'session', sessionId: i });
   assert.ok(count(db) >= 11 + 512, 'a full batch is written at once');
