@@ -40,7 +40,7 @@ test('a session whose reader never reads does not slow a bulk session, and memor
   stalled.write('S');
   // Stalled: the client's kernel buffers are full and the gateway holds bytes it cannot write, so
   // it returns no more credit and the target's flood stops (within ~60 ms on loopback).
-  await waitFor(() => [...gw.gateway.sessions.values()].some((s) => (s.socket as Duplex).writableLength > 0), 10_000, 'the stalled session to fill its client\'s buffers');
+  await waitFor(() => [...gw.gateway.sessions.values()].some((s) => s.client.buffered > 0), 10_000, 'the stalled session to fill its client\'s buffers');
   const rssBefore = process.memoryUsage().rss;
 
   const bulk = await dial(g.access_port);
