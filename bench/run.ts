@@ -169,8 +169,10 @@ async function openSessions(port: number, n: number): Promise<Socket[]> {
 // ---------- contenders ----------
 
 function start(cmd: string, args: string[], ready: RegExp | null, opts: { stream?: 'stdout' | 'stderr'; timeoutMs?: number } = {}): Promise<ChildProcess> {
-  // The memory round holds SESSIONS sessions on one link: above the default caps (4,096 per link).
-  const caps = { DK_MAX_SESSIONS_PER_LINK: String(SESSIONS + 1000), DK_MAX_SESSIONS: String(SESSIONS + 1000) };
+  // The memory round holds SESSIONS sessions on one link, for one user: above the default caps
+  // (4,096 per link, 1,024 per user).
+  const cap = String(SESSIONS + 1000);
+  const caps = { DK_MAX_SESSIONS_PER_LINK: cap, DK_MAX_SESSIONS: cap, DK_MAX_SESSIONS_PER_USER: cap };
   const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...caps } });
   children.push(p);
   p.once('exit', () => children.splice(children.indexOf(p), 1));

@@ -123,7 +123,7 @@ export class ConnectService {
       onRefuse: (reason) => metrics.sessionsRefused.inc({ reason }),
       window: config.window,
       windowMax: config.window_max,
-      features: Feature.FLOW | Feature.PONG | Feature.BIG,
+      features: Feature.FLOW | Feature.PONG,
       keepaliveMs: 0,
       deadAfterMs: 0,
       onOpen: (session, port, host) => {

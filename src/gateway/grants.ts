@@ -137,12 +137,20 @@ export class GrantTable {
       const g = this.#byId.get(id);
       if (!g) continue;
       g.startBefore = Math.max(g.startBefore, Math.min(now + this.idleMs, g.expiresAt));
-      if (g.startBefore - (this.#saved.get(id) ?? 0) >= this.idleMs / 2) {
-        this.#saved.set(id, g.startBefore);
-        out.push(g);
-      }
+      if (this.dueForSave(g, this.idleMs / 2)) out.push(g);
     }
     return out;
+  }
+
+  /**
+   * Whether `g`'s idle deadline moved by `minStepMs` or more since it was last handed out for
+   * saving; if so it counts as saved from now. Bounds the writes a busy grant causes (one per
+   * step, not one per connection) and how far the deadline on disk can lag (less than a step).
+   */
+  dueForSave(g: Grant, minStepMs: number): boolean {
+    if (g.startBefore - (this.#saved.get(g.id) ?? 0) < minStepMs) return false;
+    this.#saved.set(g.id, g.startBefore);
+    return true;
   }
 
   remove(id: string): Grant | undefined {

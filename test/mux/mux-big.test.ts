@@ -20,8 +20,8 @@ function rig(gwFeatures: number, agFeatures: number) {
   return { g, a, large, writes, opened };
 }
 
-test('BIG negotiated: a 64 KiB write leaves as one frame, arrives exact, and the links may carry larger records', async (t) => {
-  const { g, a, large, writes, opened } = rig(ALL_FEATURES, ALL_FEATURES);
+test('BIG offered by both (it is not offered by default): a 64 KiB write leaves as one frame, arrives exact, and the links may carry larger records', async (t) => {
+  const { g, a, large, writes, opened } = rig(ALL_FEATURES | Feature.BIG, ALL_FEATURES | Feature.BIG);
   t.after(() => { g.destroy(); a.destroy(); });
   await until(() => g.peerHello !== null && a.peerHello !== null, 'HELLO both ways');
   assert.ok(g.features & Feature.BIG && a.features & Feature.BIG);
@@ -39,7 +39,7 @@ test('BIG negotiated: a 64 KiB write leaves as one frame, arrives exact, and the
 });
 
 test('one side without BIG: seed-sized DAT frames, and the links keep their record size', async (t) => {
-  const { g, a, large, writes, opened } = rig(ALL_FEATURES, ALL_FEATURES & ~Feature.BIG);
+  const { g, a, large, writes, opened } = rig(ALL_FEATURES | Feature.BIG, ALL_FEATURES);
   t.after(() => { g.destroy(); a.destroy(); });
   await until(() => g.peerHello !== null && a.peerHello !== null, 'HELLO both ways');
   assert.equal(g.features & Feature.BIG, 0);
