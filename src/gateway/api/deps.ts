@@ -2,6 +2,7 @@ import type { GatewayConfig } from '../../config/gateway-config.ts';
 import type { ScanResult } from '../agents.ts';
 import type { AuthGuard } from '../auth-guard.ts';
 import type { Grant } from '../grants.ts';
+import type { LiveSession } from '../session-table.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { AuditRepo, UserRepo } from '../stores.ts';
 import type { User } from '../users.ts';
@@ -18,20 +19,8 @@ export interface BackendView {
   exposes: { port: number; backend: string; target: string; allow: readonly string[] }[];
 }
 
-export interface SessionView {
-  key: string;
-  kind: 'grant' | 'expose' | 'connect';
-  backend: string;
-  grantId: string | null;
-  user: string | null;
-  clientIp: string;
-  clientPort: number;
-  accessPort: number;
-  target: string;
-  startedAt: number;
-  bytesUp: number;
-  bytesDown: number;
-}
+/** A live session as the API shows it: the table's record without its live objects, with byte counts. */
+export type SessionView = Omit<LiveSession, 'session' | 'client'> & { bytesUp: number; bytesDown: number };
 
 /**
  * What the management API needs from the gateway, and nothing more: the API is tested against a
