@@ -421,7 +421,8 @@ export class Mux implements SessionHost {
     const link = this.link;
     // BIG frames (negotiated): a 64 KiB read is one frame, not eight.
     const big = (this.#features & Feature.BIG) !== 0 && data.length > 0;
-    const [size, max] = big ? [BIG_HEADER_SIZE, MAX_BIG_PAYLOAD] : [HEADER_SIZE, MAX_DAT_PAYLOAD];
+    const size = big ? BIG_HEADER_SIZE : HEADER_SIZE; // two ternaries, not a pair array per write on the data path
+    const max = big ? MAX_BIG_PAYLOAD : MAX_DAT_PAYLOAD;
     const headers = encodeDatHeaders(session, data.length, big);
     link.cork();
     this.#opnFirst(session);

@@ -43,7 +43,8 @@ export function encodeDat(session: number, data: Uint8Array): Buffer {
  * stream) instead of copying the payload into frames.
  */
 export function encodeDatHeaders(session: number, length: number, big = false): Buffer {
-  const [size, max] = big ? [BIG_HEADER_SIZE, MAX_BIG_PAYLOAD] : [HEADER_SIZE, MAX_DAT_PAYLOAD];
+  const size = big ? BIG_HEADER_SIZE : HEADER_SIZE;
+  const max = big ? MAX_BIG_PAYLOAD : MAX_DAT_PAYLOAD;
   const frames = Math.max(1, Math.ceil(length / max));
   const out = Buffer.allocUnsafe(frames * size);
   for (let i = 0; i < frames; i++) {
