@@ -1,0 +1,40 @@
+import { Option, type Command } from 'commander';
+import { splitHostPort } from '../../config/agent-config.ts';
+import { ConfigError } from '../../config/errors.ts';
+import { Forwarder } from '../../connect/forwarder.ts';
+import { makeLogger } from '../../util/log.ts';
+import { tuneProcessForRelaying } from '../../util/process-tuning.ts';
+import { decodeKeyOrConfigError, onShutdown, tokenOf } from '../common.ts';
+
+/** `dk connect`: a local port forwarded over the encrypted, resumable link. */
+export function connectCommand(program: Command): void {
+  program.command('connect')
+    .description('forward a local port to a target behind a backend, over the encrypted link: connections survive network drops')
+    .argument('<backend>', 'backend name')
+    .argument('<port>', 'target port')
+    .argument('[host]', 'target host IP in the backend LAN (default: the agent host)')
+    .requiredOption('-L, --listen <[bind:]port>', 'local port to listen on, e.g. 2222 or 127.0.0.1:2222')
+    .requiredOption('--gateway <host:port>', "the gateway's serv_port address")
+    .addOption(new Option('--gateway-key <key>', "the gateway's public key (`dk pubkey` on the gateway)").env('DK_GATEWAY_KEY').makeOptionMandatory())
+    .addOption(new Option('--token <token>', 'API token (or DK_TOKEN, or --token-file)').env('DK_TOKEN'))
+    .option('--token-file <file>', 'read the API token from FILE')
+    .action(async (backend: string, port: string, host: string | undefined, o: { listen: string; gateway: string; gatewayKey: string; token?: string; tokenFile?: string }, cmd: Command) => {
+      tuneProcessForRelaying();
+      const log = makeLogger('info', 'connect');
+      const token = tokenOf(o, cmd, (w) => log.warn(w));
+      if (!token) throw new ConfigError('dk connect needs an API token: --token-file FILE, DK_TOKEN, or --token TOKEN');
+      const { host: bind, port: localPort } = o.listen.lastIndexOf(':') > 0 ? splitHostPort(o.listen) : { host: '127.0.0.1', port: Number(o.listen) };
+      if (!Number.isInteger(localPort) || localPort < 0 || localPort > 65535) throw new ConfigError(`-L ${o.listen}: expected [BIND:]PORT`);
+      const targetPort = Number(port);
+      if (!Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65535) throw new ConfigError(`port ${port}: expected 1-65535`);
+      const gatewayKey = decodeKeyOrConfigError(o.gatewayKey);
+      const gw = splitHostPort(o.gateway);
+      const fwd = new Forwarder({
+        gatewayHost: gw.host, gatewayPort: gw.port, gatewayKey, token, backend, port: targetPort,
+        ...(host ? { host } : {}), bind, localPort, log,
+      });
+      const actual = await fwd.listen();
+      process.stdout.write(`dk connect: ${bind}:${actual} → ${backend} ${host ?? '127.0.0.1'}:${targetPort} via ${o.gateway} (encrypted; connections survive network drops)\n`);
+      onShutdown(() => fwd.close());
+    });
+}

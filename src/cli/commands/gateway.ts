@@ -1,0 +1,38 @@
+import { Option, type Command } from 'commander';
+import { loadGatewayConfig, type GatewayFlags } from '../../config/gateway-config.ts';
+import { startGateway } from '../../gateway/serve.ts';
+import { encodeKey } from '../../link/keys.ts';
+import { makeLogger } from '../../util/log.ts';
+import { tuneProcessForRelaying } from '../../util/process-tuning.ts';
+import { firstRunBanner } from '../banner.ts';
+import { collect, onShutdown } from '../common.ts';
+
+/** `dk gateway`: runs the gateway until SIGINT/SIGTERM. */
+export function gatewayCommand(program: Command): void {
+  program.command('gateway')
+    .description('run the gateway: agents dial serv_port, people ask mgmt_port for access')
+    .option('-c, --config <file>', 'YAML config file (see `dk init gateway`)')
+    .option('--serv-port <n>', 'port agents connect to (default 35357)')
+    .option('--mgmt-port <n>', 'management API port (default 3535)')
+    .option('--data-dir <dir>', 'state directory: SQLite database (default ./dk-data)')
+    .option('--backend <name=key>', 'a backend agents may log in as (repeatable; --backend-file keeps the key off the command line)', collect)
+    .option('--backend-file <name=file>', 'a backend whose key is in FILE (repeatable)', collect)
+    .option('--admin-token <token>', 'use this admin API token instead of a generated one (or DK_ADMIN_TOKEN, or --admin-token-file)')
+    .option('--admin-token-file <file>', 'read the admin API token from FILE')
+    .option('--bind <addr>', 'address to listen on (default 0.0.0.0)')
+    .addOption(new Option('--public-host <host>', 'host name to print in the first-start instructions').default('127.0.0.1'))
+    .action(async (o: GatewayFlags & { publicHost: string }) => {
+      tuneProcessForRelaying();
+      const warnings: string[] = [];
+      const config = loadGatewayConfig(o, process.env, (w) => warnings.push(w));
+      const log = makeLogger(config.log_level, 'gateway');
+      for (const w of warnings) log.warn(w);
+      const g = await startGateway(config, log);
+      if (g.first.adminToken || g.first.backend) process.stdout.write(firstRunBanner(g, o.publicHost) + '\n');
+      else process.stdout.write(`DoorKeeper gateway: agents on :${g.servPort}, API on :${g.mgmtPort} (data in ${config.data_dir}); link public key ${encodeKey(g.gateway.linkKey.publicRaw)}\n`);
+      onShutdown((signal) => {
+        log.info({ signal }, 'shutting down: draining sessions for up to 5 s');
+        return g.stop(5000);
+      });
+    });
+}

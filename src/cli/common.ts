@@ -1,0 +1,60 @@
+import type { Command } from 'commander';
+import { Option } from 'commander';
+import { ConfigError } from '../config/errors.ts';
+import { secretFlag } from '../config/secret-file.ts';
+import { decodeKey, loadOrCreateStaticKey } from '../link/keys.ts';
+import { dataDirError } from '../store/data-dir.ts';
+import type { Credentials } from './api-client.ts';
+
+/** What every CLI command file shares: flag helpers, key loading, shutdown, API credentials. */
+
+export function decodeKeyOrConfigError(text: string): Buffer {
+  try {
+    return decodeKey(text);
+  } catch (e) {
+    throw new ConfigError(`--gateway-key: ${(e as Error).message}`);
+  }
+}
+
+/** Commander collector for repeatable flags. */
+export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** The gateway's link key in a data dir (made if absent); a data dir that cannot hold it is a configuration error. */
+export function gatewayKeyIn(dataDir: string): ReturnType<typeof loadOrCreateStaticKey> {
+  try {
+    return loadOrCreateStaticKey(dataDir);
+  } catch (e) {
+    throw (e as NodeJS.ErrnoException).code ? dataDirError(dataDir, e) : new ConfigError(`--data-dir ${dataDir}: ${(e as Error).message}`);
+  }
+}
+
+/** Runs `stop` once on SIGINT or SIGTERM, then exits 0. */
+export function onShutdown(stop: (signal: string) => Promise<unknown> | void): void {
+  const handler = (signal: string): void => void Promise.resolve(stop(signal)).then(() => process.exit(0));
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+}
+
+export interface ApiOpts { api: string; token?: string; tokenFile?: string; totp?: string; json?: boolean }
+
+/** The flags of every command that talks to the management API. */
+export const apiOptions = (c: Command): Command => c
+  .addOption(new Option('--api <url>', 'management API URL').env('DK_API').default('http://127.0.0.1:3535'))
+  .addOption(new Option('--token <token>', 'API token (or --token-file)').env('DK_TOKEN'))
+  .option('--token-file <file>', 'read the API token from FILE')
+  .addOption(new Option('--totp <user:code>', 'authenticate with a TOTP code instead of a token'))
+  .option('--json', 'print JSON for scripts');
+
+/** A secret file others may read is worth a word on stderr; these commands have no logger. */
+export const warnLine = (w: string): void => void process.stderr.write(`dk: warning: ${w}\n`);
+
+/** The API token: --token-file FILE, --token T or DK_TOKEN. DK_TOKEN gives way to --token-file; --token with it is an error. */
+export function tokenOf(o: { token?: string; tokenFile?: string }, cmd: Command, warn: (w: string) => void): string | undefined {
+  const given = cmd.getOptionValueSource('token') === 'env' && o.tokenFile !== undefined ? undefined : o.token;
+  return secretFlag(given, o.tokenFile, '--token', warn);
+}
+
+export function creds(o: ApiOpts, cmd: Command): Credentials {
+  const token = tokenOf(o, cmd, warnLine);
+  return { api: o.api, ...(token ? { token } : {}), ...(o.totp ? { totp: o.totp } : {}) };
+}
