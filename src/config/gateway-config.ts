@@ -3,6 +3,7 @@ import { bool, bytes, cidr, list, logLevel, name, port, portSet, seconds } from 
 import { dropUndefined, fromEnv, readYaml, validate } from './load.ts';
 import { ConfigError } from './errors.ts';
 import { readSecretFile, secretFlag } from './secret-file.ts';
+import { RendezvousConfigSchema } from './rendezvous-config.ts';
 import { DEFAULT_LINK_OPTIONS } from '../link/stream.ts';
 import { DEFAULT_MAX_SESSIONS, DEFAULT_WINDOW, DEFAULT_WINDOW_MAX } from '../mux/mux.ts';
 
@@ -71,6 +72,8 @@ export const GatewayConfigSchema = z.object({
     key: z.string().min(8, 'backend keys must be at least 8 characters'),
     expose_ports: portSet.optional(),
   })).default({}),
+  /** The RustDesk-compatible rendezvous and relay (src/config/rendezvous-config.ts); off unless rendezvous.port is set. */
+  rendezvous: RendezvousConfigSchema.default(RendezvousConfigSchema.parse({})),
 }).strict();
 
 export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
@@ -86,6 +89,8 @@ export interface GatewayFlags {
   adminToken?: string;
   adminTokenFile?: string;
   bind?: string;
+  /** The RustDesk rendezvous base port N (also DK_RENDEZVOUS_PORT). */
+  rendezvousPort?: string;
 }
 
 const ENV_KEYS = ['bind', 'mgmt_bind', 'serv_port', 'mgmt_port', 'access_ports', 'data_dir', 'handshake', 'idle_close', 'auth_time',
@@ -102,6 +107,8 @@ export function loadGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = 
     serv_port: flags.servPort, mgmt_port: flags.mgmtPort, data_dir: flags.dataDir, bind: flags.bind,
     admin_token: secretFlag(flags.adminToken, flags.adminTokenFile, '--admin-token', warn),
   }));
+  const rdvPort = flags.rendezvousPort ?? (env.DK_RENDEZVOUS_PORT || undefined);
+  if (rdvPort !== undefined) merged.rendezvous = { ...(merged.rendezvous as Record<string, unknown> | undefined), port: rdvPort };
   const pairs = [
     ...(flags.backend ?? []).map((b) => ({ flag: '--backend', b, value: (v: string) => v })),
     ...(flags.backendFile ?? []).map((b) => ({ flag: '--backend-file', b, value: (f: string) => readSecretFile(f, '--backend-file', warn) })),

@@ -4,7 +4,10 @@ import type { KeyPair } from '../link/crypto.ts';
 import { loadOrCreateStaticKey } from '../link/keys.ts';
 import type { LinkServer } from '../link/server.ts';
 import type { Mux } from '../mux/mux.ts';
+import { rendezvousPorts } from '../config/rendezvous-config.ts';
+import { Rendezvous } from '../rendezvous/rendezvous.ts';
 import { openSqliteStores } from '../store/sqlite-stores.ts';
+import { NetSet } from '../util/cidr.ts';
 import type { Logger } from '../util/log.ts';
 import { PortSet } from '../util/port-range.ts';
 import { AccessPorts } from './access-ports.ts';
@@ -40,6 +43,7 @@ export type OpenStores = (dataDir: string, onAuditError: (err: unknown) => void)
  * - SessionTable: live sessions, client end to agent session, caps per user and per link.
  * - GrantService: grants, access, deadlines (on disk).
  * - ConnectService: `dk connect` links.
+ * - Rendezvous (src/rendezvous/): the RustDesk-compatible rendezvous and relay, when configured.
  * - The stores (users, grants, audit, backends, replay seeds) are opened first and injected.
  *
  * docs/architecture.md has the map and says which file to open for which change.
@@ -65,8 +69,11 @@ export class Gateway {
   readonly #connect: ConnectService;
   /** What authenticated peers are refused (caps, permissions): the first at once, then one line per user or backend per interval. */
   readonly #refusals: FailureLog;
+  /** The RustDesk-compatible rendezvous, or null when rendezvous.port is not set. */
+  rendezvous: Rendezvous | null = null;
   #sweeper: NodeJS.Timeout | null = null;
   #lastPrune = 0;
+  #lastRdvSweep = 0;
 
   /**
    * Listens on serv_port, then opens the state, makes first-run secrets and restores grants. The
@@ -135,6 +142,13 @@ export class Gateway {
   }
 
   async #open(): Promise<void> {
+    if (rendezvousPorts(this.config.rendezvous)) {
+      this.rendezvous = await Rendezvous.start({
+        config: this.config.rendezvous, bind: this.config.bind, dataDir: this.config.data_dir, repo: this.#stores.rdvPeers,
+        registry: this.metrics.registry, log: this.log, audit: (e) => this.#audit(e),
+        trustedProxies: this.config.trusted_proxies.length > 0 ? new NetSet(this.config.trusted_proxies) : null,
+      });
+    }
     await this.#grants.restore();
     this.#serv.serve({
       backends: this.backends,
@@ -228,6 +242,10 @@ export class Gateway {
     this.#refusals.tick();
     this.#grants.sweep();
     this.#updateGauges();
+    if (this.rendezvous && Date.now() - this.#lastRdvSweep > 5000) {
+      this.#lastRdvSweep = Date.now();
+      this.rendezvous.sweep();
+    }
     if (Date.now() - this.#lastPrune > 3_600_000) {
       this.#lastPrune = Date.now();
       this.#stores.audit.prune(this.config.audit_days);
@@ -263,6 +281,7 @@ export class Gateway {
     this.#grants.saveForStop();
     this.sessions.killAll();
     this.#agents.closeAll();
+    await this.rendezvous?.close();
     this.#serv.close();
     this.#stores.close();
   }

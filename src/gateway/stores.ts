@@ -1,3 +1,4 @@
+import type { PeerRepo } from '../rendezvous/peer-store.ts';
 import type { AuditEvent, AuditRow } from './audit.ts';
 import type { Grant } from './grants.ts';
 import type { Permissions, User } from './users.ts';
@@ -52,5 +53,7 @@ export interface GatewayStores {
   audit: AuditRepo;
   backends: BackendRepo;
   seeds: SeedRepo;
+  /** The RustDesk rendezvous peer table. */
+  rdvPeers: PeerRepo;
   close(): void;
 }

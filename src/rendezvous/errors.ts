@@ -73,3 +73,10 @@ export class SignatureError extends RendezvousError {
     super('RDV_SIGNATURE', what);
   }
 }
+
+/** Secure TCP (KeyExchange) failed: a malformed exchange or a frame that does not authenticate. */
+export class SecureTcpError extends RendezvousError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('RDV_SECURE_TCP', message, options);
+  }
+}

@@ -60,6 +60,19 @@ const MIGRATIONS: string[] = [
      seen_at INTEGER NOT NULL
    );
    CREATE INDEX replay_seeds_seen ON replay_seeds(seen_at);`,
+  // 3: the RustDesk rendezvous peer table (hbbs's \`peer\`): id, the client's uuid and Ed25519 key.
+  `CREATE TABLE rdv_peers (
+     id TEXT PRIMARY KEY,
+     uuid BLOB NOT NULL,
+     pk BLOB NOT NULL,
+     ip TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL
+   );
+   CREATE TABLE rdv_blocked (
+     ip TEXT PRIMARY KEY,
+     created_at INTEGER NOT NULL
+   );`,
 ];
 
 export function openDb(dataDir: string, file = 'doorkeeper.db'): DatabaseSync {

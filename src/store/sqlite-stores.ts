@@ -5,6 +5,7 @@ import type { BackendRepo, GatewayStores } from '../gateway/stores.ts';
 import { UserStore } from '../gateway/users.ts';
 import { openDb } from './db.ts';
 import { SqliteSeedCache } from './replay-store.ts';
+import { SqlitePeerStore } from './sqlite-peer-store.ts';
 
 /** SPEC §4: handshake seeds are remembered this long, at most this many (docs/security.md). */
 const SEED_TTL_MS = 3_600_000;
@@ -35,6 +36,7 @@ export function openSqliteStores(dataDir: string, onAuditError: (err: unknown) =
     audit,
     backends: new SqliteBackends(db),
     seeds: new SqliteSeedCache(db, SEED_TTL_MS, SEED_MAX),
+    rdvPeers: new SqlitePeerStore(db),
     close() {
       audit.flushQuietly();
       db.close();

@@ -1,0 +1,379 @@
+import { isIP } from 'node:net';
+import { encodeAddrMangle, decodeAddrMangle } from './addr-mangle.ts';
+import type { RendezvousMessage } from './gen/rendezvous_pb.ts';
+import { NatType, PunchHoleResponse_Failure, RegisterPkResponse_Result } from './gen/rendezvous_pb.ts';
+import type { IpBlocker } from './ip-blocker.ts';
+import { signIdPk, type ServerKeyPair } from './keys.ts';
+import { encodeRendezvous } from './messages.ts';
+import { Peer, type PeerRoute, type PeerTable } from './peer-table.ts';
+
+/**
+ * What hbbs does with each message (FACTS §5), without sockets: the server hands it decoded
+ * messages with their source, and it answers through the connection objects and the UDP sender
+ * it was given. docs/rendezvous.md §2 lists every message and where DoorKeeper differs.
+ */
+
+/** A source or destination address, IPv4 in dotted form (try_into_v4 applied). */
+export interface Addr {
+  address: string;
+  port: number;
+}
+
+/** A connection on the main port (TCP N or WebSocket N+2) as the core sees it. */
+export interface RdvConn extends PeerRoute {
+  readonly remote: Addr;
+  readonly ws: boolean;
+  /** One message; the transport frames (and encrypts) it. */
+  send(bytes: Uint8Array): void;
+  close(): void;
+  /** The id this connection registered (TCP registration), or null. */
+  registeredAs: string | null;
+}
+
+export interface RendezvousEvents {
+  registration(kind: 'peer' | 'pk', transport: 'udp' | 'tcp', result: string): void;
+  punch(outcome: string): void;
+  relayRequest(outcome: string): void;
+  /** Something was dropped or refused without an answer; `reason` is a short label. */
+  dropped(reason: string): void;
+  audit(e: { event: string; clientIp: string; target: string; detail: string }): void;
+}
+
+export interface RendezvousCoreOptions {
+  /** The licence key clients must send ('' = none enforced). */
+  enforcedKey: string;
+  /** Signs IdPk for PunchHoleResponse / RelayResponse. */
+  keys: ServerKeyPair;
+  /** Relay servers told to peers, rotated; empty = none (clients use the rendezvous host, port+1). */
+  relayServers: string[];
+  /** Sent in ConfigUpdate to clients with a lower serial. */
+  serial: number;
+  /** ALWAYS_USE_RELAY: tell B the requester is behind a symmetric NAT, so B goes to the relay. */
+  alwaysUseRelay: boolean;
+  /** RegisterPkResponse.keep_alive for TCP-registered peers (seconds). */
+  keepAliveS: number;
+}
+
+const ID_MIN_BYTES = 6;
+const REG_PK_WINDOW_MS = 6_000;
+
+export class RendezvousCore {
+  readonly #peers: PeerTable;
+  readonly #blocker: IpBlocker;
+  readonly #sendUdp: (to: Addr, bytes: Uint8Array) => void;
+  readonly #o: RendezvousCoreOptions;
+  readonly #ev: RendezvousEvents;
+  readonly #now: () => number;
+  /** tcp_punch: the connection of a requester (A) waiting for an answer, by its address. */
+  readonly #waiting = new Map<string, RdvConn>();
+  #relayTurn = 0;
+  /** Pre-encoded answers of the hot UDP path. */
+  readonly #regPeerTrue = encodeRendezvous({ union: { case: 'registerPeerResponse', value: { requestPk: true } } });
+  readonly #regPeerFalse = encodeRendezvous({ union: { case: 'registerPeerResponse', value: { requestPk: false } } });
+
+  constructor(peers: PeerTable, blocker: IpBlocker, sendUdp: (to: Addr, bytes: Uint8Array) => void, o: RendezvousCoreOptions, ev: RendezvousEvents, now: () => number = Date.now) {
+    this.#peers = peers;
+    this.#blocker = blocker;
+    this.#sendUdp = sendUdp;
+    this.#o = o;
+    this.#ev = ev;
+    this.#now = now;
+  }
+
+  get waiting(): number {
+    return this.#waiting.size;
+  }
+
+  // ---- UDP (FACTS §5.1)
+
+  /** One datagram of `size` bytes from `from`, decoded. Every answer is at most `size` bytes. */
+  udp(m: RendezvousMessage, from: Addr, size: number): void {
+    const reply = (bytes: Uint8Array): void => {
+      if (bytes.length > size) return this.#ev.dropped('udp_reply_larger_than_request');
+      this.#sendUdp(from, bytes);
+    };
+    switch (m.union.case) {
+      case 'registerPeer': {
+        const { id, serial } = m.union.value;
+        if (!id) return this.#ev.dropped('empty_id');
+        reply(this.#registerPeer(id, from, null) ? this.#regPeerTrue : this.#regPeerFalse);
+        if (this.#o.serial > serial) reply(this.#configUpdate());
+        return;
+      }
+      case 'registerPk': {
+        const r = this.#registerPk(m.union.value, from, null);
+        if (r !== null) reply(encodeRendezvous({ union: { case: 'registerPkResponse', value: { result: r } } }));
+        return;
+      }
+      default:
+        // PunchHoleRequest, PunchHoleSent, LocalAddr over UDP: ignored on purpose (reflection,
+        // hbbs 80d3a50/109d9a2); ConfigureUpdate (runtime reconfiguration from loopback) and
+        // SoftwareUpdate are not offered; anything else has no UDP meaning.
+        return this.#ev.dropped(`udp_${m.union.case ?? 'empty'}`);
+    }
+  }
+
+  /** request_pk for a RegisterPeer (hbbs update_addr); refreshes the peer when it need not re-register. */
+  #registerPeer(id: string, from: Addr, route: RdvConn | null): boolean {
+    const p = this.#peers.memory(id);
+    if (!p) {
+      this.#ev.registration('peer', route ? 'tcp' : 'udp', 'request_pk');
+      return true;
+    }
+    const ipChange = (p.port !== 0 ? from.address !== p.address : from.address !== p.ip) && !isLoopback(from.address);
+    const requestPk = p.pk.length === 0 || ipChange;
+    if (!requestPk) {
+      p.address = from.address;
+      p.port = from.port;
+      p.lastRegTime = this.#now();
+      p.route = route;
+    }
+    this.#ev.registration('peer', route ? 'tcp' : 'udp', requestPk ? 'request_pk' : 'ok');
+    return requestPk;
+  }
+
+  /** hbbs's RegisterPk handling; null = no answer (empty uuid or pk). */
+  #registerPk(rk: { id: string; uuid: Uint8Array; pk: Uint8Array }, from: Addr, route: RdvConn | null): RegisterPkResponse_Result | null {
+    const transport = route ? 'tcp' : 'udp';
+    const result = (r: RegisterPkResponse_Result, label: string): RegisterPkResponse_Result => {
+      this.#ev.registration('pk', transport, label);
+      return r;
+    };
+    if (rk.uuid.length === 0 || rk.pk.length === 0) {
+      this.#ev.dropped('register_pk_empty');
+      return null;
+    }
+    if (Buffer.byteLength(rk.id) < ID_MIN_BYTES) return result(RegisterPkResponse_Result.UUID_MISMATCH, 'uuid_mismatch');
+    if (!this.#blocker.check(from.address, rk.id)) return result(RegisterPkResponse_Result.TOO_FREQUENT, 'too_frequent');
+    const uuid = Buffer.from(rk.uuid).toString('latin1');
+    const pk = Buffer.from(rk.pk).toString('latin1');
+    const known = this.#peers.lookup(rk.id);
+    const p = known ?? new Peer(rk.id);
+    if (p.uuid !== '') {
+      if (p.uuid !== uuid) return result(RegisterPkResponse_Result.UUID_MISMATCH, 'uuid_mismatch');
+      if (from.address !== p.ip && p.pk !== pk) return result(RegisterPkResponse_Result.UUID_MISMATCH, 'uuid_mismatch');
+    }
+    const now = this.#now();
+    if (now - p.regPkAt > REG_PK_WINDOW_MS) p.regPkCount = 0;
+    else if (p.regPkCount > 2) return result(RegisterPkResponse_Result.TOO_FREQUENT, 'too_frequent');
+    p.regPkCount++;
+    p.regPkAt = now;
+    const changed = !known || p.uuid !== uuid || p.pk !== pk || p.ip !== from.address;
+    if (changed) {
+      // Unlike hbbs, a failed write is not answered OK: the client would believe a key the
+      // server does not have.
+      try {
+        this.#peers.repo.upsert({ id: rk.id, uuid: rk.uuid, pk: rk.pk, ip: from.address });
+      } catch {
+        return result(RegisterPkResponse_Result.SERVER_ERROR, 'server_error');
+      }
+      p.address = from.address;
+      p.port = from.port;
+      p.uuid = uuid;
+      p.pk = pk;
+      p.ip = from.address;
+      p.lastRegTime = now;
+    }
+    if (route) {
+      p.route = route;
+      p.address = from.address;
+      p.port = from.port;
+      p.lastRegTime = now;
+    }
+    if (!this.#peers.insert(p)) return result(RegisterPkResponse_Result.SERVER_ERROR, 'table_full');
+    return result(RegisterPkResponse_Result.OK, 'ok');
+  }
+
+  #configUpdate(): Uint8Array {
+    return encodeRendezvous({ union: { case: 'configureUpdate', value: { serial: this.#o.serial, rendezvousServers: [] } } });
+  }
+
+  // ---- TCP and WebSocket on the main port (FACTS §5.2)
+
+  /**
+   * One message on a main-port connection; false = the server is done with the connection (the
+   * caller closes it). Only a requester's connection (PunchHoleRequest, RequestRelay) and a
+   * TCP-registered peer's stay open.
+   */
+  tcp(conn: RdvConn, m: RendezvousMessage): boolean {
+    switch (m.union.case) {
+      case 'punchHoleRequest':
+        this.#wait(conn);
+        this.#punchHoleRequest(conn, m.union.value);
+        return true;
+      case 'requestRelay': {
+        this.#wait(conn);
+        const rr = m.union.value;
+        const b = this.#peers.memory(rr.id);
+        if (!b) {
+          this.#ev.relayRequest('id_not_in_memory');
+          return true;
+        }
+        this.#toPeer(b, encodeRendezvous({ union: { case: 'requestRelay', value: { ...rr, socketAddr: encodeAddrMangle(conn.remote) } } }));
+        this.#ev.relayRequest('forwarded');
+        return true;
+      }
+      case 'relayResponse': {
+        const rr = m.union.value;
+        const a = this.#waiting.get(key(decodeAddrMangle(rr.socketAddr)));
+        const out = { ...rr, socketAddr: new Uint8Array(0) };
+        const id = rr.union.case === 'id' ? rr.union.value : '';
+        if (id) out.union = { case: 'pk', value: this.#signedPk(rr.version, id) };
+        if (a) {
+          a.send(encodeRendezvous({ union: { case: 'relayResponse', value: out } }));
+          this.#ev.relayRequest('answered');
+          this.#ev.audit({ event: 'rdv_relay', clientIp: a.remote.address, target: id || '?', detail: `uuid=${rr.uuid} from=${conn.remote.address}${rr.refuseReason ? ` refused=${rr.refuseReason}` : ''}` });
+        } else this.#ev.relayRequest('requester_gone');
+        return false;
+      }
+      case 'punchHoleSent': {
+        const phs = m.union.value;
+        const a = this.#waiting.get(key(decodeAddrMangle(phs.socketAddr)));
+        const b = this.#peers.memory(phs.id);
+        if (b) b.natType = phs.natType;
+        if (a) {
+          a.send(encodeRendezvous({ union: { case: 'punchHoleResponse', value: {
+            socketAddr: encodeAddrMangle(conn.remote), pk: this.#signedPk(phs.version, phs.id), relayServer: phs.relayServer,
+            union: { case: 'natType', value: phs.natType },
+          } } }));
+          this.#ev.punch('answered');
+          this.#ev.audit({ event: 'rdv_punch', clientIp: a.remote.address, target: phs.id, detail: `punch_hole peer=${conn.remote.address}:${conn.remote.port}` });
+        } else this.#ev.punch('requester_gone');
+        return false;
+      }
+      case 'localAddr': {
+        const la = m.union.value;
+        const a = this.#waiting.get(key(decodeAddrMangle(la.socketAddr)));
+        if (a) {
+          a.send(encodeRendezvous({ union: { case: 'punchHoleResponse', value: {
+            socketAddr: la.localAddr, pk: this.#signedPk(la.version, la.id), relayServer: la.relayServer, union: { case: 'isLocal', value: true },
+          } } }));
+          this.#ev.punch('answered_local');
+          this.#ev.audit({ event: 'rdv_punch', clientIp: a.remote.address, target: la.id, detail: 'local_addr (same network)' });
+        } else this.#ev.punch('requester_gone');
+        return false;
+      }
+      case 'testNatRequest':
+        conn.send(encodeRendezvous({ union: { case: 'testNatResponse', value: {
+          port: conn.remote.port, ...(this.#o.serial > m.union.value.serial ? { cu: { serial: this.#o.serial } } : {}),
+        } } }));
+        return false;
+      // TCP registration (beyond open hbbs, which answers NOT_SUPPORT): the connection becomes the
+      // peer's route; PunchHole, FetchLocalAddr and RequestRelay reach it here instead of by UDP.
+      case 'registerPeer': {
+        const { id, serial } = m.union.value;
+        if (!id) return false;
+        const requestPk = this.#registerPeer(id, conn.remote, conn);
+        if (!requestPk) conn.registeredAs = id;
+        conn.send(requestPk ? this.#regPeerTrue : this.#regPeerFalse);
+        if (this.#o.serial > serial) conn.send(this.#configUpdate());
+        return true;
+      }
+      case 'registerPk': {
+        const r = this.#registerPk(m.union.value, conn.remote, conn);
+        if (r === null) return false;
+        if (r === RegisterPkResponse_Result.OK) conn.registeredAs = m.union.value.id;
+        conn.send(encodeRendezvous({ union: { case: 'registerPkResponse', value: { result: r, keepAlive: this.#o.keepAliveS } } }));
+        return true;
+      }
+      case undefined:
+        // An empty frame: a TCP-registered peer's heartbeat answer keeps it online; on any other
+        // connection it ends it, as in hbbs.
+        if (conn.registeredAs === null) return false;
+        this.touch(conn);
+        return true;
+      default:
+        // OnlineRequest (answered on N-1), HealthCheck, HttpProxyRequest, a second KeyExchange, …
+        this.#ev.dropped(`tcp_${m.union.case}`);
+        return false;
+    }
+  }
+
+  /** Any frame from a TCP-registered peer proves it is there. */
+  touch(conn: RdvConn): void {
+    if (conn.registeredAs === null) return;
+    const p = this.#peers.memory(conn.registeredAs);
+    if (p && p.route === conn) p.lastRegTime = this.#now();
+  }
+
+  /** The connection has ended: forget it as a requester and as a route. */
+  closed(conn: RdvConn): void {
+    const k = key(conn.remote);
+    if (this.#waiting.get(k) === conn) this.#waiting.delete(k);
+    if (conn.registeredAs !== null) {
+      const p = this.#peers.memory(conn.registeredAs);
+      if (p && p.route === conn) p.route = null;
+    }
+  }
+
+  #wait(conn: RdvConn): void {
+    this.#waiting.set(key(conn.remote), conn);
+  }
+
+  #punchHoleRequest(a: RdvConn, ph: { id: string; natType: NatType; licenceKey: string }): void {
+    const fail = (failure: PunchHoleResponse_Failure, label: string): void => {
+      a.send(encodeRendezvous({ union: { case: 'punchHoleResponse', value: { failure } } }));
+      this.#ev.punch(label);
+    };
+    if (this.#o.enforcedKey !== '' && ph.licenceKey !== this.#o.enforcedKey) return fail(PunchHoleResponse_Failure.LICENSE_MISMATCH, 'license_mismatch');
+    const b = this.#peers.lookup(ph.id);
+    if (!b) return fail(PunchHoleResponse_Failure.ID_NOT_EXIST, 'id_not_exist');
+    if (!this.#peers.isOnline(b) || (b.port === 0 && !(b.route && !b.route.closed))) return fail(PunchHoleResponse_Failure.OFFLINE, 'offline');
+    const relayServer = this.#nextRelay();
+    const socketAddr = encodeAddrMangle(a.remote);
+    const sameIntranet = !a.ws && isIP(b.address) === isIP(a.remote.address) && b.address === a.remote.address;
+    if (sameIntranet) {
+      this.#toPeer(b, encodeRendezvous({ union: { case: 'fetchLocalAddr', value: { socketAddr, relayServer } } }));
+      this.#ev.punch('forwarded_local');
+    } else {
+      const natType = this.#o.alwaysUseRelay ? NatType.SYMMETRIC : ph.natType;
+      this.#toPeer(b, encodeRendezvous({ union: { case: 'punchHole', value: { socketAddr, natType, relayServer } } }));
+      this.#ev.punch('forwarded');
+    }
+  }
+
+  #toPeer(b: Peer, bytes: Uint8Array): void {
+    if (b.route && !b.route.closed) b.route.send(bytes);
+    else this.#sendUdp({ address: b.address, port: b.port }, bytes);
+  }
+
+  #nextRelay(): string {
+    const list = this.#o.relayServers;
+    if (list.length === 0) return '';
+    return list[this.#relayTurn++ % list.length]!;
+  }
+
+  /** hbbs get_pk: sign(IdPk{id, pk}) when the request carried a version and the id is known; else empty. */
+  #signedPk(version: string, id: string): Uint8Array {
+    if (!version) return new Uint8Array(0);
+    const p = this.#peers.lookup(id);
+    return p ? signIdPk(id, p.pkBytes(), this.#o.keys) : new Uint8Array(0);
+  }
+
+  // ---- N-1: NAT test and online query (FACTS §5.3)
+
+  /** The one message of a connection on N-1; the caller closes the connection afterwards. */
+  natPort(conn: RdvConn, m: RendezvousMessage): void {
+    if (m.union.case === 'testNatRequest') {
+      conn.send(encodeRendezvous({ union: { case: 'testNatResponse', value: { port: conn.remote.port } } }));
+    } else if (m.union.case === 'onlineRequest') {
+      const peers = m.union.value.peers;
+      // ceil(n/8) bytes always: the client indexes the bitmap without a bounds check.
+      const states = new Uint8Array(Math.ceil(peers.length / 8));
+      const now = this.#now();
+      peers.forEach((id, i) => {
+        const p = this.#peers.memory(id);
+        if (p && this.#peers.isOnline(p, now)) states[i >> 3]! |= 0x80 >> (i & 7);
+      });
+      conn.send(encodeRendezvous({ union: { case: 'onlineResponse', value: { states } } }));
+    } else this.#ev.dropped(`nat_port_${m.union.case ?? 'empty'}`);
+  }
+}
+
+export function key(a: Addr): string {
+  return `${a.address}|${a.port}`;
+}
+
+function isLoopback(ip: string): boolean {
+  return ip.startsWith('127.') || ip === '::1';
+}
