@@ -9,6 +9,7 @@ import { connectCommand } from './commands/connect.ts';
 import { gatewayCommand } from './commands/gateway.ts';
 import { initCommand } from './commands/init.ts';
 import { pubkeyCommand } from './commands/pubkey.ts';
+import { rendezvousCommands } from './commands/rendezvous.ts';
 import { userCommands } from './commands/user.ts';
 
 /** The `dk` command line: one file per command in ./commands, registered here in --help order. */
@@ -27,6 +28,7 @@ pubkeyCommand(program);
 connectCommand(program);
 initCommand(program);
 userCommands(program);
+rendezvousCommands(program);
 
 try {
   await program.parseAsync(process.argv);

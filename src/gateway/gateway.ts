@@ -227,6 +227,18 @@ export class Gateway {
         return g;
       },
       sessions: () => [...this.sessions.values()].map(view),
+      rendezvous: () => {
+        const r = this.rendezvous;
+        if (!r) return null;
+        return {
+          info: () => ({
+            key: r.keys.keys.publicKeyBase64, enforced: r.enforcedKey !== '', ports: r.ports(),
+            peers_in_memory: r.table.size, peers_online: r.table.onlineCount(), peers_stored: r.table.repo.count(),
+          }),
+          peers: (o) => r.peers(o), deletePeer: (id) => r.deletePeer(id), blocked: () => r.blocked(), block: (ip) => r.block(ip), unblock: (ip) => r.unblock(ip),
+        };
+      },
+      auditWrite: (e) => this.#audit(e),
       killSession: (key) => {
         const s = this.sessions.get(key);
         if (!s) throw notFound(`session ${key}`);

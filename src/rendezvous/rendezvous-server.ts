@@ -136,7 +136,7 @@ export class RendezvousServer {
         const ip = this.#wsIp(req);
         if (!this.#admit(ip)) return void socket.destroy();
         socket.once('close', () => this.#limiter.release(ip));
-        this.#ws!.handleUpgrade(req, socket, head, (ws) => this.#acceptWs(ws, req, ip));
+        this.#ws?.handleUpgrade(req, socket, head, (ws) => this.#acceptWs(ws, req, ip));
       });
       await listenOn(this.#wsHttp, o.bind, o.wsPort, keys('ws_port'));
     }

@@ -95,6 +95,17 @@ export class Rendezvous {
     return r;
   }
 
+  /** Every port the rendezvous listens on (the relay's too, once it runs). */
+  ports(): Record<string, number | null> {
+    const s = this.#server;
+    return { port: s.port, udp_port: s.udpPort, nat_port: s.natPort, ws_port: s.wsPort };
+  }
+
+  /** The relay's TCP port, or null when no relay runs here. */
+  relayPort(): number | null {
+    return null;
+  }
+
   get server(): RendezvousServer {
     return this.#server;
   }

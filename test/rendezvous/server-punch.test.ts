@@ -132,7 +132,7 @@ test('relay through the rendezvous: RequestRelay reaches B with A\'s address; B\
     assert.equal(back2?.union.case, 'relayResponse');
     if (back2.union.case !== 'relayResponse') return;
     assert.equal(back2.union.value.union.case, 'pk');
-    const idPk = openIdPk(back2.union.value.union.value as Uint8Array, pubKey(f.dir));
+    const idPk = openIdPk(back2.union.value.union.value, pubKey(f.dir));
     assert.deepEqual([idPk.id, Buffer.from(idPk.pk)], ['peer-b-004', Buffer.from(bPk)]);
     a.close();
   } finally {

@@ -5,6 +5,7 @@ import { encodeKey } from '../../link/keys.ts';
 import { makeLogger } from '../../util/log.ts';
 import { tuneProcessForRelaying } from '../../util/process-tuning.ts';
 import { firstRunBanner } from '../banner.ts';
+import { rendezvousBanner } from '../rendezvous-banner.ts';
 import { collect, onShutdown } from '../common.ts';
 
 /** `dk gateway`: runs the gateway until SIGINT/SIGTERM. */
@@ -20,6 +21,7 @@ export function gatewayCommand(program: Command): void {
     .option('--admin-token <token>', 'use this admin API token instead of a generated one (or DK_ADMIN_TOKEN, or --admin-token-file)')
     .option('--admin-token-file <file>', 'read the admin API token from FILE')
     .option('--bind <addr>', 'address to listen on (default 0.0.0.0)')
+    .option('--rendezvous-port <n>', 'also serve RustDesk clients: rendezvous on N (UDP+TCP), N-1, N+2 and relay on N+1, N+3 (e.g. 21116; or DK_RENDEZVOUS_PORT)')
     .addOption(new Option('--public-host <host>', 'host name to print in the first-start instructions').default('127.0.0.1'))
     .action(async (o: GatewayFlags & { publicHost: string }) => {
       tuneProcessForRelaying();
@@ -30,6 +32,7 @@ export function gatewayCommand(program: Command): void {
       const g = await startGateway(config, log);
       if (g.first.adminToken || g.first.backend) process.stdout.write(firstRunBanner(g, o.publicHost) + '\n');
       else process.stdout.write(`DoorKeeper gateway: agents on :${g.servPort}, API on :${g.mgmtPort} (data in ${config.data_dir}); link public key ${encodeKey(g.gateway.linkKey.publicRaw)}\n`);
+      if (g.gateway.rendezvous) process.stdout.write(rendezvousBanner(g.gateway.rendezvous, o.publicHost) + '\n');
       onShutdown((signal) => {
         log.info({ signal }, 'shutting down: draining sessions for up to 5 s');
         return g.stop(5000);

@@ -13,8 +13,9 @@ import type { Grant } from '../grants.ts';
 import type { User } from '../users.ts';
 import { authorize } from '../authorize.ts';
 import { clientIp } from './client-ip.ts';
+import { rendezvousRoutes } from './rendezvous-routes.ts';
 
-type Env = { Bindings: Partial<HttpBindings>; Variables: { user: User; clientIp: string } };
+export type Env = { Bindings: Partial<HttpBindings>; Variables: { user: User; clientIp: string } };
 
 const AccessBody = z.object({
   backend: z.string().min(1).max(64),
@@ -206,6 +207,8 @@ export function buildApi(gw: ApiDeps, log: Logger): Hono<Env> {
     if (!gw.users.remove(c.req.param('name'))) throw notFound(`user "${c.req.param('name')}"`);
     return c.json({ removed: c.req.param('name') });
   });
+
+  rendezvousRoutes(app, () => gw.rendezvous?.() ?? null, admin, (e) => gw.auditWrite?.(e));
 
   return app;
 }

@@ -6,6 +6,7 @@ import type { LiveSession } from '../session-table.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { AuditRepo, UserRepo } from '../stores.ts';
 import type { User } from '../users.ts';
+import type { RendezvousApi } from './rendezvous-routes.ts';
 
 export interface BackendView {
   name: string;
@@ -41,4 +42,8 @@ export interface ApiDeps {
   revokeGrant(id: string, by: string): Grant;
   sessions(): SessionView[];
   killSession(key: string): SessionView;
+  /** The RustDesk rendezvous, when the gateway runs one. */
+  rendezvous?(): RendezvousApi | null;
+  /** Writes an audit event for an admin action. */
+  auditWrite?(e: { event: string; user: string; clientIp: string; target: string }): void;
 }
