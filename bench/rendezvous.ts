@@ -16,7 +16,7 @@
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NatType } from '../src/rendezvous/gen/rendezvous_pb.ts';
@@ -138,7 +138,7 @@ async function punches(port: number, n: number): Promise<{ p50: number; p99: num
   b.send({ union: { case: 'registerPk', value: { id, uuid: Buffer.from('u'), pk: Buffer.alloc(32, 5) } } }, port);
   await b.next();
   const a = await TcpPeer.connect(port, { localAddress: '127.0.0.2' });
-  const key = (await (await fetchKey(port))).key;
+  const key = readFileSync(join(keyDir, 'id_ed25519.pub'), 'utf8');
   const lat: number[] = [];
   let lastReg = 0;
   for (let i = 0; i < n; i++) {
@@ -164,10 +164,6 @@ async function punches(port: number, n: number): Promise<{ p50: number; p99: num
 }
 
 let keyDir = '';
-async function fetchKey(_port: number): Promise<{ key: string }> {
-  const { readFileSync } = await import('node:fs');
-  return { key: readFileSync(join(keyDir, 'id_ed25519.pub'), 'utf8') };
-}
 
 export async function benchRendezvous(o: { peers: number; seconds: number; punches: number }): Promise<Record<string, number>> {
   const child = fork(CHILD, [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
