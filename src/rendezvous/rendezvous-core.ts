@@ -28,6 +28,8 @@ export interface RdvConn extends PeerRoute {
   close(): void;
   /** The id this connection registered (TCP registration), or null. */
   registeredAs: string | null;
+  /** Punch and relay requests seen on this connection. */
+  requests: number;
 }
 
 export interface RendezvousEvents {
@@ -55,6 +57,12 @@ export interface RendezvousCoreOptions {
 }
 
 const ID_MIN_BYTES = 6;
+/**
+ * Punch and relay requests one connection may make: a client makes at most 3 on a connection
+ * (waiting 3, 6, 9 s); beyond this the connection is closed, so one connection cannot turn into a
+ * stream of datagrams at a registered peer.
+ */
+export const MAX_REQUESTS_PER_CONN = 16;
 const REG_PK_WINDOW_MS = 6_000;
 
 export class RendezvousCore {
@@ -196,6 +204,10 @@ export class RendezvousCore {
    * TCP-registered peer's stay open.
    */
   tcp(conn: RdvConn, m: RendezvousMessage): boolean {
+    if ((m.union.case === 'punchHoleRequest' || m.union.case === 'requestRelay') && ++conn.requests > MAX_REQUESTS_PER_CONN) {
+      this.#ev.dropped('too_many_requests');
+      return false;
+    }
     switch (m.union.case) {
       case 'punchHoleRequest':
         this.#wait(conn);

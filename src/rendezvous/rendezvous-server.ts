@@ -323,6 +323,7 @@ class MainConn implements RdvConn {
   readonly decoder: FrameDecoder;
   channel: SecureChannel | null = null;
   registeredAs: string | null = null;
+  requests = 0;
 
   constructor(socket: Socket, remote: Addr, maxFrame: number) {
     this.socket = socket;
@@ -354,6 +355,7 @@ class WsConn implements RdvConn {
   readonly remote: Addr;
   readonly ws = true;
   registeredAs: string | null = null;
+  requests = 0;
 
   constructor(ws: WebSocket, remote: Addr) {
     this.#ws = ws;

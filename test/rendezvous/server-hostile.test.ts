@@ -103,3 +103,21 @@ test('connections past max_connections_per_ip are closed at once; others still g
     for (const h of held) h.close();
   }
 });
+
+test('one connection may make at most 16 punch or relay requests; the 17th closes it', async () => {
+  const f = await startRendezvous();
+  const b = await UdpPeer.open('127.0.0.3');
+  try {
+    b.send({ union: { case: 'registerPk', value: { id: 'target-01', uuid: Buffer.from('u'), pk: Buffer.alloc(32, 1) } } }, f.port);
+    await b.next();
+    const a = await TcpPeer.connect(f.port, { localAddress: '127.0.0.2' });
+    for (let i = 0; i < 17; i++) a.send({ union: { case: 'punchHoleRequest', value: { id: 'target-01', licenceKey: f.rdv.enforcedKey } } });
+    assert.ok(await a.closed(), 'closed after the 17th');
+    let got = 0;
+    while (await b.nextBytes(300)) got++;
+    assert.equal(got, 16, 'B got one PunchHole per allowed request, no more');
+  } finally {
+    b.close();
+    await f.close();
+  }
+});
