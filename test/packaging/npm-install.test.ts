@@ -33,6 +33,12 @@ test('npm pack, then npm install -g into a fresh prefix: dk runs from it with no
     assert.equal(existsSync(join(pkg, 'node_modules/typescript')) || existsSync(join(prefix, 'lib/node_modules/typescript')), false, 'no TypeScript installed');
     assert.ok(existsSync(join(pkg, 'packaging/systemd/dk-gateway.service')), 'the systemd units ship in the package');
 
+    // Every module loads from the installed package alone: no import of a dev dependency or of a
+    // file left out of the package (cli/main.js runs the CLI, so the runs below load it).
+    const load = `import { readdirSync } from 'node:fs';
+      for (const f of readdirSync('dist', { recursive: true, encoding: 'utf8' })) if (f.endsWith('.js') && f !== 'cli/main.js') await import('./dist/' + f);`;
+    execFileSync(process.execPath, ['--input-type=module', '-e', load], { cwd: pkg, env, stdio: ['ignore', 'ignore', 'pipe'] });
+
     const dk = join(prefix, 'bin/dk');
     // Run from another directory: nothing may be looked up relative to the current one.
     assert.equal(execFileSync(dk, ['--version'], { cwd: dir, env, encoding: 'utf8' }).trim(), VERSION);
