@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'dk-data/'] },
+  { ignores: ['dist/', 'dist-sea/', 'node_modules/', 'dk-data/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

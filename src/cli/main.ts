@@ -30,11 +30,9 @@ initCommand(program);
 userCommands(program);
 rendezvousCommands(program);
 
-try {
-  await program.parseAsync(process.argv);
-} catch (e) {
-  process.exit(exitCodeFor(e));
-}
+// No top-level await: the single executable (packaging/sea/build.ts) bundles this file as CommonJS,
+// the only format Node 24 runs there.
+program.parseAsync(process.argv).catch((e: unknown) => process.exit(exitCodeFor(e)));
 
 /**
  * Prints why the command failed, on one line of stderr, and returns its exit code (README lists

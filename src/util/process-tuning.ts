@@ -1,3 +1,4 @@
+import { isSea } from 'node:sea';
 import { setFlagsFromString } from 'node:v8';
 
 /**
@@ -53,6 +54,19 @@ export function restartPlan(execArgv: readonly string[], env: Readonly<Record<st
   };
 }
 
+/**
+ * The argument vector that restarts this process with `execArgv` in force. A single executable
+ * (packaging/sea/build.ts) takes every argument as its own, so there the Node flags travel in the
+ * one `--node-options=…` argument its build lets it read (`execArgvExtension: "cli"`); its
+ * `argv[1]` is the name it was started as.
+ */
+export function restartArgv(execArgv: readonly string[], execPath: string, argv: readonly string[], sea: boolean): string[] {
+  if (!sea) return [execPath, ...execArgv, ...argv.slice(1)];
+  // Node splits the option's value like NODE_OPTIONS: at spaces, outside double quotes.
+  const quoted = execArgv.map((a) => (/[\s"\\]/.test(a) ? `"${a.replace(/["\\]/g, '\\$&')}"` : a));
+  return [argv[1] ?? execPath, `--node-options=${quoted.join(' ')}`, ...argv.slice(2)];
+}
+
 let tuned = false;
 
 /**
@@ -66,7 +80,7 @@ export function tuneProcessForRelaying(): void {
   tuned = true;
   const plan = restartPlan(process.execArgv, process.env);
   if (plan && typeof process.execve === 'function') {
-    process.execve(process.execPath, [process.execPath, ...plan.execArgv, ...process.argv.slice(1)], plan.env);
+    process.execve(process.execPath, restartArgv(plan.execArgv, process.execPath, process.argv, isSea()), plan.env);
   }
   const nodeMajor = Number(process.versions.node.split('.')[0]);
   // Socket reads and cipher outputs are 64 KiB buffers outside the V8 heap. By default V8 answers

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../helpers/stack.ts';
-import { MALLOC_TUNABLES, restartPlan, STARTUP_FLAGS } from '../../src/util/process-tuning.ts';
+import { MALLOC_TUNABLES, restartArgv, restartPlan, STARTUP_FLAGS } from '../../src/util/process-tuning.ts';
 
 const ours = Object.entries(MALLOC_TUNABLES).map(([k, v]) => `${k}=${v}`);
 
@@ -30,6 +30,14 @@ test('restart plan: what the user set is kept as given, and only the rest is add
 
 test('restart plan: DK_TUNING=off asks for nothing', () => {
   assert.equal(restartPlan([], { DK_TUNING: 'off' }), null);
+});
+
+test('restart argv: node gets the flags before the script; a single executable gets them in one --node-options argument', () => {
+  assert.deepEqual(restartArgv(['--a', '--b=1'], '/usr/bin/node', ['/usr/bin/node', '/x/dk.js', 'gateway', '-c', 'f y'], false),
+    ['/usr/bin/node', '--a', '--b=1', '/x/dk.js', 'gateway', '-c', 'f y']);
+  // A single executable's argv is [its path, the name it was started as, its arguments…].
+  assert.deepEqual(restartArgv(['--a', '--dir=/p q', 'x"\\'], '/opt/dk', ['/opt/dk', './dk', 'gateway', 'f y'], true),
+    ['./dk', '--node-options=--a "--dir=/p q" "x\\"\\\\"', 'gateway', 'f y']);
 });
 
 test('tuneProcessForRelaying restarts a process once, in place, with the settings in force', { skip: typeof process.execve !== 'function' && `process.execve is missing in Node ${process.version}` }, async () => {
