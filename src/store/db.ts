@@ -87,6 +87,10 @@ export function openDb(dataDir: string, file = 'doorkeeper.db'): DatabaseSync {
   }
   try { chmodSync(path, 0o600); } catch { /* best effort: the file holds backend keys */ }
   const row = db.prepare('PRAGMA user_version').get() as { user_version: number };
+  if (row.user_version > MIGRATIONS.length) {
+    db.close();
+    throw new ConfigError(`data_dir ${dataDir}: the database ${path} is at schema version ${row.user_version}, written by a newer DoorKeeper than this one (which knows ${MIGRATIONS.length}); run the newer version, or restore a backup made before the upgrade`);
+  }
   for (let v = row.user_version; v < MIGRATIONS.length; v++) {
     db.exec('BEGIN');
     try {
