@@ -4,6 +4,7 @@ import { ConfigError } from '../config/errors.ts';
 import { secretFlag } from '../config/secret-file.ts';
 import { decodeKey, loadOrCreateStaticKey } from '../link/keys.ts';
 import { dataDirError } from '../store/data-dir.ts';
+import { LOG_FORMATS } from '../util/log.ts';
 import type { Credentials } from './api-client.ts';
 
 /** What every CLI command file shares: flag helpers, key loading, shutdown, API credentials. */
@@ -58,3 +59,7 @@ export function creds(o: ApiOpts, cmd: Command): Credentials {
   const token = tokenOf(o, cmd, warnLine);
   return { api: o.api, ...(token ? { token } : {}), ...(o.totp ? { totp: o.totp } : {}) };
 }
+
+/** --log-format json|pretty (or DK_LOG_FORMAT) for the commands that log; neither: pretty on a terminal, JSON otherwise. */
+export const logFormatOption = (): Option => new Option('--log-format <format>', 'log lines as "json" or "pretty" (default: pretty when stderr is a terminal, JSON otherwise)')
+  .env('DK_LOG_FORMAT').choices(LOG_FORMATS);
