@@ -131,6 +131,10 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
   }
   app = buildApi(gateway.api(), log);
   const mgmtPort = (http.address() as { port: number }).port;
+  const mgmtBind = config.mgmt_bind ?? config.bind;
+  if (!tls && !/^(127\.|::1$|::ffff:127\.|localhost$)/.test(mgmtBind)) {
+    log.warn({ mgmt_bind: mgmtBind }, 'the management API is plain HTTP on an address other than loopback: API tokens and TOTP codes cross the network in clear text; set mgmt_tls (--mgmt-tls self-signed needs nothing else) or mgmt_bind 127.0.0.1');
+  }
   log.info({ mgmt_port: mgmtPort, tls: tls ? (tls.selfSigned ? 'self-signed' : tls.certFile) : 'off', ...(tls ? { fingerprint: tls.fingerprint } : {}) }, 'management API listening');
   return {
     gateway, http, mgmtPort, servPort: gateway.servPort, first: gateway.first, mgmtTls: tls,

@@ -50,6 +50,7 @@ test('logs: JSON lines on a pipe, no key twice (agent and gateway); grant creati
   assert.equal(connected?.backend, 'home', 'the backend name under its own key');
 
   const gwLines = jsonLines(gw.err());
+  assert.ok(!gwLines.some((l) => String(l.msg).includes('plain HTTP')), 'no plain-HTTP warning for an API on loopback');
   const created = gwLines.find((l) => l.msg === 'grant created');
   assert.equal(created?.level, 30, 'grant creation at info');
   assert.equal(created?.grant, id);
