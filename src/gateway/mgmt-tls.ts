@@ -2,7 +2,6 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
 import { ConfigError } from '../config/errors.ts';
 import type { MgmtTlsMode } from '../config/gateway-config.ts';
 import { certFingerprint, spkiPin } from '../util/tls-fingerprint.ts';
@@ -42,6 +41,8 @@ export async function loadMgmtTls(mode: MgmtTlsMode, dataDir: string): Promise<M
 }
 
 async function makeSelfSigned(certFile: string, keyFile: string): Promise<void> {
+  // Loaded only here, once per data dir: it takes 100-200 ms to load, which every `dk` command would pay.
+  const { generate } = await import('selfsigned');
   const notBefore = new Date(Date.now() - 24 * 3600_000); // a client whose clock is a little behind
   const notAfter = new Date(notBefore);
   notAfter.setFullYear(notAfter.getFullYear() + SELF_SIGNED_YEARS);
