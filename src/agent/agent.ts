@@ -201,7 +201,7 @@ export class Agent extends EventEmitter {
     this.#mux = mux;
     healthy = setTimeout(() => { this.#attempt = 0; }, HEALTHY_MS);
     healthy.unref();
-    this.log.info({ gateway: this.config.gateway, name: this.config.name, encrypted: usesLink(this.config) }, 'connected to gateway');
+    this.log.info({ gateway: this.config.gateway, backend: this.config.name, encrypted: usesLink(this.config) }, 'connected to gateway');
     this.emit('online');
   }
 

@@ -4,6 +4,8 @@ import { ConfigError } from '../config/errors.ts';
 import { secretFlag } from '../config/secret-file.ts';
 import { decodeKey, loadOrCreateStaticKey } from '../link/keys.ts';
 import { dataDirError } from '../store/data-dir.ts';
+import { LOG_FORMATS } from '../util/log.ts';
+import { parseFingerprint } from '../util/tls-fingerprint.ts';
 import type { Credentials } from './api-client.ts';
 
 /** What every CLI command file shares: flag helpers, key loading, shutdown, API credentials. */
@@ -35,7 +37,7 @@ export function onShutdown(stop: (signal: string) => Promise<unknown> | void): v
   process.once('SIGTERM', handler);
 }
 
-export interface ApiOpts { api: string; token?: string; tokenFile?: string; totp?: string; json?: boolean }
+export interface ApiOpts { api: string; token?: string; tokenFile?: string; totp?: string; json?: boolean; apiFingerprint?: string }
 
 /** The flags of every command that talks to the management API. */
 export const apiOptions = (c: Command): Command => c
@@ -43,6 +45,7 @@ export const apiOptions = (c: Command): Command => c
   .addOption(new Option('--token <token>', 'API token (or --token-file)').env('DK_TOKEN'))
   .option('--token-file <file>', 'read the API token from FILE')
   .addOption(new Option('--totp <user:code>', 'authenticate with a TOTP code instead of a token'))
+  .addOption(new Option('--api-fingerprint <sha256>', "with an https --api: accept only the certificate with this SHA-256 fingerprint (self-signed too; the gateway prints it at start)").env('DK_API_FINGERPRINT'))
   .option('--json', 'print JSON for scripts');
 
 /** A secret file others may read is worth a word on stderr; these commands have no logger. */
@@ -56,5 +59,23 @@ export function tokenOf(o: { token?: string; tokenFile?: string }, cmd: Command,
 
 export function creds(o: ApiOpts, cmd: Command): Credentials {
   const token = tokenOf(o, cmd, warnLine);
-  return { api: o.api, ...(token ? { token } : {}), ...(o.totp ? { totp: o.totp } : {}) };
+  const fingerprint = apiFingerprint(o.api, o.apiFingerprint);
+  return { api: o.api, ...(token ? { token } : {}), ...(o.totp ? { totp: o.totp } : {}), ...(fingerprint ? { fingerprint } : {}) };
 }
+
+/** --api-fingerprint, checked and in the form the gateway prints; it pins a TLS certificate, so it needs an https API. */
+export function apiFingerprint(api: string, given: string | undefined): string | undefined {
+  if (given === undefined || given === '') return undefined;
+  let fp: string;
+  try {
+    fp = parseFingerprint(given);
+  } catch (e) {
+    throw new ConfigError(`--api-fingerprint ${given}: ${(e as Error).message}`);
+  }
+  if (!api.startsWith('https://')) throw new ConfigError(`--api-fingerprint pins the API's TLS certificate, but --api ${api} is not https://`);
+  return fp;
+}
+
+/** --log-format json|pretty (or DK_LOG_FORMAT) for the commands that log; neither: pretty on a terminal, JSON otherwise. */
+export const logFormatOption = (): Option => new Option('--log-format <format>', 'log lines as "json" or "pretty" (default: pretty when stderr is a terminal, JSON otherwise)')
+  .env('DK_LOG_FORMAT').choices(LOG_FORMATS);

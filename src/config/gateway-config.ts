@@ -13,6 +13,14 @@ export const GatewayConfigSchema = z.object({
   mgmt_bind: z.string().optional(),
   serv_port: port.default(35357),
   mgmt_port: port.default(3535),
+  /**
+   * TLS on the management port: `off` (plain HTTP, the quick start's default), or `self-signed`: a
+   * certificate made on first start in data_dir and kept, whose fingerprint the CLI pins. Setting
+   * mgmt_tls_cert and mgmt_tls_key (PEM files) turns TLS on with that certificate instead.
+   */
+  mgmt_tls: z.enum(['off', 'self-signed']).optional(),
+  mgmt_tls_cert: z.string().min(1).optional(),
+  mgmt_tls_key: z.string().min(1).optional(),
   /** Access ports are numbered upward from serv_port+1 (SPEC §2); default range: 1000 ports. */
   access_ports: portSet.optional(),
   data_dir: z.string().default('./dk-data'),
@@ -91,9 +99,12 @@ export interface GatewayFlags {
   bind?: string;
   /** The RustDesk rendezvous base port N (also DK_RENDEZVOUS_PORT). */
   rendezvousPort?: string;
+  mgmtTls?: string;
+  mgmtTlsCert?: string;
+  mgmtTlsKey?: string;
 }
 
-const ENV_KEYS = ['bind', 'mgmt_bind', 'serv_port', 'mgmt_port', 'access_ports', 'data_dir', 'handshake', 'idle_close', 'auth_time',
+const ENV_KEYS = ['bind', 'mgmt_bind', 'serv_port', 'mgmt_port', 'mgmt_tls', 'mgmt_tls_cert', 'mgmt_tls_key', 'access_ports', 'data_dir', 'handshake', 'idle_close', 'auth_time',
   'keepalive', 'trusted_proxies', 'log_level', 'admin_token', 'seed_only', 'window', 'window_max', 'expose_ports', 'link_detach_timeout', 'link_window',
   'link_keepalive', 'auth_fail_limit', 'auth_fail_limit_user', 'auth_log_interval', 'max_pending_handshakes', 'max_pending_per_ip',
   'mgmt_max_connections', 'mgmt_max_per_ip', 'max_links_per_user', 'max_grants_per_user', 'max_sessions_per_link', 'max_exposes_per_agent',
@@ -105,6 +116,7 @@ export function loadGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = 
   const merged: Record<string, unknown> = { ...file, ...fromEnv(ENV_KEYS, env) };
   Object.assign(merged, dropUndefined({
     serv_port: flags.servPort, mgmt_port: flags.mgmtPort, data_dir: flags.dataDir, bind: flags.bind,
+    mgmt_tls: flags.mgmtTls, mgmt_tls_cert: flags.mgmtTlsCert, mgmt_tls_key: flags.mgmtTlsKey,
     admin_token: secretFlag(flags.adminToken, flags.adminTokenFile, '--admin-token', warn),
   }));
   const rdvPort = flags.rendezvousPort ?? (env.DK_RENDEZVOUS_PORT || undefined);
@@ -127,4 +139,18 @@ export function loadGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = 
 
 export function accessRange(c: GatewayConfig): string {
   return c.access_ports ?? `${c.serv_port + 1}-${Math.min(65535, c.serv_port + 1000)}`;
+}
+
+/** How the management port speaks: plain HTTP, TLS with a certificate made in data_dir, or TLS from PEM files. */
+export type MgmtTlsMode = { mode: 'off' } | { mode: 'self-signed' } | { mode: 'files'; cert: string; key: string };
+
+export function mgmtTlsMode(c: Pick<GatewayConfig, 'mgmt_tls' | 'mgmt_tls_cert' | 'mgmt_tls_key'>): MgmtTlsMode {
+  const files = c.mgmt_tls_cert !== undefined || c.mgmt_tls_key !== undefined;
+  if (!files) return { mode: c.mgmt_tls ?? 'off' };
+  if (c.mgmt_tls_cert === undefined || c.mgmt_tls_key === undefined) {
+    throw new ConfigError('mgmt_tls_cert and mgmt_tls_key go together: give both PEM files (--mgmt-tls-cert FILE --mgmt-tls-key FILE)');
+  }
+  if (c.mgmt_tls === 'self-signed') throw new ConfigError('mgmt_tls: self-signed makes its own certificate: leave out mgmt_tls_cert and mgmt_tls_key, or mgmt_tls');
+  if (c.mgmt_tls === 'off') throw new ConfigError('mgmt_tls: off, but mgmt_tls_cert and mgmt_tls_key are set: leave them out for plain HTTP');
+  return { mode: 'files', cert: c.mgmt_tls_cert, key: c.mgmt_tls_key };
 }

@@ -47,6 +47,7 @@ export class AgentService {
       // Over the link, a dropped connection is resumed underneath; only a lost session ends the mux.
       deadAfterMs: overLink ? 0 : config.keepalive * 3000,
       onCommand: (f) => { if (link) this.#onCommand(link, f); },
+      onRtt: (ms) => metrics.linkRtt.observe({ backend: metrics.backends.label(name) }, ms / 1000),
       onHello: (features) => log.info({ backend: name, features }, 'agent extensions negotiated'),
       onClose: (err) => { if (link) this.#gone(link, err); },
     });
@@ -57,6 +58,8 @@ export class AgentService {
       log.info({ backend: name, old: old.remote, remote }, 'newer connection for this backend replaces the old one');
       old.mux.destroy();
     }
+    // The link stream was attached once before the agent authenticated: each 'attached' now is a resume.
+    if (overLink) conn.on('attached', () => metrics.linkResumes.inc({ kind: 'agent', backend: metrics.backends.label(name) }));
     this.#init.onChange();
     log.info({ backend: name, remote }, 'agent online');
     mux.feed(rest);

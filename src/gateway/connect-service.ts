@@ -50,6 +50,8 @@ export class ConnectService {
   async accept(stream: LinkStream, ip: string, authenticated: () => void): Promise<void> {
     const { config, auth, metrics, log } = this.#init;
     stream.on('error', () => undefined);
+    // Attached once before it was handed here: each 'attached' now is a resume.
+    stream.on('attached', () => metrics.linkResumes.inc({ kind: 'connect' }));
     const refuse = (code: string, message: string): void => {
       const r: ConnectReply = { ok: false, code, message };
       stream.end(JSON.stringify(r) + '\n');

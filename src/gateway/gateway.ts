@@ -114,6 +114,7 @@ export class Gateway {
     this.linkKey = linkKey;
     this.backends = new Backends(stores.backends, config);
     this.first = bootstrap(stores.users, this.backends, config.admin_token);
+    metrics.backends.allow(this.backends.names());
     this.#refusals = new FailureLog({
       intervalMs: config.auth_log_interval * 1000,
       write: (f) => log.warn({ who: f.source, count: f.count, reasons: f.reasons }, f.first ? 'refused' : `refused ${f.count} more times`),
@@ -191,6 +192,7 @@ export class Gateway {
   }
   addBackend(name: string, key: string): void {
     this.backends.add(name, key);
+    this.metrics.backends.allow([name]);
   }
 
   /** What the management API may use (src/gateway/api/deps.ts). */
@@ -277,7 +279,7 @@ export class Gateway {
     this.metrics.grantsActive.set(this.grants.all().length);
     this.metrics.accessPortsOpen.set(this.#access.ports().length);
     this.metrics.sessionsActive.set(this.sessions.size);
-    for (const a of this.agents.list()) if (a.mux.rttMs !== null) this.metrics.linkRtt.observe(a.mux.rttMs / 1000);
+    for (const b of this.metrics.backends.values()) this.metrics.backendOnline.set({ backend: b }, this.agents.get(b) ? 1 : 0);
   }
 
   /**

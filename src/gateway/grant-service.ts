@@ -80,6 +80,7 @@ export class GrantService {
       const g = this.table.create(req, accessPort);
       this.#init.repo.save(g);
       this.#init.audit({ event: 'grant', user: user.name, clientIp, backend, target: `${host}:${port}`, grantId: g.id, detail: `access_port ${accessPort}` });
+      this.#init.log.info({ grant: g.id, user: user.name, client: clientIp, backend, target: `${host}:${port}`, access_port: accessPort }, 'grant created');
       return g;
     };
     const p = this.#lock.then(run, run);
@@ -153,7 +154,7 @@ export class GrantService {
     this.#init.repo.delete(g.id);
     for (const s of [...sessions.values()]) if (s.grantId === g.id) sessions.kill(s);
     this.#init.audit({ event: `grant.${why}`, user: g.userName, clientIp: g.clientIp, backend: g.backend, target: `${g.host}:${g.port}`, grantId: g.id, detail: by ? `by ${by}` : null });
-    this.#init.log.info({ grant: g.id, why }, 'grant ended');
+    this.#init.log.info({ grant: g.id, why, user: g.userName, backend: g.backend, ...(by ? { by } : {}) }, why === 'revoked' ? 'grant revoked' : 'grant ended');
   }
 
   #closeIdlePorts(): void {

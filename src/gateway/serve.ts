@@ -1,13 +1,15 @@
 import { getRequestListener } from '@hono/node-server';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { normalizeIp } from '../protocol/address.ts';
-import type { GatewayConfig } from '../config/gateway-config.ts';
+import { mgmtTlsMode, type GatewayConfig } from '../config/gateway-config.ts';
 import type { Logger } from '../util/log.ts';
 import { buildApi } from './api/app.ts';
 import { Gateway, type FirstRun } from './gateway.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { listenOn } from './listen.ts';
+import { loadMgmtTls, type MgmtTls } from './mgmt-tls.ts';
 
 export interface RunningGateway {
   gateway: Gateway;
@@ -15,6 +17,8 @@ export interface RunningGateway {
   mgmtPort: number;
   servPort: number;
   first: FirstRun;
+  /** The management port's certificate when it speaks TLS (mgmt_tls), else null: plain HTTP. */
+  mgmtTls: MgmtTls | null;
   stop(drainMs?: number): Promise<void>;
 }
 
@@ -67,6 +71,10 @@ type Api = ReturnType<typeof buildApi>;
 
 /** Starts a gateway and its management API. */
 export async function startGateway(config: GatewayConfig, log: Logger): Promise<RunningGateway> {
+  // Certificate files are read before any port is taken (a bad file is a configuration error like
+  // a bad key); a self-signed certificate is made once the data dir is open, below.
+  const tlsMode = mgmtTlsMode(config);
+  let tls = tlsMode.mode === 'files' ? await loadMgmtTls(tlsMode, config.data_dir) : null;
   const metrics = new GatewayMetrics();
   // Both ports are taken before the gateway opens its state (Gateway#start), so a port in use or a
   // wrong address fails before first-run secrets are made. Until then the API answers 503.
@@ -76,7 +84,7 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     : Response.json({ error: { code: 'starting', message: 'the gateway is starting; retry in a moment' } }, { status: 503 });
   // connectionsCheckingInterval: how often header/request deadlines are enforced (Node's default is 30 s).
   const listener = getRequestListener(fetch);
-  const http = createServer({ connectionsCheckingInterval: 1000, maxHeaderSize: 16 * 1024 }, (req, res) => {
+  const onRequest: RequestListener = (req, res) => {
     const refusal = bodyRefusal(req, config.max_body);
     if (refusal) {
       // Answered before a byte of the body is read; "Connection: close" ends the socket after the
@@ -87,7 +95,12 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
       return;
     }
     void listener(req, res);
-  });
+  };
+  const httpOpts = { connectionsCheckingInterval: 1000, maxHeaderSize: 16 * 1024 };
+  // TLS: a handshake must finish within 10 s too (Node's default is 120 s), like the headers below.
+  const https = tlsMode.mode === 'off' ? null
+    : createHttpsServer({ ...httpOpts, handshakeTimeout: 10_000, minVersion: 'TLSv1.2', ...(tls ? { cert: tls.cert, key: tls.key } : {}) }, onRequest);
+  const http: Server = https ?? createServer(httpOpts, onRequest);
   // Slow-loris protection: a request must arrive whole within these limits.
   http.headersTimeout = 10_000;
   http.requestTimeout = 15_000;
@@ -103,11 +116,28 @@ export async function startGateway(config: GatewayConfig, log: Logger): Promise<
     http.close();
     throw e;
   }
+  if (tlsMode.mode === 'self-signed' && https) {
+    let made: MgmtTls | null;
+    try {
+      made = await loadMgmtTls(tlsMode, config.data_dir);
+    } catch (e) {
+      http.close();
+      await gateway.stop();
+      throw e;
+    }
+    // Until now a TLS handshake failed (no certificate yet), as a request would have got 503 "starting".
+    if (made) https.setSecureContext({ cert: made.cert, key: made.key });
+    tls = made;
+  }
   app = buildApi(gateway.api(), log);
   const mgmtPort = (http.address() as { port: number }).port;
-  log.info({ mgmt_port: mgmtPort }, 'management API listening');
+  const mgmtBind = config.mgmt_bind ?? config.bind;
+  if (!tls && !/^(127\.|::1$|::ffff:127\.|localhost$)/.test(mgmtBind)) {
+    log.warn({ mgmt_bind: mgmtBind }, 'the management API is plain HTTP on an address other than loopback: API tokens and TOTP codes cross the network in clear text; set mgmt_tls (--mgmt-tls self-signed needs nothing else) or mgmt_bind 127.0.0.1');
+  }
+  log.info({ mgmt_port: mgmtPort, tls: tls ? (tls.selfSigned ? 'self-signed' : tls.certFile) : 'off', ...(tls ? { fingerprint: tls.fingerprint } : {}) }, 'management API listening');
   return {
-    gateway, http, mgmtPort, servPort: gateway.servPort, first: gateway.first,
+    gateway, http, mgmtPort, servPort: gateway.servPort, first: gateway.first, mgmtTls: tls,
     async stop(drainMs = 0) {
       http.close();
       http.closeAllConnections();

@@ -106,7 +106,7 @@ export class SessionTable {
       accessPort: s.accessPort, target, startedAt: Date.now(), session, client,
     };
     this.#live.set(key, live);
-    metrics.sessionsTotal.inc({ kind: s.kind });
+    metrics.sessionsTotal.inc({ kind: s.kind, backend: metrics.backends.label(link.name) });
     metrics.sessionsActive.set(this.#live.size);
     this.#init.log.debug({ session: key, client: s.clientIp, target }, 'session open');
     client.join(session, (reason) => this.#ended(live, reason, giveBack));
@@ -120,8 +120,9 @@ export class SessionTable {
     if (this.#live.size === 0) for (const done of this.#emptied.splice(0)) done();
     if (live.grantId) this.#init.onGrantSessionEnded(live.grantId);
     metrics.sessionsActive.set(this.#live.size);
-    metrics.bytes.inc({ direction: 'up' }, live.session.bytesOut);
-    metrics.bytes.inc({ direction: 'down' }, live.session.bytesIn);
+    const backend = metrics.backends.label(live.backend);
+    metrics.bytes.inc({ direction: 'up', backend }, live.session.bytesOut);
+    metrics.bytes.inc({ direction: 'down', backend }, live.session.bytesIn);
     this.#init.audit({
       event: 'session', user: live.user, clientIp: live.clientIp, backend: live.backend, target: live.target, grantId: live.grantId,
       sessionId: live.session.id, bytesUp: live.session.bytesOut, bytesDown: live.session.bytesIn,

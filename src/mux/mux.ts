@@ -45,6 +45,8 @@ export interface MuxInit {
   onOpen?: (session: MuxSession, port: number, address: string) => void;
   /** Commands the mux does not handle itself (PORT QUERY, EXPOSE, unknown ones). */
   onCommand?: (f: CmdFrame) => void;
+  /** A PONG answered one of our PINGs: one round-trip measurement, in milliseconds (also kept in rttMs). */
+  onRtt?: (ms: number) => void;
   /** HELLO exchange completed; features is the negotiated set. */
   onHello?: (features: number) => void;
   /** The link is gone; err is set for protocol errors and dead links. Called once. */
@@ -367,7 +369,10 @@ export class Mux implements SessionHost {
         if (ext & Feature.PONG && f.params.length > 0) this.command(f.id, Command.PONG, f.params);
         return;
       case Command.PONG:
-        if (f.params.length === 8) this.rttMs = Math.max(0, this.#now() - f.params.readDoubleBE(0));
+        if (f.params.length === 8) {
+          this.rttMs = Math.max(0, this.#now() - f.params.readDoubleBE(0));
+          this.#init.onRtt?.(this.rttMs);
+        }
         return;
       case Command.HELLO: {
         if (this.#peerHello || this.offered === 0) return;

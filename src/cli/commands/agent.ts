@@ -2,9 +2,9 @@ import type { Command } from 'commander';
 import { Agent } from '../../agent/agent.ts';
 import type { GatewayKeyMismatchError } from '../../agent/errors.ts';
 import { loadAgentConfig, type AgentFlags } from '../../config/agent-config.ts';
-import { makeLogger } from '../../util/log.ts';
+import { logFormat, makeLogger } from '../../util/log.ts';
 import { tuneProcessForRelaying } from '../../util/process-tuning.ts';
-import { collect, onShutdown } from '../common.ts';
+import { collect, logFormatOption, onShutdown } from '../common.ts';
 
 /** `dk agent`: runs an agent; it retries its gateway forever. */
 export function agentCommand(program: Command): void {
@@ -18,11 +18,12 @@ export function agentCommand(program: Command): void {
     .option('--allow <cidr[:ports]>', 'a network this agent may dial, e.g. 192.168.1.0/24:22,3389 (repeatable; default: this host only)', collect)
     .option('--gateway-key <key>', "the gateway's public key (`dk pubkey` on the gateway): the encrypted link talks to no other")
     .option('--plain', "use the seed's plain DK protocol on TCP instead of the encrypted, resumable link")
-    .action((o: AgentFlags) => {
+    .addOption(logFormatOption())
+    .action((o: AgentFlags & { logFormat?: string }) => {
       tuneProcessForRelaying();
       const warnings: string[] = [];
       const config = loadAgentConfig(o, process.env, (w) => warnings.push(w));
-      const log = makeLogger(config.log_level, 'agent');
+      const log = makeLogger(config.log_level, 'agent', logFormat(o.logFormat, process.stderr.isTTY === true));
       for (const w of warnings) log.warn(w);
       const agent = new Agent(config, log);
       // The agent retries an unreachable gateway forever; it gives up only on a gateway key that

@@ -2,9 +2,9 @@ import { Option, type Command } from 'commander';
 import { splitHostPort } from '../../config/agent-config.ts';
 import { ConfigError } from '../../config/errors.ts';
 import { Forwarder } from '../../connect/forwarder.ts';
-import { makeLogger } from '../../util/log.ts';
+import { logFormat, makeLogger } from '../../util/log.ts';
 import { tuneProcessForRelaying } from '../../util/process-tuning.ts';
-import { decodeKeyOrConfigError, onShutdown, tokenOf } from '../common.ts';
+import { decodeKeyOrConfigError, logFormatOption, onShutdown, tokenOf } from '../common.ts';
 
 /** `dk connect`: a local port forwarded over the encrypted, resumable link. */
 export function connectCommand(program: Command): void {
@@ -18,9 +18,10 @@ export function connectCommand(program: Command): void {
     .addOption(new Option('--gateway-key <key>', "the gateway's public key (`dk pubkey` on the gateway)").env('DK_GATEWAY_KEY').makeOptionMandatory())
     .addOption(new Option('--token <token>', 'API token (or DK_TOKEN, or --token-file)').env('DK_TOKEN'))
     .option('--token-file <file>', 'read the API token from FILE')
-    .action(async (backend: string, port: string, host: string | undefined, o: { listen: string; gateway: string; gatewayKey: string; token?: string; tokenFile?: string }, cmd: Command) => {
+    .addOption(logFormatOption())
+    .action(async (backend: string, port: string, host: string | undefined, o: { listen: string; gateway: string; gatewayKey: string; token?: string; tokenFile?: string; logFormat?: string }, cmd: Command) => {
       tuneProcessForRelaying();
-      const log = makeLogger('info', 'connect');
+      const log = makeLogger('info', 'connect', logFormat(o.logFormat, process.stderr.isTTY === true));
       const token = tokenOf(o, cmd, (w) => log.warn(w));
       if (!token) throw new ConfigError('dk connect needs an API token: --token-file FILE, DK_TOKEN, or --token TOKEN');
       const { host: bind, port: localPort } = o.listen.lastIndexOf(':') > 0 ? splitHostPort(o.listen) : { host: '127.0.0.1', port: Number(o.listen) };
