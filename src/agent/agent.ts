@@ -11,7 +11,7 @@ import { bridge } from '../mux/bridge.ts';
 import { Mux } from '../mux/mux.ts';
 import type { MuxSession } from '../mux/session.ts';
 import {
-  ALL_FEATURES, Command, decodeExposeReply, decodePortQuery, encodeExpose, encodeScanReplies, ExposeStatus, Feature, ipToBytes,
+  ALL_FEATURES, Command, decodeExposeReply, encodeAllowlist, decodePortQuery, encodeExpose, encodeScanReplies, ExposeStatus, Feature, ipToBytes,
   ScanFlag, type CmdFrame,
 } from '../protocol/index.ts';
 import { cidrToWire } from '../util/cidr.ts';
@@ -194,6 +194,7 @@ export class Agent extends EventEmitter {
       onCommand: (f) => this.#onCommand(mux, f),
       onHello: (features) => {
         this.#attempt = 0;
+        if (features & Feature.ALLOWLIST) this.#tellAllowlist(mux);
         if (features & Feature.EXPOSE) this.#publish(mux);
       },
       onClose: (err) => lost(err?.message ?? 'link closed'),
@@ -267,6 +268,12 @@ export class Agent extends EventEmitter {
     } finally {
       this.#scans--;
     }
+  }
+
+  /** ALLOWLIST: the gateway learns what this agent dials, to refuse anything else up front (it is still checked here on every OPN). */
+  #tellAllowlist(mux: Mux): void {
+    const { rules, incomplete } = this.allowlist.toWire();
+    for (const p of encodeAllowlist(rules, incomplete)) mux.command(0, Command.ALLOWLIST, p);
   }
 
   #publish(mux: Mux): void {

@@ -14,6 +14,14 @@ export const Command = {
   CREDIT: 4,
   FIN: 5,
   EXPOSE: 6,
+  /** Agent → gateway after HELLO (feature ALLOWLIST): what the agent will dial (allowlist.ts). */
+  ALLOWLIST: 7,
+  /**
+   * Gateway → agent inside the encrypted link, in place of HELLO: the agent handshake failed (no
+   * backend's key matches). Sent before any negotiation, then the link session ends; an agent that
+   * does not know it ignores it like any unknown command and sees the close (allowlist.ts has the codec).
+   */
+  REFUSED: 8,
 } as const;
 
 /** HELLO feature bits. The features in use are the intersection of both sides' sets. */
@@ -26,13 +34,15 @@ export const Feature = {
   EXPOSE: 4,
   /** DAT frames of up to 64 KiB of data (frame.ts, BIG_HEADER_SIZE). */
   BIG: 8,
+  /** The agent tells the gateway its allowlist (ALLOWLIST), so the API can refuse what the agent would. */
+  ALLOWLIST: 16,
 } as const;
 /**
  * What DoorKeeper offers by default. BIG is understood but not offered: in a full bench run it
  * made the plain link's single stream 0.78 × and dk connect's 0.70 × the code before it, at 1.17 ×
  * and 1.48 × the CPU per GiB, for 1.02 × on the encrypted link (docs/performance.md).
  */
-export const ALL_FEATURES = Feature.FLOW | Feature.PONG | Feature.EXPOSE;
+export const ALL_FEATURES = Feature.FLOW | Feature.PONG | Feature.EXPOSE | Feature.ALLOWLIST;
 export const PROTOCOL_VERSION = 1;
 
 export interface Hello {
