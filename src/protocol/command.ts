@@ -188,6 +188,17 @@ export function decodeExpose(p: Buffer): ExposeRequest {
   return { remotePort, targetPort, target, allow };
 }
 
+/** REFUSED reasons (the gateway's answer to a failed agent handshake inside the encrypted link). */
+export const RefusedReason = { BAD_KEY: 1 } as const;
+
+export function encodeRefused(reason: number, message: string): Buffer {
+  return Buffer.concat([Buffer.from([reason]), Buffer.from(message.slice(0, 1000), 'utf8')]);
+}
+export function decodeRefused(p: Buffer): { reason: number; message: string } {
+  if (p.length < 1) throw new PayloadError('REFUSED needs a reason byte');
+  return { reason: p[0]!, message: p.subarray(1, 1001).toString('utf8') };
+}
+
 export const ExposeStatus = { OK: 0, REFUSED: 1, IN_USE: 2 } as const;
 
 export function encodeExposeReply(status: number, message: string): Buffer {
