@@ -11,7 +11,7 @@ import { bridge } from '../mux/bridge.ts';
 import { Mux } from '../mux/mux.ts';
 import type { MuxSession } from '../mux/session.ts';
 import {
-  ALL_FEATURES, Command, decodeExposeReply, decodePortQuery, encodeExpose, encodeScanReplies, ExposeStatus, Feature, ipToBytes,
+  ALL_FEATURES, Command, decodeExposeReply, decodeRefused, encodeAllowlist, decodePortQuery, encodeExpose, encodeScanReplies, ExposeStatus, Feature, ipToBytes,
   ScanFlag, type CmdFrame,
 } from '../protocol/index.ts';
 import { cidrToWire } from '../util/cidr.ts';
@@ -20,7 +20,7 @@ import { Allowlist } from './allowlist.ts';
 import { backoffDelay } from '../util/backoff.ts';
 import { connected } from '../util/connect.ts';
 import { connectScan, scanTargets } from './scan.ts';
-import { GatewayKeyMismatchError } from './errors.ts';
+import { GatewayKeyMismatchError, GatewayRefusedError } from './errors.ts';
 
 /** A link that lived this long counts as healthy even without HELLO (a seed-only gateway). */
 const HEALTHY_MS = 10_000;
@@ -31,6 +31,8 @@ const MAX_CONCURRENT_SCANS = 2;
  * shutting down). Three such answers in a row, seconds apart by the backoff, is a wrong key.
  */
 const KEY_MISMATCH_ATTEMPTS = 3;
+/** The same count for REFUSED answers (a wrong name or key): a gateway whose backends are being changed gets a moment. */
+const REFUSED_ATTEMPTS = 3;
 
 interface ExposeSpec {
   remotePort: number;
@@ -45,7 +47,8 @@ interface ExposeSpec {
  * It never gives up on an unreachable gateway: while started, its reconnect loop keeps the process
  * alive. It stops by itself only when the gateway key mismatch persists (KEY_MISMATCH_ATTEMPTS).
  * Events: 'online' (link up), 'offline' (link lost), 'expose' (a static tunnel's answer),
- * 'authError' (one failed gateway proof), 'fatal' (a GatewayKeyMismatchError; the agent has stopped).
+ * 'authError' (one failed gateway proof), 'refused' (the gateway refused our name or key once),
+ * 'fatal' (a GatewayKeyMismatchError or GatewayRefusedError; the agent has stopped).
  */
 export class Agent extends EventEmitter {
   readonly config: AgentConfig;
@@ -56,6 +59,8 @@ export class Agent extends EventEmitter {
   #attempt = 0;
   /** Consecutive attempts whose gateway failed to prove the pinned key. */
   #keyFailures = 0;
+  /** Consecutive connections the (authenticated) gateway answered with REFUSED. */
+  #refusals = 0;
   #stopped = false;
   #retry: NodeJS.Timeout | null = null;
   #scans = 0;
@@ -165,6 +170,8 @@ export class Agent extends EventEmitter {
     }
     let settled = false;
     let healthy: NodeJS.Timeout | null = null;
+    /** The gateway's REFUSED answer on this connection (encrypted link only: only there is it the gateway's word). */
+    let refusal: string | null = null;
     const lost = (why: string): void => {
       if (settled) return;
       settled = true;
@@ -172,7 +179,19 @@ export class Agent extends EventEmitter {
       conn.destroy();
       this.#mux = null;
       this.emit('offline', why);
-      this.#retryLater(why);
+      if (refusal === null) {
+        this.#refusals = 0;
+        this.#retryLater(why);
+        return;
+      }
+      this.emit('refused', refusal);
+      if (++this.#refusals >= REFUSED_ATTEMPTS) {
+        const fatal = new GatewayRefusedError(this.config.gateway, this.config.name, this.#refusals);
+        this.log.fatal({ gateway: this.config.gateway, code: fatal.code }, fatal.message);
+        void this.stop().then(() => this.emit('fatal', fatal));
+        return;
+      }
+      this.#retryLater(refusal, `the gateway refused backend "${this.config.name}" with this key: check name and key against the gateway's backends; retrying`);
     };
     conn.on('error', (e: Error) => lost(e.message));
     conn.once('close', () => lost('closed'));
@@ -191,9 +210,20 @@ export class Agent extends EventEmitter {
         if (this.sessionCapRefused++ % 1000 === 0) this.log.warn({ max: this.config.max_sessions, refused: this.sessionCapRefused }, 'gateway opened more sessions than max_sessions; refused');
       },
       onOpen: (s, p, ip) => this.#onOpen(s, p, ip),
-      onCommand: (f) => this.#onCommand(mux, f),
+      onCommand: (f) => {
+        if (f.command !== Command.REFUSED) return this.#onCommand(mux, f);
+        // Only before HELLO (the gateway sends it in place of HELLO), and only from the pinned gateway.
+        if (!usesLink(this.config) || mux.peerHello) return;
+        try {
+          refusal = decodeRefused(f.params).message;
+        } catch {
+          refusal = 'refused (no reason given)';
+        }
+      },
       onHello: (features) => {
         this.#attempt = 0;
+        this.#refusals = 0;
+        if (features & Feature.ALLOWLIST) this.#tellAllowlist(mux);
         if (features & Feature.EXPOSE) this.#publish(mux);
       },
       onClose: (err) => lost(err?.message ?? 'link closed'),
@@ -267,6 +297,12 @@ export class Agent extends EventEmitter {
     } finally {
       this.#scans--;
     }
+  }
+
+  /** ALLOWLIST: the gateway learns what this agent dials, to refuse anything else up front (it is still checked here on every OPN). */
+  #tellAllowlist(mux: Mux): void {
+    const { rules, incomplete } = this.allowlist.toWire();
+    for (const p of encodeAllowlist(rules, incomplete)) mux.command(0, Command.ALLOWLIST, p);
   }
 
   #publish(mux: Mux): void {

@@ -13,3 +13,17 @@ export class GatewayKeyMismatchError extends Error {
     this.name = 'GatewayKeyMismatchError';
   }
 }
+
+/**
+ * The gateway answered, inside the encrypted link (so it is the pinned gateway speaking), that
+ * no backend it has matches this agent's name and key, on several connections in a row.
+ */
+export class GatewayRefusedError extends Error {
+  readonly code = 'DK_AGENT_REFUSED';
+  readonly exitCode = 3;
+  constructor(gateway: string, name: string, attempts: number) {
+    super(`the gateway at ${gateway} refused this agent on ${attempts} connections in a row: it has no backend "${name}" with this key. `
+      + 'Use the name and key of a backend in the gateway\'s config (backends:, or --backend NAME=KEY); `dk init` writes a matching pair');
+    this.name = 'GatewayRefusedError';
+  }
+}

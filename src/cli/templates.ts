@@ -1,12 +1,12 @@
 /** Commented config files written by `dk init`. */
-export function gatewayTemplate(name: string, key: string, adminToken: string): string {
+export function gatewayTemplate(name: string, key: string, adminToken: string, dataDir = './dk-data'): string {
   return `# DoorKeeper gateway configuration (docs/configuration.md lists every key).
 # Every key can also be set as an environment variable DK_<KEY> (e.g. DK_SERV_PORT) or a flag.
 bind: 0.0.0.0            # address to listen on
 serv_port: 35357         # agents connect here (SPEC §2)
 mgmt_port: 3535          # HTTP management API
 # access_ports: 35358-36357   # access ports are numbered upward from serv_port+1
-data_dir: ./dk-data      # SQLite state: users, grants, audit log
+data_dir: ${dataDir}      # state: SQLite (users, grants, audit log) and link_key; relative to this file
 handshake: 10            # seconds an agent has to authenticate
 idle_close: 600          # seconds a grant may go unused before it is dropped
 auth_time: 3600          # seconds a grant lives at most

@@ -1,11 +1,15 @@
 import { z } from 'zod';
 import { bool, bytes, cidr, list, logLevel, name, port, portSet, seconds } from './fields.ts';
-import { dropUndefined, fromEnv, readYaml, validate } from './load.ts';
+import { besideConfig, dropUndefined, fromEnv, readYaml, resolveFilePaths, validate } from './load.ts';
 import { ConfigError } from './errors.ts';
 import { readSecretFile, secretFlag } from './secret-file.ts';
 import { RendezvousConfigSchema } from './rendezvous-config.ts';
 import { DEFAULT_LINK_OPTIONS } from '../link/stream.ts';
 import { DEFAULT_MAX_SESSIONS, DEFAULT_WINDOW, DEFAULT_WINDOW_MAX } from '../mux/mux.ts';
+
+export const DEFAULT_DATA_DIR = './dk-data';
+/** Keys that hold paths: relative ones in a config file are relative to the file (load.ts resolveFilePaths). */
+const PATH_KEYS = ['data_dir', 'mgmt_tls_cert', 'mgmt_tls_key'];
 
 /** Defaults come from SPEC §2 (ports, handshake, idle_close, auth_time) unless noted. */
 export const GatewayConfigSchema = z.object({
@@ -23,7 +27,8 @@ export const GatewayConfigSchema = z.object({
   mgmt_tls_key: z.string().min(1).optional(),
   /** Access ports are numbered upward from serv_port+1 (SPEC §2); default range: 1000 ports. */
   access_ports: portSet.optional(),
-  data_dir: z.string().default('./dk-data'),
+  /** Relative to the config file's directory when it comes from the file (or is left out of one). */
+  data_dir: z.string().default(DEFAULT_DATA_DIR),
   handshake: seconds.default(10),
   idle_close: seconds.default(600),
   auth_time: seconds.default(3600),
@@ -112,8 +117,10 @@ const ENV_KEYS = ['bind', 'mgmt_bind', 'serv_port', 'mgmt_port', 'mgmt_tls', 'mg
 
 /** `warn` hears about secret files that others may read (the CLI logs it once the logger exists). */
 export function loadGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = process.env, warn: (message: string) => void = () => undefined): GatewayConfig {
-  const file = readYaml(flags.config ?? env.DK_CONFIG);
-  const merged: Record<string, unknown> = { ...file, ...fromEnv(ENV_KEYS, env) };
+  const path = flags.config ?? env.DK_CONFIG;
+  const file = resolveFilePaths(readYaml(path), path, PATH_KEYS);
+  // With a config file, the default data dir sits beside it too: the same state from any directory.
+  const merged: Record<string, unknown> = { ...(path ? { data_dir: besideConfig(path, DEFAULT_DATA_DIR) } : {}), ...file, ...fromEnv(ENV_KEYS, env) };
   Object.assign(merged, dropUndefined({
     serv_port: flags.servPort, mgmt_port: flags.mgmtPort, data_dir: flags.dataDir, bind: flags.bind,
     mgmt_tls: flags.mgmtTls, mgmt_tls_cert: flags.mgmtTlsCert, mgmt_tls_key: flags.mgmtTlsKey,
@@ -134,7 +141,7 @@ export function loadGatewayConfig(flags: GatewayFlags, env: NodeJS.ProcessEnv = 
     }
     merged.backends = backends;
   }
-  return validate(GatewayConfigSchema, merged, flags.config ? `file ${flags.config}, env and flags` : 'defaults, env and flags');
+  return validate(GatewayConfigSchema, merged, path ? `file ${path}, env and flags` : 'defaults, env and flags');
 }
 
 export function accessRange(c: GatewayConfig): string {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from './errors.ts';
@@ -21,6 +22,26 @@ export function readYaml(path: string | undefined): Record<string, unknown> {
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`${path}: the top level must be a mapping of keys`);
   return doc as Record<string, unknown>;
+}
+
+/**
+ * A relative path in a config file is relative to the file's directory, not to wherever the
+ * program was started: `data_dir: ./dk-data` in /etc/dk/gateway.yaml is /etc/dk/dk-data from any
+ * working directory. Flags and environment variables stay relative to the working directory.
+ * Rewrites the string values of `keys` in `file` (read from `path`) in place, and returns it.
+ */
+export function resolveFilePaths(file: Record<string, unknown>, path: string | undefined, keys: readonly string[]): Record<string, unknown> {
+  if (!path) return file;
+  for (const k of keys) {
+    const v = file[k];
+    if (typeof v === 'string' && v !== '' && !isAbsolute(v)) file[k] = resolve(dirname(path), v);
+  }
+  return file;
+}
+
+/** Where a relative path that a config file would hold points: next to the file, or under the working directory without one. */
+export function besideConfig(path: string | undefined, relative: string): string {
+  return path ? resolve(dirname(path), relative) : relative;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { GatewayConfig } from '../config/gateway-config.ts';
 import { Mux } from '../mux/mux.ts';
 import { ALL_FEATURES, Command, Feature, type CmdFrame } from '../protocol/index.ts';
 import type { Logger } from '../util/log.ts';
+import { AgentAllowlist } from './agent-allowlist.ts';
 import { AgentRegistry, type AgentLink, type ScanResult } from './agents.ts';
 import type { Backends } from './backends.ts';
 import { ApiError, notFound } from './errors.ts';
@@ -48,11 +49,14 @@ export class AgentService {
       deadAfterMs: overLink ? 0 : config.keepalive * 3000,
       onCommand: (f) => { if (link) this.#onCommand(link, f); },
       onRtt: (ms) => metrics.linkRtt.observe({ backend: metrics.backends.label(name) }, ms / 1000),
-      onHello: (features) => log.info({ backend: name, features }, 'agent extensions negotiated'),
+      onHello: (features) => {
+        link?.allowlist.negotiated((features & Feature.ALLOWLIST) !== 0);
+        log.info({ backend: name, features }, 'agent extensions negotiated');
+      },
       onClose: (err) => { if (link) this.#gone(link, err); },
     });
     if (mux.closed) return;
-    link = { name, remote, since: Date.now(), exposes: new Set(), exposesPending: 0, mux, encrypted: overLink };
+    link = { name, remote, since: Date.now(), exposes: new Set(), exposesPending: 0, mux, encrypted: overLink, allowlist: new AgentAllowlist() };
     const old = this.registry.add(link);
     if (old) {
       log.info({ backend: name, old: old.remote, remote }, 'newer connection for this backend replaces the old one');
@@ -96,6 +100,14 @@ export class AgentService {
 
   #onCommand(link: AgentLink, f: CmdFrame): void {
     if (f.command === Command.PORT_QUERY) this.registry.onScanReply(link, f.id, f.params);
+    else if (f.command === Command.ALLOWLIST && link.mux.features & Feature.ALLOWLIST) {
+      try {
+        const rules = link.allowlist.feed(f.params) ? link.allowlist.rules() : null;
+        if (rules) this.#init.log.info({ backend: link.name, allowlist: rules.length > 16 ? [...rules.slice(0, 16), `… ${rules.length} rules`] : rules }, 'agent told its allowlist');
+      } catch (err) {
+        link.mux.destroy(err as Error); // malformed: a protocol error, as for any bad frame
+      }
+    }
     else if (f.command === Command.EXPOSE && link.mux.features & Feature.EXPOSE) {
       // A malformed request is a protocol error: close the link, as for any bad frame.
       this.#init.tunnels.request(link, f.id, f.params).catch((err: unknown) => link.mux.destroy(err instanceof Error ? err : new Error(String(err))));

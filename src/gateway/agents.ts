@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { Mux } from '../mux/mux.ts';
+import type { AgentAllowlist } from './agent-allowlist.ts';
 import { bytesToIp, Command, decodeScanReply, encodePortQuery, ScanFlag } from '../protocol/index.ts';
 
 /** A connected, authenticated agent. */
@@ -14,6 +15,8 @@ export interface AgentLink {
   encrypted: boolean;
   /** EXPOSE requests being set up (listen() in progress), counted against max_exposes_per_agent. */
   exposesPending: number;
+  /** What the agent said it will dial (ALLOWLIST), or why the gateway cannot tell. */
+  allowlist: AgentAllowlist;
 }
 
 export interface ScanResult {

@@ -108,6 +108,9 @@ export class ConnectService {
     if (refused) return { code: 'forbidden', message: refused };
     const link = this.#init.agents.online(backend);
     if (!link) return { code: 'backend_offline', message: `backend "${backend}" has no agent online` };
+    // What the agent told us it would refuse is refused here, with the reason, instead of a reset.
+    const check = link.allowlist.check(host, port);
+    if (check.verdict === 'refused') return { code: 'refused_by_allowlist', message: `backend "${backend}"'s agent would refuse ${host}:${port}: ${check.reason}` };
     return { link };
   }
 

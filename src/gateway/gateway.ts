@@ -213,15 +213,16 @@ export class Gateway {
         return {
           name, online: !!a, since: a?.since ?? null, remote: a?.remote ?? null, encrypted: a?.encrypted ?? null, features: a?.mux.features ?? null,
           rttMs: a?.mux.rttMs ?? null, sessions: a?.mux.sessions.size ?? 0, exposes: this.exposes().filter((e) => e.backend === name),
+          allowlist: a?.allowlist.rules() ?? null,
         };
       }),
       scan: (backend, port) => this.#agents.scan(backend, port),
       grants: () => this.grants.all(),
       activeSessions: (id) => this.grants.activeSessions(id),
       requestAccess: async (user, ip, backend, host, port) => {
-        const g = await this.#grants.request(user, ip, backend, host, port);
+        const r = await this.#grants.request(user, ip, backend, host, port);
         this.#updateGauges();
-        return g;
+        return r;
       },
       revokeGrant: (id, by) => {
         const g = this.#grants.revoke(id, by);

@@ -14,6 +14,12 @@ import type { SessionTable } from './session-table.ts';
 import type { AuditRepo, GrantRepo } from './stores.ts';
 import type { User } from './users.ts';
 
+/** A grant, and what the caller should know about it: the backend is offline, the target could not be checked. */
+export interface AccessResult {
+  grant: Grant;
+  warnings: string[];
+}
+
 /** The most a grant's idle deadline on disk lags behind the one in memory after a session ends. */
 const SAVE_STEP_MS = 1000;
 
@@ -55,18 +61,35 @@ export class GrantService {
     }
   }
 
-  /** SPEC §3 step 3: records a grant and opens (or reuses) an access port. Serialized. */
-  request(user: User, clientIp: string, backend: string, host: string, port: number): Promise<Grant> {
-    const run = async (): Promise<Grant> => {
+  /**
+   * SPEC §3 step 3: records a grant and opens (or reuses) an access port. Serialized. A target the
+   * backend's agent told us it would refuse (ALLOWLIST) is refused here, 409, instead of being
+   * reset when used; a backend that is offline, or whose agent did not tell its allowlist, still
+   * gets its grant, with a warning. The audit log says which of these happened.
+   */
+  request(user: User, clientIp: string, backend: string, host: string, port: number): Promise<AccessResult> {
+    const run = async (): Promise<AccessResult> => {
       const { ports } = this.#init;
       if (!this.#init.backends.has(backend)) throw notFound(`backend "${backend}"`);
       const refused = authorize(user, { backend, host, port });
       if (refused) throw forbidden(refused);
+      const target = `${host}:${port}`;
+      const link = this.#init.agents.online(backend);
+      const check = link?.allowlist.check(host, port);
+      if (check?.verdict === 'refused') {
+        this.#init.audit({ event: 'grant.refused', user: user.name, clientIp, backend, target, detail: `refused_by_allowlist: ${check.reason}` });
+        this.#init.log.info({ user: user.name, backend, target }, 'access refused: the agent would refuse this target');
+        throw new ApiError(409, 'refused_by_allowlist', `backend "${backend}"'s agent would refuse ${target}: ${check.reason}; ask for a target it allows, or add it to the agent's lan_nets`);
+      }
+      const warnings: string[] = [];
+      if (!link) warnings.push(`backend "${backend}" is offline (no agent connected): connections are closed until its agent connects, and the target could not be checked against its allowlist`);
+      else if (check?.verdict === 'unknown') warnings.push(`${target} could not be checked against backend "${backend}"'s allowlist: ${check.why}`);
+      const outcome = !link ? 'backend_offline' : check?.verdict === 'unknown' ? 'granted_unchecked' : 'granted';
       const req = { userId: user.id, userName: user.name, clientIp, backend, host, port };
       const existing = this.table.existing(req);
       if (existing && ports.has(existing.accessPort)) {
         this.#init.repo.save(existing);
-        return existing;
+        return { grant: existing, warnings };
       }
       const held = this.table.all().filter((g) => g.userName === user.name).length;
       if (held >= this.#init.config.max_grants_per_user) {
@@ -79,9 +102,9 @@ export class GrantService {
       }
       const g = this.table.create(req, accessPort);
       this.#init.repo.save(g);
-      this.#init.audit({ event: 'grant', user: user.name, clientIp, backend, target: `${host}:${port}`, grantId: g.id, detail: `access_port ${accessPort}` });
-      this.#init.log.info({ grant: g.id, user: user.name, client: clientIp, backend, target: `${host}:${port}`, access_port: accessPort }, 'grant created');
-      return g;
+      this.#init.audit({ event: 'grant', user: user.name, clientIp, backend, target, grantId: g.id, detail: `${outcome}; access_port ${accessPort}` });
+      this.#init.log.info({ grant: g.id, user: user.name, client: clientIp, backend, target, access_port: accessPort, outcome }, 'grant created');
+      return { grant: g, warnings };
     };
     const p = this.#lock.then(run, run);
     this.#lock = p.catch(() => undefined);

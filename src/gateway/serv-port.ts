@@ -7,7 +7,7 @@ import type { KeyPair } from '../link/crypto.ts';
 import { MAGIC as LINK_MAGIC } from '../link/handshake.ts';
 import { LinkServer } from '../link/server.ts';
 import type { LinkStream } from '../link/stream.ts';
-import { normalizeIp } from '../protocol/index.ts';
+import { Command, encodeCmd, encodeRefused, normalizeIp, RefusedReason } from '../protocol/index.ts';
 import type { Logger } from '../util/log.ts';
 import type { AuthGuard } from './auth-guard.ts';
 import type { Backends } from './backends.ts';
@@ -16,6 +16,9 @@ import { listenOn } from './listen.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { PreAuthGate } from './pre-auth.ts';
 import type { SeedRepo } from './stores.ts';
+
+/** How long a refused agent's link session may take to receive its REFUSED answer before it is cut. */
+const REFUSED_LINGER_MS = 2000;
 
 /** What serv_port hands on once a connection has proved who it is (or must still say so). */
 export interface ServPortHandlers {
@@ -184,6 +187,20 @@ export class ServPort {
   }
 
   /**
+   * Inside the encrypted link the gateway has proved its key, so it can tell an agent whose proof
+   * matched no backend why it is turned away (REFUSED, docs/protocol.md) and the agent can trust
+   * it; then the session ends. The connection stays in the pre-auth gate until it closes (its
+   * deadline still holds), and a peer that does not take the answer is dropped soon.
+   */
+  #answerRefused(conn: Duplex): void {
+    conn.end(encodeCmd(0, Command.REFUSED, encodeRefused(RefusedReason.BAD_KEY, 'no backend on this gateway has this name with this key')));
+    const drop = setTimeout(() => conn.destroy(), REFUSED_LINGER_MS);
+    drop.unref();
+    conn.once('close', () => clearTimeout(drop));
+    conn.resume(); // take (and drop) whatever else the agent sent, so the session can finish
+  }
+
+  /**
    * The agent handshake (SPEC §4) on a plain socket or inside a link session. The connection is
    * pending in the pre-auth gate, whose deadline closes it if the 32 bytes do not come in time.
    */
@@ -192,9 +209,10 @@ export class ServPort {
     let have = 0;
     const refuse = (reason: string): void => {
       conn.off('data', onData);
-      this.#gate.release(conn);
       this.#init.metrics.agentAuthFailures.inc({ reason });
       this.#init.auth.failures.fail(remote.slice(0, remote.lastIndexOf(':')), `agent_${reason}`);
+      if (overLink && reason === 'bad_hmac') return this.#answerRefused(conn);
+      this.#gate.release(conn);
       conn.destroy();
     };
     const onData = (chunk: Buffer): void => {

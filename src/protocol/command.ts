@@ -14,6 +14,14 @@ export const Command = {
   CREDIT: 4,
   FIN: 5,
   EXPOSE: 6,
+  /** Agent → gateway after HELLO (feature ALLOWLIST): what the agent will dial (allowlist.ts). */
+  ALLOWLIST: 7,
+  /**
+   * Gateway → agent inside the encrypted link, in place of HELLO: the agent handshake failed (no
+   * backend's key matches). Sent before any negotiation, then the link session ends; an agent that
+   * does not know it ignores it like any unknown command and sees the close (allowlist.ts has the codec).
+   */
+  REFUSED: 8,
 } as const;
 
 /** HELLO feature bits. The features in use are the intersection of both sides' sets. */
@@ -26,13 +34,15 @@ export const Feature = {
   EXPOSE: 4,
   /** DAT frames of up to 64 KiB of data (frame.ts, BIG_HEADER_SIZE). */
   BIG: 8,
+  /** The agent tells the gateway its allowlist (ALLOWLIST), so the API can refuse what the agent would. */
+  ALLOWLIST: 16,
 } as const;
 /**
  * What DoorKeeper offers by default. BIG is understood but not offered: in a full bench run it
  * made the plain link's single stream 0.78 × and dk connect's 0.70 × the code before it, at 1.17 ×
  * and 1.48 × the CPU per GiB, for 1.02 × on the encrypted link (docs/performance.md).
  */
-export const ALL_FEATURES = Feature.FLOW | Feature.PONG | Feature.EXPOSE;
+export const ALL_FEATURES = Feature.FLOW | Feature.PONG | Feature.EXPOSE | Feature.ALLOWLIST;
 export const PROTOCOL_VERSION = 1;
 
 export interface Hello {
@@ -176,6 +186,17 @@ export function decodeExpose(p: Buffer): ExposeRequest {
   }
   if (off !== p.length) fail('trailing bytes');
   return { remotePort, targetPort, target, allow };
+}
+
+/** REFUSED reasons (the gateway's answer to a failed agent handshake inside the encrypted link). */
+export const RefusedReason = { BAD_KEY: 1 } as const;
+
+export function encodeRefused(reason: number, message: string): Buffer {
+  return Buffer.concat([Buffer.from([reason]), Buffer.from(message.slice(0, 1000), 'utf8')]);
+}
+export function decodeRefused(p: Buffer): { reason: number; message: string } {
+  if (p.length < 1) throw new PayloadError('REFUSED needs a reason byte');
+  return { reason: p[0]!, message: p.subarray(1, 1001).toString('utf8') };
 }
 
 export const ExposeStatus = { OK: 0, REFUSED: 1, IN_USE: 2 } as const;

@@ -4,3 +4,4 @@ export * from './encode.ts';
 export * from './decode.ts';
 export * from './command.ts';
 export * from './address.ts';
+export * from './allowlist.ts';

@@ -1,4 +1,4 @@
-import { chmodSync } from 'node:fs';
+import { chmodSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { ConfigError } from '../config/errors.ts';
@@ -75,9 +75,23 @@ const MIGRATIONS: string[] = [
    );`,
 ];
 
-export function openDb(dataDir: string, file = 'doorkeeper.db'): DatabaseSync {
-  ensureDataDir(dataDir);
+export const DB_FILE = 'doorkeeper.db';
+
+/**
+ * Opens the gateway's database. With `create: false` (commands that only look at existing state,
+ * such as `dk user list`) a missing data dir or database is a ConfigError and nothing is made: a
+ * mistyped or relative --data-dir must not leave an empty state behind that looks like a gateway's.
+ */
+export function openDb(dataDir: string, file = DB_FILE, opts: { create?: boolean } = {}): DatabaseSync {
   const path = join(dataDir, file);
+  if (opts.create === false) {
+    if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) {
+      throw new ConfigError(`data_dir ${dataDir}: no such directory, so no gateway state to read; give --data-dir the gateway's data dir (its start-up line names it)`);
+    }
+    if (!existsSync(path)) throw new ConfigError(`data_dir ${dataDir}: holds no gateway database (${file}); give --data-dir the gateway's data dir (its start-up line names it)`);
+  } else {
+    ensureDataDir(dataDir);
+  }
   let db: DatabaseSync;
   try {
     db = new DatabaseSync(path);

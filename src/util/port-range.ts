@@ -26,6 +26,11 @@ export class PortSet {
     return new PortSet(ranges, t);
   }
 
+  /** The inclusive ranges, as parsed ('*' is 1-65535). */
+  get ranges(): readonly (readonly [number, number])[] {
+    return this.#ranges;
+  }
+
   has(port: number): boolean {
     for (const [lo, hi] of this.#ranges) if (port >= lo && port <= hi) return true;
     return false;

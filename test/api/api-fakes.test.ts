@@ -54,7 +54,7 @@ function fake(): { deps: ApiDeps; users: FakeUsers; killed: string[]; scanHosts:
   const killed: string[] = [];
   const scanHosts = ['10.0.0.1', '10.0.0.2', '192.168.1.5'];
   const backends: BackendView[] = ['home', 'lab'].map((name) => ({
-    name, online: name === 'home', since: 0, remote: '203.0.113.1:5000', encrypted: true, features: 7, rttMs: 1, sessions: 0, exposes: [],
+    name, online: name === 'home', since: 0, remote: '203.0.113.1:5000', encrypted: true, features: 7, rttMs: 1, sessions: 0, exposes: [], allowlist: null,
   }));
   const sessions: SessionView[] = [
     { key: 'home.1', kind: 'grant', backend: 'home', grantId: null, user: 'alice', clientIp: '10.1.1.1', clientPort: 1, accessPort: 1, target: '127.0.0.1:22', startedAt: 0, bytesUp: 5, bytesDown: 7 },
@@ -74,7 +74,7 @@ function fake(): { deps: ApiDeps; users: FakeUsers; killed: string[]; scanHosts:
       if (refused) return Promise.reject(forbidden(refused));
       const g: Grant = { id: `g${grants.length + 1}`, userId: user.id, userName: user.name, clientIp, accessPort: 40000 + grants.length, backend, host, port, createdAt: 0, startBefore: 1, expiresAt: 2 };
       grants.push(g);
-      return Promise.resolve(g);
+      return Promise.resolve({ grant: g, warnings: [] });
     },
     revokeGrant: (id) => {
       const i = grants.findIndex((g) => g.id === id);

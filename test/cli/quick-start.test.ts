@@ -130,21 +130,22 @@ test('configuration errors exit with code 2 and name the key', async () => {
 test('dk init writes configs that load', async () => {
   const cwd = tempDir();
   const noKey = run(['init', 'agent'], cwd);
-  assert.equal(((await once(noKey, 'exit')) as [number])[0], 2, 'an agent config needs the gateway key (or --plain)');
-  assert.match(noKey.err(), /gateway-key/);
-  for (const args of [['init', 'gateway'], ['init', 'agent', '--data-dir', `${cwd}/gw-data`]]) {
-    const p = run(args, cwd);
-    assert.equal(((await once(p, 'exit')) as [number])[0], 0, p.err());
-  }
-  const again = run(['init', 'agent'], cwd);
-  assert.equal(((await once(again, 'exit')) as [number])[0], 2, 'refuses to overwrite');
+  assert.equal(((await once(noKey, 'exit')) as [number])[0], 2, 'an agent config needs the gateway\'s backend key');
+  assert.match(noKey.err(), /backend key the gateway has/);
+  const gw = run(['init', 'gateway', '--data-dir', 'gw-data'], cwd);
+  assert.equal(((await once(gw, 'exit')) as [number])[0], 0, gw.err());
   const { loadGatewayConfig } = await import('../../src/config/gateway-config.ts');
   const { loadAgentConfig } = await import('../../src/config/agent-config.ts');
   const g = loadGatewayConfig({ config: `${cwd}/dk-gateway.yaml` }, {});
+  const ag = run(['init', 'agent', '--data-dir', `${cwd}/gw-data`, '--key', g.backends.home!.key], cwd);
+  assert.equal(((await once(ag, 'exit')) as [number])[0], 0, ag.err());
+  const again = run(['init', 'agent', '--key', g.backends.home!.key, '--plain'], cwd);
+  assert.equal(((await once(again, 'exit')) as [number])[0], 2, 'refuses to overwrite');
   const a = loadAgentConfig({ config: `${cwd}/dk-agent.yaml` }, {});
   assert.ok((g.backends.home?.key.length ?? 0) >= 16, 'a fresh backend key');
   assert.ok(g.admin_token?.startsWith('dk_'), 'a fresh admin token');
   assert.equal(a.name, 'home');
-  assert.notEqual(a.key, g.backends.home?.key, 'each init makes its own secret unless --key is given');
+  assert.equal(a.key, g.backends.home?.key, 'the agent takes the key the gateway has');
+  assert.equal(g.data_dir, `${cwd}/gw-data`, 'data_dir is relative to the gateway config');
   assert.equal(a.gateway_key, (await import('../../src/link/keys.ts')).loadOrCreateStaticKey(`${cwd}/gw-data`).publicRaw.toString('base64url'));
 });

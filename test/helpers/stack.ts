@@ -7,6 +7,7 @@ import { AgentConfigSchema, type AgentConfig } from '../../src/config/agent-conf
 import { GatewayConfigSchema } from '../../src/config/gateway-config.ts';
 import { startGateway, type RunningGateway } from '../../src/gateway/serve.ts';
 import { silentLogger, makeLogger } from '../../src/util/log.ts';
+import { Feature } from '../../src/protocol/index.ts';
 import { waitFor } from './net.ts';
 
 export const ADMIN = 'admin-token-for-tests-0123456789';
@@ -56,10 +57,14 @@ export function agent(servPort: number, over: Record<string, unknown> = {}): Pro
   return Promise.resolve(a);
 }
 
-/** Waits until the gateway sees backend `name` online with extensions negotiated (or seed mode). */
+/**
+ * Waits until the gateway sees backend `name` online with extensions negotiated (or seed mode),
+ * and, when the agent tells it, its allowlist (it follows HELLO by one round trip).
+ */
 export async function online(g: RunningGateway, name = 'home', seedOnly = false): Promise<void> {
   await waitFor(() => {
     const l = g.gateway.agents.get(name);
-    return !!l && (seedOnly || l.mux.features !== 0);
+    if (!l || (!seedOnly && l.mux.features === 0)) return false;
+    return (l.mux.features & Feature.ALLOWLIST) === 0 || l.allowlist.rules() !== null;
   }, 10_000, `backend ${name} online`);
 }

@@ -71,3 +71,19 @@ test('limits: defaults, and the environment sets them (DK_MAX_SESSIONS_PER_LINK,
   assert.equal(loadAgentConfig({ gateway: '127.0.0.1:1', name: 'n', key: 'key-12345678' }, { DK_MAX_SESSIONS: '10' }).max_sessions, 10);
   assert.throws(() => loadGatewayConfig({}, { DK_MAX_SESSIONS_PER_LINK: '0' }), ConfigError);
 });
+
+test('relative paths in a config file are relative to the file; flags and env stay relative to the working directory', () => {
+  const dir = tempDir();
+  const f = join(dir, 'gw.yaml');
+  writeFileSync(f, 'data_dir: ./state\n');
+  assert.equal(loadGatewayConfig({ config: f }, {}).data_dir, join(dir, 'state'));
+  writeFileSync(f, 'data_dir: /var/lib/dk\n');
+  assert.equal(loadGatewayConfig({ config: f }, {}).data_dir, '/var/lib/dk', 'absolute stays');
+  // Left out of a file, the default sits beside the file too; without a file, in the working directory.
+  writeFileSync(f, 'serv_port: 4000\n');
+  assert.equal(loadGatewayConfig({ config: f }, {}).data_dir, join(dir, 'dk-data'));
+  assert.equal(loadGatewayConfig({ config: f }, { DK_DATA_DIR: 'rel' }).data_dir, 'rel', 'env: relative to the cwd');
+  assert.equal(loadGatewayConfig({ config: f, dataDir: 'flag' }, {}).data_dir, 'flag', 'flag: relative to the cwd');
+  assert.equal(loadGatewayConfig({}, {}).data_dir, './dk-data');
+  assert.equal(loadGatewayConfig({}, { DK_CONFIG: f }).data_dir, join(dir, 'dk-data'), 'DK_CONFIG names the file as -c does');
+});

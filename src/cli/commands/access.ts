@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { callApi } from '../api-client.ts';
-import { apiOptions, creds, type ApiOpts } from '../common.ts';
+import { apiOptions, creds, warnLine, type ApiOpts } from '../common.ts';
 
 /** `dk access` and `dk scan`: API calls for a port and for a LAN scan. */
 export function accessCommands(program: Command): void {
@@ -13,6 +13,8 @@ export function accessCommands(program: Command): void {
       const body: Record<string, unknown> = { backend, port: Number(port) };
       if (host) body.host = host;
       const r = await callApi(creds(o, cmd), 'POST', 'api/v1/access', body);
+      // The grant is made, but it may not work yet: the backend is offline, or its agent's allowlist is unknown.
+      for (const w of Array.isArray(r.warnings) ? r.warnings as unknown[] : []) warnLine(String(w));
       if (o.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       const apiHost = new URL(o.api).hostname;
       process.stdout.write(`access port ${String(r.access_port)} → ${backend} ${String(r.host)}:${String(r.port)} for ${String(r.client_ip)}\n`

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Agent } from '../../agent/agent.ts';
-import type { GatewayKeyMismatchError } from '../../agent/errors.ts';
+import type { GatewayKeyMismatchError, GatewayRefusedError } from '../../agent/errors.ts';
 import { loadAgentConfig, type AgentFlags } from '../../config/agent-config.ts';
 import { logFormat, makeLogger } from '../../util/log.ts';
 import { tuneProcessForRelaying } from '../../util/process-tuning.ts';
@@ -26,9 +26,10 @@ export function agentCommand(program: Command): void {
       const log = makeLogger(config.log_level, 'agent', logFormat(o.logFormat, process.stderr.isTTY === true));
       for (const w of warnings) log.warn(w);
       const agent = new Agent(config, log);
-      // The agent retries an unreachable gateway forever; it gives up only on a gateway key that
-      // stays wrong, and has stopped by the time it says so.
-      agent.once('fatal', (e: GatewayKeyMismatchError) => {
+      // The agent retries an unreachable gateway forever; it gives up only when the gateway answers
+      // that something is wrong — its key is not the pinned one (6), or it refuses our name and
+      // key (3) — three times in a row, and has stopped by the time it says so.
+      agent.once('fatal', (e: GatewayKeyMismatchError | GatewayRefusedError) => {
         process.stderr.write(`dk: ${e.message}\n`);
         process.exit(e.exitCode);
       });

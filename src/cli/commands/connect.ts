@@ -2,9 +2,13 @@ import { Option, type Command } from 'commander';
 import { splitHostPort } from '../../config/agent-config.ts';
 import { ConfigError } from '../../config/errors.ts';
 import { Forwarder } from '../../connect/forwarder.ts';
+import { checkAtStart } from '../../connect/start-check.ts';
 import { logFormat, makeLogger } from '../../util/log.ts';
 import { tuneProcessForRelaying } from '../../util/process-tuning.ts';
 import { decodeKeyOrConfigError, logFormatOption, onShutdown, tokenOf } from '../common.ts';
+
+/** How long `dk connect` waits at start for the gateway to accept its key and token before listening anyway. */
+const START_CHECK_MS = 10_000;
 
 /** `dk connect`: a local port forwarded over the encrypted, resumable link. */
 export function connectCommand(program: Command): void {
@@ -34,6 +38,13 @@ export function connectCommand(program: Command): void {
         gatewayHost: gw.host, gatewayPort: gw.port, gatewayKey, token, backend, port: targetPort,
         ...(host ? { host } : {}), bind, localPort, log,
       });
+      // A wrong --gateway-key or token fails here, not at the first connection; an unreachable gateway does not.
+      const verdict = await checkAtStart(fwd.open(), o.gateway, START_CHECK_MS);
+      if (verdict.kind === 'fatal') {
+        process.stderr.write(`dk: ${verdict.message}\n`);
+        process.exit(verdict.exitCode);
+      }
+      if (verdict.kind === 'warn') log.warn(verdict.message);
       const actual = await fwd.listen();
       process.stdout.write(`dk connect: ${bind}:${actual} → ${backend} ${host ?? '127.0.0.1'}:${targetPort} via ${o.gateway} (encrypted; connections survive network drops)\n`);
       onShutdown(() => fwd.close());

@@ -129,11 +129,12 @@ export function buildApi(gw: ApiDeps, log: Logger): Hono<Env> {
   app.post('/api/v1/access', async (c) => {
     const body = await jsonBody(c, AccessBody, '{"backend":"home","port":22,"host":"192.168.1.9"}');
     const ip = c.get('clientIp');
-    const g = await gw.requestAccess(c.get('user'), ip, body.backend, body.host ?? '127.0.0.1', body.port);
+    const { grant: g, warnings } = await gw.requestAccess(c.get('user'), ip, body.backend, body.host ?? '127.0.0.1', body.port);
     if (c.req.query('format') === 'text' || (c.req.header('accept') ?? '').startsWith('text/plain')) {
-      return c.text(`access_port ${g.accessPort}\nclient_ip ${g.clientIp}\ntarget ${g.backend} ${g.host}:${g.port}\nstart_before ${iso(g.startBefore)}\nexpires_at ${iso(g.expiresAt)}\n`, 201);
+      const warned = warnings.map((w) => `warning ${w}\n`).join('');
+      return c.text(`access_port ${g.accessPort}\nclient_ip ${g.clientIp}\ntarget ${g.backend} ${g.host}:${g.port}\nstart_before ${iso(g.startBefore)}\nexpires_at ${iso(g.expiresAt)}\n${warned}`, 201);
     }
-    return c.json(grantJson(g, gw), 201);
+    return c.json({ ...grantJson(g, gw), warnings }, 201);
   });
 
   app.get('/api/v1/backends', (c) => {
@@ -141,7 +142,7 @@ export function buildApi(gw: ApiDeps, log: Logger): Hono<Env> {
     return c.json({
       backends: gw.backends().filter((b) => authorize(u, { backend: b.name }) === null).map((b) => ({
         name: b.name, online: b.online, since: b.since === null ? null : iso(b.since), remote: b.remote !== null && u.admin ? b.remote : undefined,
-        encrypted: b.encrypted, features: b.features, rtt_ms: b.rttMs, sessions: b.sessions, exposes: b.exposes,
+        encrypted: b.encrypted, features: b.features, rtt_ms: b.rttMs, sessions: b.sessions, exposes: b.exposes, allowlist: b.allowlist,
       })),
     });
   });

@@ -2,6 +2,7 @@ import type { GatewayConfig } from '../../config/gateway-config.ts';
 import type { ScanResult } from '../agents.ts';
 import type { AuthGuard } from '../auth-guard.ts';
 import type { Grant } from '../grants.ts';
+import type { AccessResult } from '../grant-service.ts';
 import type { LiveSession } from '../session-table.ts';
 import type { GatewayMetrics } from '../metrics.ts';
 import type { AuditRepo, UserRepo } from '../stores.ts';
@@ -18,6 +19,8 @@ export interface BackendView {
   rttMs: number | null;
   sessions: number;
   exposes: { port: number; backend: string; target: string; allow: readonly string[] }[];
+  /** The agent's allowlist as it told it (CIDR:PORTS); null when offline or not told. */
+  allowlist: string[] | null;
 }
 
 /** A live session as the API shows it: the table's record without its live objects, with byte counts. */
@@ -38,7 +41,7 @@ export interface ApiDeps {
   scan(backend: string, port: number): Promise<ScanResult>;
   grants(): Grant[];
   activeSessions(grantId: string): number;
-  requestAccess(user: User, clientIp: string, backend: string, host: string, port: number): Promise<Grant>;
+  requestAccess(user: User, clientIp: string, backend: string, host: string, port: number): Promise<AccessResult>;
   revokeGrant(id: string, by: string): Grant;
   sessions(): SessionView[];
   killSession(key: string): SessionView;
