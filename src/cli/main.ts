@@ -42,8 +42,9 @@ sessionCommands(program);
 auditCommand(program);
 usersCommands(program);
 
-// `dk grants | head -1`: a reader that has seen enough is not an error.
-process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); else throw e; });
+// `dk grants | head -1`: a reader that has seen enough is not an error. Not for `dk connect`,
+// whose --stdio mode opens fd 1 itself (src/connect/stdio.ts): process.stdout stays unmade there.
+if (process.argv[2] !== 'connect') process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); else throw e; });
 
 try {
   await program.parseAsync(process.argv);

@@ -12,6 +12,8 @@ export const CLIENT_CODES = {
   CLOSED: 'closed',
   /** The link session to the gateway failed or ended. */
   LINK: 'link',
+  /** The link session ended, or the local end closed, while the session waited for it (not counted as a refusal). */
+  LATE: 'late',
 } as const;
 
 /** The gateway refused the connect request (its code), or the client could not get an answer (CLIENT_CODES). */
