@@ -152,7 +152,7 @@ export class Forwarder {
     try {
       mux = await this.open();
     } catch (e) {
-      const err = e instanceof ConnectRefusedError ? e : new ConnectRefusedError((e as { code?: string }).code ?? CLIENT_CODES.LINK, (e as Error).message);
+      const err = e instanceof ConnectRefusedError ? e : new ConnectRefusedError((e as { code?: string }).code ?? CLIENT_CODES.LINK, (e as Error).message, { cause: e });
       return refuse(err);
     }
     if (mux.closed || local.destroyed) {

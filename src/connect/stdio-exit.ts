@@ -1,3 +1,4 @@
+import { ServerAuthError } from '../link/errors.ts';
 import type { CarryEnd } from './forwarder.ts';
 
 /** Gateway refusal codes that mean "not you, not this": exit 3 like a refused API call. */
@@ -9,11 +10,13 @@ const UNREACHABLE = new Set(['link', 'late', 'closed', 'DK_LINK_SERVER_AUTH', 'D
  * `dk connect --stdio`'s exit code and its one stderr line, from how its session ended (README,
  * "Exit codes"): 0 both sides finished; 3 refused (token, permission, rate limit, link cap);
  * 4 refused otherwise (no such backend, offline, caps) or ended without a clean close; 5 the
- * gateway unreachable or the link lost for good. Pure, so each case is tested without a process.
+ * gateway unreachable or the link lost for good; 6 the gateway does not hold the pinned key. Pure, so each case is tested without a process.
  */
 export function stdioExit(end: CarryEnd): { code: number; message: string | null } {
   if ('refused' in end) {
-    const { code, message } = end.refused;
+    const { code, message, cause } = end.refused;
+    // A gateway that answered the handshake without proving the pinned key: the key is wrong (6, as for dk agent).
+    if (cause instanceof ServerAuthError && cause.answered) return { code: 6, message: `the gateway at the far end does not hold the pinned --gateway-key: ${message}` };
     const exit = DENIED.has(code) ? 3 : UNREACHABLE.has(code) ? 5 : 4;
     return { code: exit, message: `the gateway refused the session (${code}): ${message}` };
   }

@@ -5,6 +5,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { BIN, dk, eventually, freePort, killAll, type Cli } from '../helpers/cli.ts';
+import { generateKeyPair } from '../../src/link/crypto.ts';
 import { FaultProxy } from '../helpers/fault-proxy.ts';
 import { echoServer } from '../helpers/net.ts';
 import { ADMIN, agent, gateway, online, tempDir } from '../helpers/stack.ts';
@@ -50,7 +51,7 @@ test('dk connect --stdio: the session is stdin/stdout, exact through link cuts; 
   assert.equal(p.err(), '', 'nothing to say at a clean end');
 });
 
-test('dk connect --stdio: a refusal exits non-zero with one line on stderr and nothing on stdout', async (t) => {
+test('dk connect --stdio: a refusal (token, target, gateway key) exits non-zero with one line on stderr and nothing on stdout', async (t) => {
   const { connectArgs } = await stack(t);
   const echo = await echoServer();
   t.after(() => echo.server.close());
@@ -60,6 +61,20 @@ test('dk connect --stdio: a refusal exits non-zero with one line on stderr and n
   assert.equal(bad.out(), '');
   assert.equal(bad.err().trim().split('\n').length, 1, bad.err());
   assert.match(bad.err(), /^dk: the gateway refused the session \(unauthorized\)/);
+  // A target the agent's allowlist refuses: the session is closed before any byte (exit 4).
+  const outside = connectArgs(echo.port);
+  outside.splice(3, 0, '192.0.2.1');
+  const refusedTarget = dk(outside, { stdin: 'pipe', env: { DK_TOKEN: ADMIN } });
+  assert.equal((await refusedTarget.exited).code, 4, refusedTarget.err());
+  assert.equal(refusedTarget.out(), '');
+  assert.match(refusedTarget.err(), /^dk: the session was closed before any byte arrived: .*\n$/);
+  // A --gateway-key the gateway does not hold: exit 6, and nothing was sent.
+  const wrongKey = connectArgs(echo.port);
+  wrongKey[wrongKey.indexOf('--gateway-key') + 1] = generateKeyPair().publicRaw.toString('base64url');
+  const wk = dk(wrongKey, { stdin: 'pipe', env: { DK_TOKEN: ADMIN } });
+  assert.equal((await wk.exited).code, 6, wk.err());
+  assert.equal(wk.out(), '');
+  assert.match(wk.err(), /^dk: the gateway at the far end does not hold the pinned --gateway-key: [^\n]*\n$/);
   // Neither -L nor --stdio (or both): a usage error.
   const neither = dk(connectArgs(echo.port).filter((a) => a !== '--stdio'), { env: { DK_TOKEN: ADMIN } });
   assert.equal((await neither.exited).code, 2);

@@ -28,7 +28,8 @@ Examples:
 
 With --stdio, stdout carries the session's bytes and nothing else (messages go to stderr), and the
 exit code says how the session ended: 0 cleanly, 3 refused (token, permission, rate limit), 4 refused
-otherwise or ended without a clean close, 5 the gateway unreachable or the link lost for good.`)
+otherwise or ended without a clean close, 5 the gateway unreachable or the link lost for good,
+6 the gateway does not hold the --gateway-key given.`)
     .action(async (backend: string, port: string, host: string | undefined, o: { listen?: string; stdio?: boolean; gateway: string; gatewayKey: string; token?: string; tokenFile?: string }, cmd: Command) => {
       if (!o.listen === !o.stdio) throw new ConfigError('dk connect needs one of -L [BIND:]PORT (a local port) and --stdio (stdin/stdout, for ssh ProxyCommand)');
       tuneProcessForRelaying();

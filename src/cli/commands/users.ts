@@ -22,6 +22,7 @@ Examples:
   dk users remove alice`);
 
   apiOptions(users.command('list', { isDefault: true }).description('list the API users and their permissions'))
+    .addHelpText('after', "\nExamples:\n  dk users\n  dk users --json | jq -r '.users[] | select(.admin) | .name'")
     .action(async (o: ApiOpts, cmd: Command) => {
       const r = await callApi(creds(o, cmd), 'GET', 'api/v1/users');
       if (o.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
