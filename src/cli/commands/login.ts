@@ -26,10 +26,12 @@ Examples:
       }
       const token = tokenOf(o, cmd, warnLine);
       if (!token) throw new ConfigError('dk login needs a token: --token-file FILE, DK_TOKEN, or --token TOKEN');
+      // --api-fingerprint (a pinned HTTPS certificate), where the API options have it, is stored too.
+      const fingerprint = (o as ApiOpts & { apiFingerprint?: string }).apiFingerprint || undefined;
       // Checked before it is stored: any user may list backends, so this works for every valid token.
-      const r = await callApi({ api: o.api, token }, 'GET', 'api/v1/backends');
+      const r = await callApi({ api: o.api, token, ...(fingerprint ? { fingerprint } : {}) }, 'GET', 'api/v1/backends');
       const path = loginPath();
-      writeLogin(path, { api: o.api, token });
+      writeLogin(path, { api: o.api, token, ...(fingerprint ? { fingerprint } : {}) });
       const n = Array.isArray(r.backends) ? r.backends.length : 0;
       if (o.json) return void process.stdout.write(JSON.stringify({ api: o.api, credentials_file: path, backends: n }, null, 2) + '\n');
       process.stdout.write(`logged in to ${o.api} (the token sees ${n} backend${n === 1 ? '' : 's'})\ncredentials stored in ${path} (mode 600); dk logout removes them\n`);
