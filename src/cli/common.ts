@@ -6,7 +6,8 @@ import { decodeKey, loadOrCreateStaticKey } from '../link/keys.ts';
 import { dataDirError } from '../store/data-dir.ts';
 import { LOG_FORMATS } from '../util/log.ts';
 import { parseFingerprint } from '../util/tls-fingerprint.ts';
-import type { Credentials } from './api-client.ts';
+import { ApiClientError, type Credentials } from './api-client.ts';
+import { loginPath, readLogin, sameApi } from './login-file.ts';
 
 /** What every CLI command file shares: flag helpers, key loading, shutdown, API credentials. */
 
@@ -57,10 +58,25 @@ export function tokenOf(o: { token?: string; tokenFile?: string }, cmd: Command,
   return secretFlag(given, o.tokenFile, '--token', warn);
 }
 
+/**
+ * The API address and credential of a command: --api/DK_API and --token/--token-file/DK_TOKEN/--totp
+ * when given, else `dk login`'s stored ones. The stored token goes only to the stored address: a
+ * command pointed elsewhere (--api, DK_API) does not send it there.
+ */
 export function creds(o: ApiOpts, cmd: Command): Credentials {
   const token = tokenOf(o, cmd, warnLine);
-  const fingerprint = apiFingerprint(o.api, o.apiFingerprint);
-  return { api: o.api, ...(token ? { token } : {}), ...(o.totp ? { totp: o.totp } : {}), ...(fingerprint ? { fingerprint } : {}) };
+  const apiGiven = cmd.getOptionValueSource('api') !== 'default';
+  const stored = apiGiven && (token || o.totp) ? null : readLogin(loginPath(), warnLine);
+  const api = !apiGiven && stored ? stored.api : o.api;
+  const useStored = !o.totp && stored && sameApi(stored.api, api) ? stored.token : undefined;
+  const t = token ?? useStored;
+  if (!t && !o.totp) {
+    const hint = stored ? ` (the stored login is for ${stored.api}, not ${api})` : '';
+    throw new ApiClientError(401, `no credentials for ${api}${hint}: run dk login --api URL --token-file FILE once, or pass --token-file FILE, DK_TOKEN or --totp USER:CODE`);
+  }
+  // The pin: the flag (or DK_API_FINGERPRINT), else the stored login's when the address is the stored one.
+  const fingerprint = apiFingerprint(api, o.apiFingerprint) ?? (stored && sameApi(stored.api, api) ? stored.fingerprint : undefined);
+  return { api, ...(t ? { token: t } : {}), ...(o.totp ? { totp: o.totp } : {}), ...(fingerprint ? { fingerprint } : {}) };
 }
 
 /** --api-fingerprint, checked and in the form the gateway prints; it pins a TLS certificate, so it needs an https API. */

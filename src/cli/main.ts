@@ -5,12 +5,18 @@ import { packageVersion } from '../util/version.ts';
 import { ApiClientError } from './api-client.ts';
 import { accessCommands } from './commands/access.ts';
 import { agentCommand } from './commands/agent.ts';
+import { auditCommand } from './commands/audit.ts';
+import { backendsCommand } from './commands/backends.ts';
 import { connectCommand } from './commands/connect.ts';
 import { gatewayCommand } from './commands/gateway.ts';
+import { grantCommands } from './commands/grants.ts';
 import { initCommand } from './commands/init.ts';
+import { loginCommands } from './commands/login.ts';
 import { pubkeyCommand } from './commands/pubkey.ts';
 import { rendezvousCommands } from './commands/rendezvous.ts';
+import { sessionCommands } from './commands/sessions.ts';
 import { userCommands } from './commands/user.ts';
+import { usersCommands } from './commands/users.ts';
 
 /** The `dk` command line: one file per command in ./commands, registered here in --help order. */
 const program = new Command('dk')
@@ -29,6 +35,16 @@ connectCommand(program);
 initCommand(program);
 userCommands(program);
 rendezvousCommands(program);
+loginCommands(program);
+backendsCommand(program);
+grantCommands(program);
+sessionCommands(program);
+auditCommand(program);
+usersCommands(program);
+
+// `dk grants | head -1`: a reader that has seen enough is not an error. Not for `dk connect`,
+// whose --stdio mode opens fd 1 itself (src/connect/stdio.ts): process.stdout stays unmade there.
+if (process.argv[2] !== 'connect') process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); else throw e; });
 
 // No top-level await: the single executable (packaging/sea/build.ts) bundles this file as CommonJS,
 // the only format Node 24 runs there.

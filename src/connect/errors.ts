@@ -12,13 +12,16 @@ export const CLIENT_CODES = {
   CLOSED: 'closed',
   /** The link session to the gateway failed or ended. */
   LINK: 'link',
+  /** The link session ended, or the local end closed, while the session waited for it (not counted as a refusal). */
+  LATE: 'late',
 } as const;
 
 /** The gateway refused the connect request (its code), or the client could not get an answer (CLIENT_CODES). */
 export class ConnectRefusedError extends Error {
   readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
+  /** `cause`: the link's own error when the link failed (a wrong pinned key is a ServerAuthError that was answered). */
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
     this.name = 'ConnectRefusedError';
     this.code = code;
   }

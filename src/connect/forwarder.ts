@@ -1,14 +1,19 @@
 import { CLIENT_CODES, ConnectRefusedError, NoHelloError } from './errors.ts';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { connectLink, logResumeFailures } from '../link/client.ts';
 import type { LinkStream } from '../link/stream.ts';
 import { bridge } from '../mux/bridge.ts';
 import { Mux } from '../mux/mux.ts';
+import type { CloseReason, MuxSession } from '../mux/session.ts';
 import type { Logger } from '../util/log.ts';
 import { Purpose, readLine, type ConnectReply, type ConnectRequest } from './protocol.ts';
 
 const REPLY_TIMEOUT_MS = 15_000;
+
+/** How one carried local stream ended: refused before its session opened, or the session's close. */
+export type CarryEnd = { refused: ConnectRefusedError } | { reason: CloseReason; bytesIn: number; bytesOut: number };
 
 export interface ForwarderOptions {
   gatewayHost: string;
@@ -38,7 +43,7 @@ export class Forwarder {
   readonly o: ForwarderOptions;
   /** The link streams (one while connected; tests drop its connection). */
   readonly streams = new Set<LinkStream>();
-  readonly #locals = new Set<Socket>();
+  readonly #locals = new Set<Duplex>();
   #server: Server | null = null;
   #mux: Promise<Mux> | null = null;
   #current: Mux | null = null;
@@ -121,39 +126,47 @@ export class Forwarder {
     });
   }
 
-  async #onLocal(local: Socket): Promise<void> {
+  #onLocal(local: Socket): void {
+    void this.carry(local).then((end) => {
+      if ('refused' in end && end.refused.code !== CLIENT_CODES.LATE) this.o.log.error({ code: end.refused.code, err: end.refused.message }, 'dk connect: the gateway refused this connection');
+    });
+  }
+
+  /**
+   * Carries one local stream (a TCP connection, or stdin/stdout for `dk connect --stdio`) as one
+   * mux session over the shared link. Resolves once it is over: refused (and why), or the
+   * session's close reason and bytes each way. A refusal is counted here, and left to the caller to report.
+   */
+  async carry(local: Duplex): Promise<CarryEnd> {
     local.pause();
     local.on('error', () => undefined);
     this.#locals.add(local);
     local.once('close', () => this.#locals.delete(local));
+    const refuse = (err: ConnectRefusedError): CarryEnd => {
+      this.refused++;
+      this.lastRefusal = err;
+      local.destroy();
+      return { refused: err };
+    };
     let mux: Mux;
     try {
       mux = await this.open();
     } catch (e) {
-      const err = e instanceof ConnectRefusedError ? e : new ConnectRefusedError((e as { code?: string }).code ?? CLIENT_CODES.LINK, (e as Error).message);
-      this.refused++;
-      this.lastRefusal = err;
-      this.o.log.error({ code: err.code, err: err.message }, 'dk connect: the gateway refused this connection');
-      local.destroy();
-      return;
+      const err = e instanceof ConnectRefusedError ? e : new ConnectRefusedError((e as { code?: string }).code ?? CLIENT_CODES.LINK, (e as Error).message, { cause: e });
+      return refuse(err);
     }
     if (mux.closed || local.destroyed) {
       local.destroy();
-      return;
+      return { refused: new ConnectRefusedError(CLIENT_CODES.LATE, mux.closed ? 'the link session ended before the session opened' : 'the local end closed first') };
     }
-    let session;
+    let session: MuxSession;
     try {
       session = mux.open(this.o.port, this.o.host ?? '127.0.0.1');
     } catch (e) {
       // The link carries as many sessions as a mux holds (SessionLimitError): refuse this one.
-      const err = new ConnectRefusedError((e as { code?: string }).code ?? CLIENT_CODES.LINK, (e as Error).message);
-      this.refused++;
-      this.lastRefusal = err;
-      this.o.log.error({ code: err.code, err: err.message }, 'dk connect: connection refused');
-      local.destroy();
-      return;
+      return refuse(new ConnectRefusedError((e as { code?: string }).code ?? CLIENT_CODES.LINK, (e as Error).message));
     }
-    bridge(session, local);
+    return new Promise<CarryEnd>((resolve) => bridge(session, local, (reason) => resolve({ reason, bytesIn: session.bytesIn, bytesOut: session.bytesOut })));
   }
 
   close(): void {

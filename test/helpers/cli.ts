@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -14,10 +15,10 @@ export interface Cli extends ChildProcess {
   readonly running: () => boolean;
 }
 
-/** Spawns `node bin/dk.js ARGS…`, collecting its stdout and stderr. */
-export function dk(args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Cli {
+/** Spawns `node bin/dk.js ARGS…`, collecting its stdout and stderr (stdin: none, or a pipe with `stdin: 'pipe'`). */
+export function dk(args: string[], opts: { cwd?: string; env?: Record<string, string>; stdin?: 'pipe' } = {}): Cli {
   const started = Date.now();
-  const p = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd, env: { ...process.env, ...opts.env }, stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'] }) as ChildProcessByStdio<Writable | null, Readable, Readable>;
   let out = '';
   let err = '';
   let done = false;

@@ -12,11 +12,12 @@ export function accessCommands(program: Command): void {
     .action(async (backend: string, port: string, host: string | undefined, o: ApiOpts, cmd: Command) => {
       const body: Record<string, unknown> = { backend, port: Number(port) };
       if (host) body.host = host;
-      const r = await callApi(creds(o, cmd), 'POST', 'api/v1/access', body);
+      const c = creds(o, cmd);
+      const r = await callApi(c, 'POST', 'api/v1/access', body);
       // The grant is made, but it may not work yet: the backend is offline, or its agent's allowlist is unknown.
       for (const w of Array.isArray(r.warnings) ? r.warnings as unknown[] : []) warnLine(String(w));
       if (o.json) return void process.stdout.write(JSON.stringify(r, null, 2) + '\n');
-      const apiHost = new URL(o.api).hostname;
+      const apiHost = new URL(c.api).hostname;
       process.stdout.write(`access port ${String(r.access_port)} → ${backend} ${String(r.host)}:${String(r.port)} for ${String(r.client_ip)}\n`
         + `connect before ${String(r.start_before)}; the grant ends at ${String(r.expires_at)}\n`
         + `e.g. ssh -p ${String(r.access_port)} user@${apiHost}\n`);

@@ -3,6 +3,8 @@ import { splitHostPort } from '../../config/agent-config.ts';
 import { ConfigError } from '../../config/errors.ts';
 import { Forwarder } from '../../connect/forwarder.ts';
 import { checkAtStart } from '../../connect/start-check.ts';
+import { stdioDuplex } from '../../connect/stdio.ts';
+import { stdioExit } from '../../connect/stdio-exit.ts';
 import { logFormat, makeLogger } from '../../util/log.ts';
 import { tuneProcessForRelaying } from '../../util/process-tuning.ts';
 import { decodeKeyOrConfigError, logFormatOption, onShutdown, tokenOf } from '../common.ts';
@@ -17,19 +19,33 @@ export function connectCommand(program: Command): void {
     .argument('<backend>', 'backend name')
     .argument('<port>', 'target port')
     .argument('[host]', 'target host IP in the backend LAN (default: the agent host)')
-    .requiredOption('-L, --listen <[bind:]port>', 'local port to listen on, e.g. 2222 or 127.0.0.1:2222')
+    .option('-L, --listen <[bind:]port>', 'local port to listen on, e.g. 2222 or 127.0.0.1:2222')
+    .option('--stdio', 'instead of -L: one session on stdin/stdout, for ssh -o ProxyCommand (exits when it ends)')
     .requiredOption('--gateway <host:port>', "the gateway's serv_port address")
     .addOption(new Option('--gateway-key <key>', "the gateway's public key (`dk pubkey` on the gateway)").env('DK_GATEWAY_KEY').makeOptionMandatory())
     .addOption(new Option('--token <token>', 'API token (or DK_TOKEN, or --token-file)').env('DK_TOKEN'))
     .option('--token-file <file>', 'read the API token from FILE')
+    .addHelpText('after', `
+Examples:
+  dk connect home 22 -L 2222 --gateway gw.example.net:35357 --gateway-key KEY --token-file ~/dk-token
+  ssh -o ProxyCommand='dk connect home 22 --stdio --gateway gw.example.net:35357 --gateway-key KEY --token-file ~/dk-token' user@home
+
+With --stdio, stdout carries the session's bytes and nothing else (messages go to stderr), and the
+exit code says how the session ended: 0 cleanly, 3 refused (token, permission, rate limit), 4 refused
+otherwise or ended without a clean close, 5 the gateway unreachable or the link lost for good,
+6 the gateway does not hold the --gateway-key given.`)
     .addOption(logFormatOption())
-    .action(async (backend: string, port: string, host: string | undefined, o: { listen: string; gateway: string; gatewayKey: string; token?: string; tokenFile?: string; logFormat?: string }, cmd: Command) => {
+    .action(async (backend: string, port: string, host: string | undefined, o: { listen?: string; stdio?: boolean; gateway: string; gatewayKey: string; token?: string; tokenFile?: string; logFormat?: string }, cmd: Command) => {
+      if (!o.listen === !o.stdio) throw new ConfigError('dk connect needs one of -L [BIND:]PORT (a local port) and --stdio (stdin/stdout, for ssh ProxyCommand)');
       tuneProcessForRelaying();
-      const log = makeLogger('info', 'connect', logFormat(o.logFormat, process.stderr.isTTY === true));
+      // With --stdio the user's terminal shows stderr under ssh: warnings only (DK_LOG_LEVEL for more);
+      // how the session ended is the one line stdioExit() prints.
+      const log = makeLogger(o.stdio ? process.env.DK_LOG_LEVEL ?? 'warn' : 'info', 'connect', logFormat(o.logFormat, process.stderr.isTTY === true));
       const token = tokenOf(o, cmd, (w) => log.warn(w));
       if (!token) throw new ConfigError('dk connect needs an API token: --token-file FILE, DK_TOKEN, or --token TOKEN');
-      const { host: bind, port: localPort } = o.listen.lastIndexOf(':') > 0 ? splitHostPort(o.listen) : { host: '127.0.0.1', port: Number(o.listen) };
-      if (!Number.isInteger(localPort) || localPort < 0 || localPort > 65535) throw new ConfigError(`-L ${o.listen}: expected [BIND:]PORT`);
+      const listen = o.listen ?? '127.0.0.1:0';
+      const { host: bind, port: localPort } = listen.lastIndexOf(':') > 0 ? splitHostPort(listen) : { host: '127.0.0.1', port: Number(listen) };
+      if (!Number.isInteger(localPort) || localPort < 0 || localPort > 65535) throw new ConfigError(`-L ${listen}: expected [BIND:]PORT`);
       const targetPort = Number(port);
       if (!Number.isInteger(targetPort) || targetPort < 1 || targetPort > 65535) throw new ConfigError(`port ${port}: expected 1-65535`);
       const gatewayKey = decodeKeyOrConfigError(o.gatewayKey);
@@ -38,6 +54,14 @@ export function connectCommand(program: Command): void {
         gatewayHost: gw.host, gatewayPort: gw.port, gatewayKey, token, backend, port: targetPort,
         ...(host ? { host } : {}), bind, localPort, log,
       });
+      if (o.stdio) {
+        onShutdown(() => fwd.close());
+        const end = await fwd.carry(stdioDuplex());
+        fwd.close();
+        const { code, message } = stdioExit(end);
+        if (message) process.stderr.write(`dk: ${message}\n`);
+        process.exit(code);
+      }
       // A wrong --gateway-key or token fails here, not at the first connection; an unreachable gateway does not.
       const verdict = await checkAtStart(fwd.open(), o.gateway, START_CHECK_MS);
       if (verdict.kind === 'fatal') {
