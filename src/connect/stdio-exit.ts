@@ -1,8 +1,8 @@
 import { ServerAuthError } from '../link/errors.ts';
 import type { CarryEnd } from './forwarder.ts';
 
-/** Gateway refusal codes that mean "not you, not this": exit 3 like a refused API call. */
-const DENIED = new Set(['unauthorized', 'forbidden', 'too_many_failures', 'too_many_links']);
+/** Gateway refusal codes that mean "not you, not this" (a target outside the agent's allowlist too): exit 3 like a refused API call and dk connect -L at start. */
+const DENIED = new Set(['unauthorized', 'forbidden', 'refused_by_allowlist', 'too_many_failures', 'too_many_links']);
 /** The gateway could not be reached or the link failed: exit 5 like an unreachable API. */
 const UNREACHABLE = new Set(['link', 'late', 'closed', 'DK_LINK_SERVER_AUTH', 'DK_LINK_HANDSHAKE', 'DK_LINK_SESSION_LOST', 'ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN']);
 

@@ -61,13 +61,13 @@ test('dk connect --stdio: a refusal (token, target, gateway key) exits non-zero 
   assert.equal(bad.out(), '');
   assert.equal(bad.err().trim().split('\n').length, 1, bad.err());
   assert.match(bad.err(), /^dk: the gateway refused the session \(unauthorized\)/);
-  // A target the agent's allowlist refuses: the session is closed before any byte (exit 4).
+  // A target the agent's allowlist refuses: the gateway knows the allowlist and refuses it (exit 3, as for -L).
   const outside = connectArgs(echo.port);
   outside.splice(3, 0, '192.0.2.1');
   const refusedTarget = dk(outside, { stdin: 'pipe', env: { DK_TOKEN: ADMIN } });
-  assert.equal((await refusedTarget.exited).code, 4, refusedTarget.err());
+  assert.equal((await refusedTarget.exited).code, 3, refusedTarget.err());
   assert.equal(refusedTarget.out(), '');
-  assert.match(refusedTarget.err(), /^dk: the session was closed before any byte arrived: .*\n$/);
+  assert.match(refusedTarget.err(), /^dk: the gateway refused the session \(refused_by_allowlist\): [^\n]*\n$/);
   // A --gateway-key the gateway does not hold: exit 6, and nothing was sent.
   const wrongKey = connectArgs(echo.port);
   wrongKey[wrongKey.indexOf('--gateway-key') + 1] = generateKeyPair().publicRaw.toString('base64url');
