@@ -46,7 +46,7 @@ test('secrets from files: the gateway takes its admin token and backend key, the
     const gw = dk(['gateway', '--bind', '127.0.0.1', '--serv-port', String(servPort), '--mgmt-port', String(mgmtPort), '--data-dir', `${dir}/gw`,
       '--admin-token-file', adminFile, '--backend-file', `home=${backendFile}`], { cwd: dir });
     procs.add(gw);
-    await eventually(() => /gateway listening for agents/.test(gw.err()) || !gw.running(), 15_000, () => `the gateway up: ${gw.err()}`);
+    await eventually(() => /link public key (\S+)/.test(gw.out()) || !gw.running(), 15_000, () => `the gateway's banner: ${gw.out()} ${gw.err()}`);
     assert.ok(gw.running(), gw.err());
     const gatewayKey = /link public key (\S+)/.exec(gw.out())?.[1];
     assert.ok(gatewayKey, gw.out());
