@@ -9,3 +9,8 @@ export * from './messages.ts';
 export * from './keys.ts';
 export * from './gen/rendezvous_pb.ts';
 export * from './gen/handshake_pb.ts';
+export * from './relay-pairing.ts';
+export * from './relay-request.ts';
+export * from './relay-end.ts';
+export * from './relay-pipe.ts';
+export * from './relay-server.ts';
