@@ -381,6 +381,11 @@ export class RelayServer {
     if (!this.#conns.has(conn)) return;
     this.#handshaking.delete(conn);
     if (conn.state === 'waiting') this.#pairing.withdraw(conn.uuid, conn);
+    conn.early = [];
+    conn.earlyBytes = 0;
+    conn.decoder = null;
+    // Messages ws already parsed from the same read may still be delivered: nobody listens now.
+    if (conn.end) conn.end.onData = null;
     conn.socket.destroy();
     this.#refuse(conn.ip, reason);
   }
