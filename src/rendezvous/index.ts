@@ -1,6 +1,6 @@
 /**
- * RustDesk-compatible rendezvous (hbbs) and relay (hbbr): the codec layer. Pure functions and a
- * decoder class; no sockets, timers or servers yet (docs/rendezvous.md).
+ * RustDesk-compatible rendezvous (hbbs) and relay (hbbr): the codec layer (pure functions and a
+ * decoder class) and the relay server (docs/rendezvous.md).
  */
 export * from './errors.ts';
 export * from './framing.ts';

@@ -102,8 +102,11 @@ export interface RelayStats {
   paired: number;
   /** Bytes the relay holds in memory for all connections (write queues, early bytes, partial frames). */
   queuedBytes: number;
+  /** Pairs formed since start. */
   pairsTotal: number;
+  /** Bytes received from paired sides since start, live pairs included. */
   bytesRelayed: number;
+  /** Connections closed unpaired, by reason, since start. */
   refused: Partial<Record<RelayRefusal, number>>;
 }
 
@@ -232,7 +235,12 @@ export class RelayServer {
     for (const c of this.#conns) {
       if (c.state !== 'paired') queued += c.earlyBytes + (c.decoder?.buffered ?? 0) + (c.end?.queued() ?? 0);
     }
-    for (const p of this.#pairs) queued += p.pipe?.queued() ?? 0;
+    let live = 0;
+    for (const p of this.#pairs) {
+      if (!p.pipe) continue;
+      queued += p.pipe.queued();
+      live += p.pipe.stats.bytesAtoB + p.pipe.stats.bytesBtoA;
+    }
     return {
       connections: this.#conns.size,
       handshaking: this.#handshaking.size,
@@ -240,7 +248,7 @@ export class RelayServer {
       paired: this.#pairs.size,
       queuedBytes: queued,
       pairsTotal: this.#pairsTotal,
-      bytesRelayed: this.#bytesRelayed,
+      bytesRelayed: this.#bytesRelayed + live,
       refused: Object.fromEntries(this.#refused),
     };
   }

@@ -37,6 +37,8 @@ test('two TCP halves pair by uuid; bytes each sent before pairing arrive first, 
     assert.equal(events.ended[0]!.reason, 'a_closed');
     assert.equal(events.ended[0]!.bytesAtoB, 20 + 4 + 3);
     assert.equal(events.ended[0]!.bytesBtoA, 8 + frameLike.length);
+    assert.equal(relay.stats().bytesRelayed, 27 + 8 + frameLike.length);
+    assert.equal(relay.stats().pairsTotal, 1);
     await closed(a);
     await waitFor(() => relay.stats().connections === 0, 5_000, 'both sockets gone');
   } finally {

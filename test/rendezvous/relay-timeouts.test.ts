@@ -44,7 +44,7 @@ test('a half whose partner never comes is closed after pairTimeoutMs and its uui
 });
 
 test('a pair with no data either way for idleTimeoutMs is closed; a pair with traffic is not', async () => {
-  const { relay, events } = await startRelay({ idleTimeoutMs: 600 });
+  const { relay, events } = await startRelay({ idleTimeoutMs: 1_500 });
   try {
     const a = await tcpHalf(relay.tcpPort, requestFrame('idle'));
     await waitFor(() => relay.stats().pending === 1, 5_000, 'A waiting');
