@@ -70,3 +70,22 @@ test('a uuid whose pair is live is refused for a third connection', async () => 
     await relay.close();
   }
 });
+
+test('an IPv4 peer on a dual-stack socket (::ffff:a.b.c.d) is counted and reported under its IPv4 address', async () => {
+  // A socket bound to the v4-mapped loopback address sees its IPv4 peers in the mapped form.
+  const { relay, events } = await startRelay({ bind: '::ffff:127.0.0.1', maxConnectionsPerIp: 2 });
+  try {
+    const a = await tcpHalf(relay.tcpPort, requestFrame('v4'));
+    await waitFor(() => relay.stats().pending === 1, 5_000, 'A waiting');
+    const b = await tcpHalf(relay.tcpPort, requestFrame('v4'), Buffer.alloc(0), '127.0.0.1');
+    await waitFor(() => events.paired.length === 1, 5_000, 'paired');
+    assert.deepEqual([events.paired[0]!.ipA, events.paired[0]!.ipB], ['127.0.0.1', '127.0.0.1']);
+    const third = await dial(relay.tcpPort);
+    await closed(third);
+    assert.deepEqual(events.refused, [{ ip: '127.0.0.1', reason: 'per_ip' }]);
+    a.destroy();
+    b.destroy();
+  } finally {
+    await relay.close();
+  }
+});

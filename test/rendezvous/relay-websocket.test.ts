@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { WebSocket as Ws, type WebSocket } from 'ws';
 import { encodeFrame } from '../../src/rendezvous/framing.ts';
 import { readAll, waitFor } from '../helpers/net.ts';
-import { handRequestFrame, readExactly, requestFrame, startRelay, tcpHalf, wsHalf } from '../helpers/relay.ts';
+import { closed, handRequestFrame, readExactly, requestFrame, startRelay, tcpHalf, wsHalf } from '../helpers/relay.ts';
 
 /** Collects the binary messages a WebSocket receives. */
 function inbox(ws: WebSocket): Buffer[] {
@@ -117,6 +117,27 @@ test('plain HTTP on the WebSocket port is answered 426 and closed', async () => 
     const res = await fetch(`http://127.0.0.1:${relay.wsPort}/`);
     assert.equal(res.status, 426);
     await res.text();
+  } finally {
+    await relay.close();
+  }
+});
+
+test('WebSocket ⇄ TCP: a frame from the TCP side over maxMessageSize ends the pair (TCP side destroyed, WebSocket closed)', async () => {
+  const { relay, events } = await startRelay({ maxMessageSize: 1024 });
+  try {
+    const ws = await wsHalf(relay.wsPort!, 'too-big');
+    const got = inbox(ws);
+    await waitFor(() => relay.stats().pending === 1, 5_000, 'WS waiting');
+    const t = await tcpHalf(relay.tcpPort, requestFrame('too-big'), encodeFrame(Buffer.alloc(1024, 1)));
+    let atTcp = 0;
+    t.on('data', (c: Buffer) => { atTcp += c.length; });
+    await waitFor(() => got.length === 1, 5_000, 'a frame at the limit passes');
+    const closing = once(ws, 'close');
+    t.write(encodeFrame(Buffer.alloc(1025, 2)).subarray(0, 10));
+    await Promise.all([closing, closed(t)]);
+    assert.equal(atTcp, 0);
+    assert.equal(got.length, 1);
+    assert.deepEqual(events.ended.map((e) => e.reason), ['frame_too_large']);
   } finally {
     await relay.close();
   }
