@@ -11,10 +11,12 @@
  * and audit records; this file knows nothing of the gateway.
  */
 import { once } from 'node:events';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { clientIp } from '../gateway/api/client-ip.ts';
+import type { NetSet } from '../util/cidr.ts';
 import type { Logger } from '../util/log.ts';
 import { toV4IfMapped } from './addr-mangle.ts';
 import { FrameDecoder } from './framing.ts';
@@ -49,6 +51,12 @@ export interface RelayServerOptions {
   wsPort: number | null;
   /** The licence key every RequestRelay must carry, or null to accept any (hbbr's default). */
   key: string | null;
+  /**
+   * Reverse proxies in front of the WebSocket port whose X-Forwarded-For / X-Real-IP name the
+   * client (hbbr reads neither). Their connections count against the named client's address for
+   * the per-IP caps, and the hooks report that address. Null or absent: none.
+   */
+  trustedProxies?: NetSet | null;
   log: Logger;
   hooks?: RelayHooks;
   /** From accept to a complete first message, WebSocket handshake included (hbbr: 30 s). */
@@ -113,7 +121,10 @@ export interface RelayStats {
 type State = 'handshake' | 'waiting' | 'paired';
 
 interface Conn {
-  readonly ip: string;
+  /** The source address: the TCP peer's, or the client a trusted proxy's upgrade request names. */
+  ip: string;
+  /** Whether `ip` holds one of the per-IP slots (a trusted proxy's connection not before its upgrade). */
+  counted: boolean;
   readonly socket: Socket;
   readonly transport: 'tcp' | 'ws';
   state: State;
@@ -135,7 +146,7 @@ interface Pair {
   pipe: RelayPipe | null;
 }
 
-type Settings = Required<Omit<RelayServerOptions, 'hooks' | 'log' | 'key' | 'wsPort' | 'bind' | 'tcpPort'>>;
+type Settings = Required<Omit<RelayServerOptions, 'hooks' | 'log' | 'key' | 'wsPort' | 'bind' | 'tcpPort' | 'trustedProxies'>>;
 
 /** Bytes beyond a first message a WebSocket may take for its framing before it is cut off. */
 const WS_FRAMING_SLACK = 1024;
@@ -146,6 +157,7 @@ export class RelayServer {
   readonly #bind: string;
   readonly #log: Logger;
   readonly #hooks: RelayHooks;
+  readonly #trusted: NetSet | null;
   readonly #now = (): number => performance.now();
   readonly #tcp: NetServer;
   readonly #http: HttpServer | null;
@@ -172,6 +184,7 @@ export class RelayServer {
     this.#bind = o.bind;
     this.#log = o.log;
     this.#hooks = o.hooks ?? {};
+    this.#trusted = o.trustedProxies ?? null;
     this.#pairing = new RelayPairing<Conn>({
       pairTimeoutMs: this.#o.pairTimeoutMs,
       maxPending: this.#o.maxPending,
@@ -193,6 +206,7 @@ export class RelayServer {
       this.#http.on('upgrade', (req, socket: Socket, head: Buffer) => {
         const conn = this.#wsConns.get(socket);
         if (!conn || conn.state !== 'handshake' || this.#closed) return void socket.destroy();
+        if (!conn.counted && !this.#countIp(conn, this.#proxiedIp(req))) return;
         this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#wsOpen(conn, ws));
       });
       this.#http.on('request', (_req, res) => {
@@ -270,19 +284,21 @@ export class RelayServer {
     // A connection reset before it was accepted has no address (FACTS §10).
     if (remote === undefined || this.#closed) return void socket.destroy();
     const ip = toV4IfMapped(remote);
-    const refusal = this.#conns.size >= this.#o.maxConnections ? 'overload' : (this.#perIp.get(ip) ?? 0) >= this.#o.maxConnectionsPerIp ? 'per_ip' : null;
+    // A trusted proxy's connections are counted under the client its request names, at the upgrade.
+    const proxied = transport === 'ws' && this.#trusted !== null && this.#trusted.has(ip);
+    const refusal = this.#conns.size >= this.#o.maxConnections ? 'overload' : !proxied && (this.#perIp.get(ip) ?? 0) >= this.#o.maxConnectionsPerIp ? 'per_ip' : null;
     if (refusal) {
       socket.on('error', () => undefined);
       socket.destroy();
       return this.#refuse(ip, refusal);
     }
     const conn: Conn = {
-      ip, socket, transport, state: 'handshake', end: null, deadline: this.#now() + this.#o.firstFrameTimeoutMs,
+      ip, counted: false, socket, transport, state: 'handshake', end: null, deadline: this.#now() + this.#o.firstFrameTimeoutMs,
       decoder: null, rawBytes: 0, early: [], earlyBytes: 0, uuid: '', id: '',
     };
     this.#conns.add(conn);
     this.#handshaking.add(conn);
-    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
+    if (!proxied) this.#countIp(conn, ip);
     socket.once('close', () => this.#gone(conn));
     socket.setNoDelay(true);
     if (transport === 'ws') {
@@ -326,6 +342,29 @@ export class RelayServer {
       if (msg.length > this.#o.maxFrameSize) return this.#drop(conn, 'frame_too_large');
       this.#request(conn, msg, []);
     };
+  }
+
+  /** Counts `conn` under `ip` for the per-IP caps; false (and the connection dropped) over the cap. */
+  #countIp(conn: Conn, ip: string): boolean {
+    conn.ip = ip;
+    const n = this.#perIp.get(ip) ?? 0;
+    if (n >= this.#o.maxConnectionsPerIp) {
+      this.#drop(conn, 'per_ip');
+      return false;
+    }
+    conn.counted = true;
+    this.#perIp.set(ip, n + 1);
+    return true;
+  }
+
+  /** The client a trusted proxy's upgrade request names (the proxy itself when it names none). */
+  #proxiedIp(req: IncomingMessage): string {
+    const headers = new Headers();
+    const xff = req.headers['x-forwarded-for'];
+    const real = req.headers['x-real-ip'];
+    const fwd = typeof xff === 'string' ? xff : typeof real === 'string' ? real : undefined;
+    if (fwd !== undefined) headers.set('x-forwarded-for', fwd);
+    return toV4IfMapped(clientIp(req.socket.remoteAddress, headers, this.#trusted));
   }
 
   /** A complete first message arrived. */
@@ -411,6 +450,7 @@ export class RelayServer {
     if (conn.state === 'waiting') this.#pairing.withdraw(conn.uuid, conn);
     conn.early = [];
     conn.earlyBytes = 0;
+    if (!conn.counted) return;
     const n = (this.#perIp.get(conn.ip) ?? 1) - 1;
     if (n > 0) this.#perIp.set(conn.ip, n);
     else this.#perIp.delete(conn.ip);

@@ -53,8 +53,8 @@ export async function tcpHalf(port: number, frame: Buffer, extra: Buffer = Buffe
 }
 
 /** A WebSocket relay half: opens and sends its RequestRelay payload as one binary message. */
-export async function wsHalf(port: number, uuid: string, key = ''): Promise<WebSocket> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+export async function wsHalf(port: number, uuid: string, key = '', opts: { headers?: Record<string, string>; localAddress?: string } = {}): Promise<WebSocket> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/`, opts);
   ws.on('error', () => undefined);
   await once(ws, 'open');
   ws.send(encodeRendezvous({ union: { case: 'requestRelay', value: { uuid, licenceKey: key } } }));

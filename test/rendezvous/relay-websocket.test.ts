@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { WebSocket as Ws, type WebSocket } from 'ws';
 import { encodeFrame } from '../../src/rendezvous/framing.ts';
+import { NetSet } from '../../src/util/cidr.ts';
 import { readAll, waitFor } from '../helpers/net.ts';
 import { closed, handRequestFrame, readExactly, requestFrame, startRelay, tcpHalf, wsHalf } from '../helpers/relay.ts';
 
@@ -138,6 +139,33 @@ test('WebSocket ⇄ TCP: a frame from the TCP side over maxMessageSize ends the 
     assert.equal(atTcp, 0);
     assert.equal(got.length, 1);
     assert.deepEqual(events.ended.map((e) => e.reason), ['frame_too_large']);
+  } finally {
+    await relay.close();
+  }
+});
+
+test('behind a trusted proxy, WebSocket connections count and are reported under the client the proxy names; others cannot name one', async () => {
+  const { relay, events } = await startRelay({ trustedProxies: new NetSet(['127.0.0.1/32']), maxConnectionsPerIp: 1 });
+  try {
+    const via = (client: string): { headers: Record<string, string> } => ({ headers: { 'x-forwarded-for': client } });
+    // Two clients through one proxy address: the per-IP cap of 1 applies to each client, not to the proxy.
+    const a = await wsHalf(relay.wsPort!, 'proxied', '', via('203.0.113.5'));
+    await waitFor(() => relay.stats().pending === 1, 5_000, 'A waiting');
+    const b = await wsHalf(relay.wsPort!, 'proxied', '', via('198.51.100.7, 203.0.113.6'));
+    await waitFor(() => events.paired.length === 1, 5_000, 'paired');
+    assert.deepEqual([events.paired[0]!.ipA, events.paired[0]!.ipB], ['203.0.113.5', '203.0.113.6']);
+    const again = await wsHalf(relay.wsPort!, 'other', '', via('203.0.113.5')).catch(() => null);
+    await waitFor(() => events.refused.length === 1, 5_000, 'refused');
+    assert.deepEqual(events.refused[0], { ip: '203.0.113.5', reason: 'per_ip' });
+    again?.terminate();
+    // An untrusted source's header is ignored: it is counted and reported as itself.
+    const c = await wsHalf(relay.wsPort!, 'direct', '', { ...via('192.0.2.1'), localAddress: '127.0.0.2' });
+    await waitFor(() => relay.stats().pending === 1, 5_000, 'C waiting');
+    const d = await tcpHalf(relay.tcpPort, requestFrame('direct'), Buffer.alloc(0), '127.0.0.3');
+    await waitFor(() => events.paired.length === 2, 5_000, 'second pair');
+    assert.deepEqual([events.paired[1]!.ipA, events.paired[1]!.ipB], ['127.0.0.2', '127.0.0.3']);
+    for (const w of [a, b, c]) w.terminate();
+    d.destroy();
   } finally {
     await relay.close();
   }
