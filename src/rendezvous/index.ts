@@ -1,6 +1,6 @@
 /**
- * RustDesk-compatible rendezvous (hbbs) and relay (hbbr): the codec layer. Pure functions and a
- * decoder class; no sockets, timers or servers yet (docs/rendezvous.md).
+ * RustDesk-compatible rendezvous (hbbs) and relay (hbbr): the codec layer (pure functions and a
+ * decoder class) and the relay server (docs/rendezvous.md).
  */
 export * from './errors.ts';
 export * from './framing.ts';
@@ -9,3 +9,8 @@ export * from './messages.ts';
 export * from './keys.ts';
 export * from './gen/rendezvous_pb.ts';
 export * from './gen/handshake_pb.ts';
+export * from './relay-pairing.ts';
+export * from './relay-request.ts';
+export * from './relay-end.ts';
+export * from './relay-pipe.ts';
+export * from './relay-server.ts';
