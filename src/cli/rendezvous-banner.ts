@@ -7,7 +7,7 @@ export function rendezvousBanner(r: Rendezvous, publicHost: string): string {
   const lines = [
     'RustDesk rendezvous is up. In the RustDesk client (Settings → Network → ID/Relay server):',
     `  ID server      ${publicHost}${p.port === 21116 ? '' : `:${String(p.port)}`}`,
-    `  Relay server   ${relay === null ? '(none: clients use the ID server host, port+1)' : `${publicHost}${relay === 21117 ? '' : `:${relay}`}`}`,
+    `  Relay server   ${relay === p.port! + 1 ? `(empty, or ${publicHost}:${relay})` : `${publicHost}:${relay}`}`,
     `  Key            ${r.keys.keys.publicKeyBase64}${r.enforcedKey === '' ? '    (not enforced: rendezvous.key is "")' : ''}`,
     `  (\`dk pubkey --rendezvous\` prints the Key again; it is id_ed25519.pub in the data dir)`,
   ];

@@ -31,7 +31,7 @@ import { checkRelayRequest, type RequestRefusal } from './relay-request.ts';
  * frame_too_large: a first message over `maxFrameSize`; the RequestRelay checks
  * (relay-request.ts); the pairing table's caps (relay-pairing.ts); pair_timeout: no partner came.
  */
-export type RelayRefusal = 'overload' | 'per_ip' | 'timeout' | 'frame_too_large' | RequestRefusal | PairingRefusal | 'pair_timeout';
+export type RelayRefusal = 'blocked' | 'overload' | 'per_ip' | 'timeout' | 'frame_too_large' | RequestRefusal | PairingRefusal | 'pair_timeout';
 
 export interface RelayHooks {
   /** Two halves were paired: `ipA` waited, `ipB` completed the pair; `ws`: either is a WebSocket. */
@@ -59,6 +59,8 @@ export interface RelayServerOptions {
   trustedProxies?: NetSet | null;
   log: Logger;
   hooks?: RelayHooks;
+  /** Addresses the operator blocked (the rendezvous's block list): closed at accept. */
+  blocked?: (ip: string) => boolean;
   /** From accept to a complete first message, WebSocket handshake included (hbbr: 30 s). */
   firstFrameTimeoutMs?: number;
   /** How long a first half waits for its partner (hbbr: 30 s). */
@@ -146,7 +148,7 @@ interface Pair {
   pipe: RelayPipe | null;
 }
 
-type Settings = Required<Omit<RelayServerOptions, 'hooks' | 'log' | 'key' | 'wsPort' | 'bind' | 'tcpPort' | 'trustedProxies'>>;
+type Settings = Required<Omit<RelayServerOptions, 'hooks' | 'log' | 'key' | 'wsPort' | 'bind' | 'tcpPort' | 'trustedProxies' | 'blocked'>>;
 
 /** Bytes beyond a first message a WebSocket may take for its framing before it is cut off. */
 const WS_FRAMING_SLACK = 1024;
@@ -157,6 +159,7 @@ export class RelayServer {
   readonly #bind: string;
   readonly #log: Logger;
   readonly #hooks: RelayHooks;
+  readonly #blocked: (ip: string) => boolean;
   readonly #trusted: NetSet | null;
   readonly #now = (): number => performance.now();
   readonly #tcp: NetServer;
@@ -184,6 +187,7 @@ export class RelayServer {
     this.#bind = o.bind;
     this.#log = o.log;
     this.#hooks = o.hooks ?? {};
+    this.#blocked = o.blocked ?? (() => false);
     this.#trusted = o.trustedProxies ?? null;
     this.#pairing = new RelayPairing<Conn>({
       pairTimeoutMs: this.#o.pairTimeoutMs,
@@ -244,6 +248,11 @@ export class RelayServer {
     return (this.#http.address() as AddressInfo | null)?.port ?? 0;
   }
 
+  /** Closes every connection from `ip` (it was just blocked), paired or not. */
+  dropFrom(ip: string): void {
+    for (const c of [...this.#conns]) if (c.ip === ip) c.socket.destroy();
+  }
+
   stats(): RelayStats {
     let queued = 0;
     for (const c of this.#conns) {
@@ -286,7 +295,7 @@ export class RelayServer {
     const ip = toV4IfMapped(remote);
     // A trusted proxy's connections are counted under the client its request names, at the upgrade.
     const proxied = transport === 'ws' && this.#trusted !== null && this.#trusted.has(ip);
-    const refusal = this.#conns.size >= this.#o.maxConnections ? 'overload' : !proxied && (this.#perIp.get(ip) ?? 0) >= this.#o.maxConnectionsPerIp ? 'per_ip' : null;
+    const refusal = this.#blocked(ip) ? 'blocked' : this.#conns.size >= this.#o.maxConnections ? 'overload' : !proxied && (this.#perIp.get(ip) ?? 0) >= this.#o.maxConnectionsPerIp ? 'per_ip' : null;
     if (refusal) {
       socket.on('error', () => undefined);
       socket.destroy();

@@ -11,6 +11,8 @@ import type { PeerRepo } from './peer-store.ts';
 import { PeerTable, REG_TIMEOUT_MS } from './peer-table.ts';
 import { RendezvousCore, type RendezvousEvents } from './rendezvous-core.ts';
 import { RendezvousServer } from './rendezvous-server.ts';
+import { RelayServer } from './relay-server.ts';
+import { ConfigError } from '../config/errors.ts';
 
 /**
  * The RustDesk-compatible rendezvous as one subsystem the gateway composes: the hbbs key files in
@@ -47,15 +49,17 @@ export class Rendezvous {
   readonly table: PeerTable;
   readonly metrics: RendezvousMetrics;
   readonly #server: RendezvousServer;
+  readonly #relay: RelayServer;
   readonly #blocked: Set<string>;
   readonly #repo: PeerRepo;
 
-  private constructor(keys: LoadedKeyFiles, enforcedKey: string, table: PeerTable, metrics: RendezvousMetrics, server: RendezvousServer, blocked: Set<string>, repo: PeerRepo) {
+  private constructor(keys: LoadedKeyFiles, enforcedKey: string, table: PeerTable, metrics: RendezvousMetrics, server: RendezvousServer, relay: RelayServer, blocked: Set<string>, repo: PeerRepo) {
     this.keys = keys;
     this.enforcedKey = enforcedKey;
     this.table = table;
     this.metrics = metrics;
     this.#server = server;
+    this.#relay = relay;
     this.#blocked = blocked;
     this.#repo = repo;
   }
@@ -89,21 +93,54 @@ export class Rendezvous {
       maxConnections: c.max_connections, maxConnectionsPerIp: c.max_connections_per_ip, trustedProxies: init.trustedProxies, log: init.log,
       blocked: (ip) => blocked.has(ip),
     }, core, events);
-    const r = new Rendezvous(keys, enforcedKey, table, metrics, server, blocked, init.repo);
+    let relay: RelayServer;
+    try {
+      relay = await RelayServer.listen({
+        bind: init.bind, tcpPort: ports.relayPort, wsPort: ports.relayWsPort,
+        // The relay runs beside the rendezvous: it enforces the same Key (hbbr's `-k -`).
+        key: enforcedKey === '' ? null : enforcedKey,
+        trustedProxies: init.trustedProxies, log: init.log, blocked: (ip) => blocked.has(ip),
+        pairTimeoutMs: Math.round(c.relay_pair_timeout * 1000), idleTimeoutMs: Math.round(c.relay_idle * 1000),
+        maxPending: c.relay_max_pending, maxPendingPerIp: c.relay_max_pending_per_ip,
+        maxConnections: c.max_connections, maxConnectionsPerIp: c.max_connections_per_ip,
+        hooks: {
+          paired: (p) => {
+            metrics.relayPairs.inc();
+            metrics.relayActive.inc();
+            init.audit({ event: 'rdv_relay_pair', clientIp: p.ipA, target: p.id || '?', detail: `uuid=${p.uuid} peer=${p.ipB}${p.ws ? ' websocket' : ''}` });
+          },
+          ended: (e) => {
+            metrics.relayActive.dec();
+            metrics.relayBytes.inc(e.bytesAtoB + e.bytesBtoA);
+          },
+          refused: (r) => metrics.relayRefused.inc({ reason: r.reason }),
+        },
+      });
+    } catch (e) {
+      await server.close();
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') throw new ConfigError(`rendezvous.relay_port ${ports.relayPort} (or relay_ws_port ${String(ports.relayWsPort)}): already in use by another program; move them with rendezvous.relay_port / relay_ws_port, or pick another base port`);
+      throw e;
+    }
+    const r = new Rendezvous(keys, enforcedKey, table, metrics, server, relay, blocked, init.repo);
     r.sweep();
-    init.log.info({ port: server.port, udp: server.udpPort, nat_port: server.natPort, ws_port: server.wsPort, key: keys.keys.publicKeyBase64, enforced: enforcedKey !== '' }, 'rendezvous listening');
+    init.log.info({ port: server.port, udp: server.udpPort, nat_port: server.natPort, ws_port: server.wsPort, relay_port: relay.tcpPort, relay_ws_port: relay.wsPort, key: keys.keys.publicKeyBase64, enforced: enforcedKey !== '' }, 'rendezvous listening');
     return r;
   }
 
   /** Every port the rendezvous listens on (the relay's too, once it runs). */
   ports(): Record<string, number | null> {
     const s = this.#server;
-    return { port: s.port, udp_port: s.udpPort, nat_port: s.natPort, ws_port: s.wsPort };
+    return { port: s.port, udp_port: s.udpPort, nat_port: s.natPort, ws_port: s.wsPort, relay_port: this.#relay.tcpPort, relay_ws_port: this.#relay.wsPort };
   }
 
-  /** The relay's TCP port, or null when no relay runs here. */
-  relayPort(): number | null {
-    return null;
+  /** The relay's TCP port. */
+  relayPort(): number {
+    return this.#relay.tcpPort;
+  }
+
+  get relay(): RelayServer {
+    return this.#relay;
   }
 
   get server(): RendezvousServer {
@@ -151,6 +188,7 @@ export class Rendezvous {
     this.#repo.block(a);
     this.#blocked.add(a);
     this.#server.dropFrom(a);
+    this.#relay.dropFrom(a);
   }
 
   unblock(ip: string): boolean {
@@ -165,7 +203,7 @@ export class Rendezvous {
   }
 
   async close(): Promise<void> {
-    await this.#server.close();
+    await Promise.all([this.#server.close(), this.#relay.close()]);
   }
 }
 

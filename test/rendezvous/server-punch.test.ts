@@ -215,3 +215,40 @@ async function nextNonKx(a: TcpPeer): Promise<Uint8Array | null> {
     if (p === null || p[0] !== 0xca) return p; // 0xca 0x01 = field 25 (key_exchange)
   }
 }
+
+test('the relay beside the rendezvous: A and B pair by uuid with the enforced Key, bytes flow both ways, the pair is audited and counted; a wrong Key is closed', async () => {
+  const f = await startRendezvous();
+  try {
+    const relayPort = f.rdv.relayPort();
+    const a = await TcpPeer.connect(relayPort, { localAddress: '127.0.0.2' });
+    a.send({ union: { case: 'requestRelay', value: { id: 'peer-b-007', uuid: 'relay-uuid-1', licenceKey: f.rdv.enforcedKey } } });
+    a.write(Buffer.from('hello from A before B came'));
+    const b = await TcpPeer.connect(relayPort, { localAddress: '127.0.0.3' });
+    b.send({ union: { case: 'requestRelay', value: { uuid: 'relay-uuid-1', licenceKey: f.rdv.enforcedKey } } });
+    const got = await new Promise<string>((resolve) => {
+      let acc = '';
+      b.socket.removeAllListeners('data');
+      b.socket.on('data', (c: Buffer) => { acc += c.toString(); if (acc.length >= 26) resolve(acc); });
+    });
+    assert.equal(got, 'hello from A before B came');
+    const back = new Promise<string>((resolve) => {
+      a.socket.removeAllListeners('data');
+      a.socket.on('data', (c: Buffer) => resolve(c.toString()));
+    });
+    b.write(Buffer.from('and back'));
+    assert.equal(await back, 'and back');
+    assert.ok(f.audit.some((e) => e.event === 'rdv_relay_pair' && e.target === 'peer-b-007' && e.clientIp === '127.0.0.2'), JSON.stringify(f.audit));
+    const pairs = await f.registry.getSingleMetric('dk_relay_pairs_total')!.get();
+    assert.equal(pairs.values[0]?.value, 1);
+    a.close();
+    b.close();
+    // A Key other than the enforced one: closed without a pair.
+    const c = await TcpPeer.connect(relayPort);
+    c.send({ union: { case: 'requestRelay', value: { uuid: 'relay-uuid-2', licenceKey: 'not-the-key' } } });
+    assert.ok(await c.closed());
+    const refused = await f.registry.getSingleMetric('dk_relay_refused_total')!.get();
+    assert.ok(refused.values.some((v) => v.value >= 1), JSON.stringify(refused.values));
+  } finally {
+    await f.close();
+  }
+});
