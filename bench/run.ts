@@ -21,6 +21,7 @@
  * moved 462 MiB/s at 4.05 s/GiB after them and 652 MiB/s at 2.53 s/GiB fresh (docs/performance.md).
  *
  * Usage: npm run bench [-- --seconds N --rounds N --sessions N --only name,name --pause S --out DIR --baseline DIR]
+ * (--only rendezvous: the RustDesk rendezvous and relay section alone, bench/rendezvous.ts)
  * --baseline DIR adds DoorKeeper's three contenders once more, run from another checkout (an
  * earlier commit, with its own node_modules), so a change is measured against the code before it
  * in the same run and on the same machine state.
@@ -37,6 +38,7 @@ import { connected } from '../src/util/connect.ts';
 import { chartSvg } from './lib/chart.ts';
 import { cpuSeconds, rss, tree } from './lib/proc.ts';
 import { iperf, wrk, type WrkResult } from './lib/tools.ts';
+import { rendezvousSection } from './rendezvous.ts';
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);
@@ -273,6 +275,10 @@ async function launch(def: { start: (dir: string) => Promise<Contender> }, paren
 }
 
 async function main(): Promise<void> {
+  if (ONLY && ONLY.every((o) => o === 'rendezvous')) {
+    await rendezvousSection({ peers: 100_000, seconds: SECONDS, punches: 2000, out: OUT });
+    return;
+  }
   const base = 21_000 + Math.floor(Math.random() * 9_000); // below the ephemeral range (32768+)
   const dir = mkdtempSync(join(tmpdir(), 'dk-bench-'));
   try {
@@ -368,6 +374,12 @@ async function main(): Promise<void> {
       for (const [i, c] of chosen.entries()) rounds[i]!.push(await measureTraffic(c));
     }
     report(chosen.map((c, i) => ({ name: c.name, ...medianTraffic(rounds[i]!), ...memory[i]!, rounds: rounds[i]! })), versions);
+    // The RustDesk rendezvous and relay (issue 19), in the same run: --only rendezvous runs it alone.
+    if (!ONLY || ONLY.includes('rendezvous')) {
+      for (const c of children) c.kill('SIGTERM');
+      await sleep(500);
+      await rendezvousSection({ peers: 100_000, seconds: SECONDS, punches: 2000, out: OUT });
+    }
   } finally {
     for (const c of children) c.kill('SIGTERM');
     await sleep(300);
