@@ -7,7 +7,7 @@
  *     before and after, divided by N. Target ≤ 1 KiB.
  *   - UDP RegisterPeer handled per second, and p99 latency: 8 sockets, each keeping 64 requests
  *     in flight, for S seconds, on known (registered) ids. Target ≥ 50,000/s on one core.
- *   - Punch round trip: A sends PunchHoleRequest on its TCP connection; B (registered over UDP)
+ *   - Punch round trip: A sends PunchHoleRequest on a fresh TCP connection; B (registered over UDP)
  *     gets PunchHole, opens a new TCP connection and sends PunchHoleSent; A gets its
  *     PunchHoleResponse. p50 / p99 over sequential round trips. Target ≤ 1 ms p50.
  *   - The relay's figures come from bench/rendezvous-relay.ts in the same run.
@@ -23,6 +23,7 @@ import { NatType } from '../src/rendezvous/gen/rendezvous_pb.ts';
 import { encodeRendezvous } from '../src/rendezvous/messages.ts';
 import { TcpPeer, UdpPeer } from '../test/helpers/rustdesk.ts';
 import { cpuSeconds } from './lib/proc.ts';
+import { restartPlan } from '../src/util/process-tuning.ts';
 import { benchRelay, formatRelayBench } from './rendezvous-relay.ts';
 
 const arg = (name: string): string | undefined => {
@@ -43,10 +44,10 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
 }
 
-async function rss(child: ReturnType<typeof fork>): Promise<{ rss: number; heap: number; peers: number }> {
+async function rss(child: ReturnType<typeof fork>): Promise<{ rss: number; heap: number; heapTotal: number; external: number; peers: number }> {
   child.send('rss');
   const [m] = await once(child, 'message');
-  return m as { rss: number; heap: number; peers: number };
+  return m as { rss: number; heap: number; heapTotal: number; external: number; peers: number };
 }
 
 /** RegisterPk for `n` ids from 8 sockets, 64 in flight each; returns how many were answered OK. */
@@ -138,7 +139,6 @@ async function punches(port: number, n: number): Promise<{ p50: number; p99: num
   const id = 'bench-punch-b';
   b.send({ union: { case: 'registerPk', value: { id, uuid: Buffer.from('u'), pk: Buffer.alloc(32, 5) } } }, port);
   await b.next();
-  const a = await TcpPeer.connect(port, { localAddress: '127.0.0.2' });
   const key = readFileSync(join(keyDir, 'id_ed25519.pub'), 'utf8');
   const lat: number[] = [];
   let lastReg = 0;
@@ -148,6 +148,8 @@ async function punches(port: number, n: number): Promise<{ p50: number; p99: num
       await b.next();
       lastReg = performance.now();
     }
+    // A new connection per punch, as a client makes (at most 3 requests on one; the server allows 16).
+    const a = await TcpPeer.connect(port, { localAddress: '127.0.0.2' });
     const t0 = performance.now();
     a.send({ union: { case: 'punchHoleRequest', value: { id, natType: NatType.ASYMMETRIC, licenceKey: key, version: '1.4.9' } } });
     const ph = await b.next();
@@ -158,8 +160,8 @@ async function punches(port: number, n: number): Promise<{ p50: number; p99: num
     if (r?.union.case !== 'punchHoleResponse') throw new Error(`A got ${r?.union.case}`);
     lat.push((performance.now() - t0) * 1000);
     bt.close();
+    a.close();
   }
-  a.close();
   b.close();
   return { p50: pct(lat, 50), p99: pct(lat, 99), n };
 }
@@ -167,7 +169,11 @@ async function punches(port: number, n: number): Promise<{ p50: number; p99: num
 let keyDir = '';
 
 export async function benchRendezvous(o: { peers: number; seconds: number; punches: number }): Promise<Record<string, number>> {
-  const child = fork(CHILD, [], { execArgv: ['--expose-gc'], stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  // The child runs with the gateway's own process settings (src/util/process-tuning.ts): what a user's gateway is.
+  const plan = restartPlan([], process.env);
+  const child = fork(CHILD, [], {
+    execArgv: ['--expose-gc', ...(plan?.execArgv ?? [])], env: { ...process.env, ...(plan?.env ?? {}) }, stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+  });
   try {
     const rl = createInterface({ input: child.stdout! });
     const [line] = await once(rl, 'line') as [string];
@@ -184,6 +190,7 @@ export async function benchRendezvous(o: { peers: number; seconds: number; punch
     const after = await rss(child);
     const perPeer = (after.rss - before.rss) / (after.peers - before.peers);
     const heapPerPeer = (after.heap - before.heap) / (after.peers - before.peers);
+    log(`rendezvous: before ${JSON.stringify(before)} after ${JSON.stringify(after)}`);
     log(`rendezvous: ${after.peers} peers in memory; RSS per peer ${perPeer.toFixed(0)} B (heap ${heapPerPeer.toFixed(0)} B); RegisterPk ${regPkPerSecond.toFixed(0)}/s (SQLite write each)`);
     const reg = await registerPeerLoad(port, o.peers, o.seconds, child.pid!);
     log(`rendezvous: UDP RegisterPeer ${reg.perSecond.toFixed(0)}/s using ${reg.cpuUs.toFixed(1)} µs of server CPU each (${(1e6 / reg.cpuUs).toFixed(0)}/s per CPU-second), latency p50 ${reg.p50.toFixed(0)} µs p99 ${reg.p99.toFixed(0)} µs (lost ${reg.lost})`);

@@ -27,7 +27,7 @@ process.on('message', (m) => {
   if (m === 'rss') {
     (globalThis as { gc?: () => void }).gc?.();
     const u = process.memoryUsage();
-    process.send?.({ rss: u.rss, heap: u.heapUsed, peers: rdv.table.size });
+    process.send?.({ rss: u.rss, heap: u.heapUsed, heapTotal: u.heapTotal, external: u.external, peers: rdv.table.size });
   } else if (m === 'stop') {
     void rdv.close().then(() => process.exit(0));
   }

@@ -13,7 +13,7 @@ import { encodeFrame, FrameDecoder } from './framing.ts';
 import type { RendezvousMessage } from './gen/rendezvous_pb.ts';
 import { decodeRendezvous } from './messages.ts';
 import type { Addr, RdvConn, RendezvousCore, RendezvousEvents } from './rendezvous-core.ts';
-import { ServerKeyExchange, type SecureChannel } from './secure-tcp.ts';
+import { KeyExchangeSource, type SecureChannel } from './secure-tcp.ts';
 import type { ServerKeyPair } from './keys.ts';
 
 /**
@@ -62,6 +62,7 @@ export class RendezvousServer {
   #wsHttp: HttpServer | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
   #udp6 = false;
+  #kx: KeyExchangeSource | null = null;
 
   private constructor(o: RendezvousServerOptions, core: RendezvousCore, ev: RendezvousEvents) {
     this.#o = o;
@@ -113,6 +114,7 @@ export class RendezvousServer {
 
   async #open(): Promise<void> {
     const o = this.#o;
+    if (o.secureTcp) this.#kx = new KeyExchangeSource(o.keys);
     this.#udp6 = isIPv6(o.bind) || o.bind === '::';
     const udp = createSocket({ type: this.#udp6 ? 'udp6' : 'udp4', ipv6Only: false, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
     this.#udp = udp;
@@ -176,7 +178,7 @@ export class RendezvousServer {
     if (!this.#admit(remote.address)) return void s.destroy();
     const conn = new MainConn(s, remote, this.#o.maxFrame);
     this.#conns.add(conn);
-    const kx = this.#o.secureTcp ? new ServerKeyExchange(this.#o.keys) : null;
+    const kx = this.#kx?.current() ?? null;
     if (kx) conn.writeFrame(kx.hello);
     let first = true;
     s.setTimeout(this.#o.idleS * 1000, () => s.destroy());

@@ -8,8 +8,8 @@ import { encodeRendezvous } from './messages.ts';
  * The server side of RustDesk's secure TCP (FACTS §7): what clients logged in to an API server
  * require since 1.4.1, and what open hbbs never sends.
  *
- * 1. On accept the server sends KeyExchange{keys: [sign(server_box_pk)]}: a fresh X25519 box key
- *    for this connection, signed with the server's Ed25519 key (libsodium combined format), so
+ * 1. On accept the server sends KeyExchange{keys: [sign(server_box_pk)]}: an X25519 box key
+ *    (a fresh one every minute, KeyExchangeSource), signed with the server's Ed25519 key (libsodium combined format), so
  *    the client, which holds the server's public key as its Key setting, knows whom it talks to.
  * 2. A client that wants encryption answers KeyExchange{keys: [client_box_pk (32),
  *    crypto_box(sym_key, nonce 0, server_box_pk, client_box_sk) (48)]}. The server opens the
@@ -80,6 +80,35 @@ export class ServerKeyExchange {
     const sym = nacl.secretbox.open(keys[1]!, ZERO_NONCE, boxKey(shared));
     if (!sym || sym.length !== 32) throw new SecureTcpError('the sealed key does not open with this connection key');
     return new SecureChannel(sym);
+  }
+}
+
+/**
+ * The server's box key, made afresh every `rotateMs` rather than per connection: making and
+ * signing a key is about 0.1 ms, which every connection (and every connection a flood opens)
+ * would otherwise cost. Each client still picks its own symmetric key and seals it to the current
+ * box key; a connection keeps the key it was offered, so rotation never breaks one.
+ */
+export class KeyExchangeSource {
+  readonly #serverKey: ServerKeyPair;
+  readonly #rotateMs: number;
+  readonly #now: () => number;
+  #current: ServerKeyExchange | null = null;
+  #madeAt = 0;
+
+  constructor(serverKey: ServerKeyPair, rotateMs = 60_000, now: () => number = Date.now) {
+    this.#serverKey = serverKey;
+    this.#rotateMs = rotateMs;
+    this.#now = now;
+  }
+
+  current(): ServerKeyExchange {
+    const now = this.#now();
+    if (!this.#current || now - this.#madeAt >= this.#rotateMs) {
+      this.#current = new ServerKeyExchange(this.#serverKey);
+      this.#madeAt = now;
+    }
+    return this.#current;
   }
 }
 
