@@ -26,6 +26,7 @@ import { GatewayMetrics } from './metrics.ts';
 import { ServPort } from './serv-port.ts';
 import { SessionTable, type LiveSession } from './session-table.ts';
 import { StaticTunnels } from './static-tunnels.ts';
+import { TrafficSeries, type TrafficTotals } from './traffic-series.ts';
 import type { AuditRepo, GatewayStores, UserRepo } from './stores.ts';
 
 export type { FirstRun } from './backends.ts';
@@ -59,6 +60,8 @@ export class Gateway {
   readonly linkKey: KeyPair;
   readonly first: FirstRun;
   readonly sessions: SessionTable;
+  /** Throughput and session count over the last hour, for the dashboard (sampled in sweep()). */
+  readonly traffic = new TrafficSeries();
   readonly #stores: GatewayStores;
   readonly #serv: ServPort;
   readonly #listeners: Listeners;
@@ -242,6 +245,7 @@ export class Gateway {
         };
       },
       auditWrite: (e) => this.#audit(e),
+      traffic: () => this.traffic.samples(),
       killSession: (key) => {
         const s = this.sessions.get(key);
         if (!s) throw notFound(`session ${key}`);
@@ -253,6 +257,7 @@ export class Gateway {
 
   /** Deadlines: grants, failure-log intervals, audit pruning; and the gauges. */
   sweep(): void {
+    this.traffic.observe(Date.now(), this.#trafficTotals());
     this.auth.failures.tick();
     this.#refusals.tick();
     this.#grants.sweep();
@@ -273,6 +278,15 @@ export class Gateway {
     } catch (err) {
       this.log.error({ err }, 'audit write failed');
     }
+  }
+
+  #trafficTotals(): TrafficTotals {
+    let { up, down } = this.sessions.ended;
+    for (const s of this.sessions.values()) {
+      up += s.session.bytesOut;
+      down += s.session.bytesIn;
+    }
+    return { up, down, sessions: this.sessions.size };
   }
 
   #updateGauges(): void {

@@ -54,6 +54,8 @@ export interface SessionTableInit {
  */
 export class SessionTable {
   readonly #live = new Map<string, LiveSession>();
+  /** Bytes of sessions that have ended, for the dashboard's traffic series (traffic-series.ts). */
+  readonly ended = { up: 0, down: 0 };
   readonly #perUser = new KeyCount();
   readonly #init: SessionTableInit;
   /** drain() callers, told when the last session ends. */
@@ -122,6 +124,8 @@ export class SessionTable {
     metrics.sessionsActive.set(this.#live.size);
     const backend = metrics.backends.label(live.backend);
     metrics.bytes.inc({ direction: 'up', backend }, live.session.bytesOut);
+    this.ended.up += live.session.bytesOut;
+    this.ended.down += live.session.bytesIn;
     metrics.bytes.inc({ direction: 'down', backend }, live.session.bytesIn);
     this.#init.audit({
       event: 'session', user: live.user, clientIp: live.clientIp, backend: live.backend, target: live.target, grantId: live.grantId,

@@ -14,8 +14,11 @@ import type { User } from '../users.ts';
 import { authorize } from '../authorize.ts';
 import { clientIp } from './client-ip.ts';
 import { rendezvousRoutes } from './rendezvous-routes.ts';
+import { dashboard } from '../dashboard/routes.ts';
+import type { WebSession } from '../dashboard/web-sessions.ts';
 
-export type Env = { Bindings: Partial<HttpBindings>; Variables: { user: User; clientIp: string } };
+/** `webSession`: the dashboard session of a cookie-authenticated request, else null. */
+export type Env = { Bindings: Partial<HttpBindings>; Variables: { user: User; clientIp: string; webSession: WebSession | null } };
 
 const AccessBody = z.object({
   backend: z.string().min(1).max(64),
@@ -50,6 +53,24 @@ function sessionJson(s: SessionView): Record<string, unknown> {
   };
 }
 
+function backendsJson(u: User, gw: ApiDeps): Record<string, unknown>[] {
+  return gw.backends().filter((b) => authorize(u, { backend: b.name }) === null).map((b) => ({
+    name: b.name, online: b.online, since: b.since === null ? null : iso(b.since), remote: b.remote !== null && u.admin ? b.remote : undefined,
+    encrypted: b.encrypted, features: b.features, rtt_ms: b.rttMs, sessions: b.sessions, exposes: b.exposes, allowlist: b.allowlist,
+  }));
+}
+
+const visibleGrants = (u: User, gw: ApiDeps): Grant[] => gw.grants().filter((g) => u.admin || g.userName === u.name);
+const visibleSessions = (u: User, gw: ApiDeps): SessionView[] => gw.sessions().filter((s) => u.admin || s.user === u.name);
+
+/** An audit time bound: ISO 8601 or Unix seconds. */
+function timeQuery(v: string | undefined, name: string): number | null {
+  if (v === undefined || v === '') return null;
+  const ms = /^\d+$/.test(v) ? Number(v) * 1000 : Date.parse(v);
+  if (!Number.isFinite(ms)) throw badRequest(`query parameter ${name} must be an ISO time or Unix seconds, like ${name}=2026-12-01T10:00:00Z`);
+  return ms;
+}
+
 /** Parses a JSON body whatever its Content-Type (curl -d sends form encoding), with a clear 400 on failure. */
 async function jsonBody<T extends z.ZodType>(c: Context<Env>, schema: T, example: string): Promise<z.infer<T>> {
   let raw: unknown;
@@ -73,6 +94,7 @@ export function buildApi(gw: ApiDeps, log: Logger): Hono<Env> {
   app.use('*', bodyLimit({ maxSize: gw.config.max_body, onError: () => { throw new HTTPException(413); } }));
   app.use('*', async (c, next) => {
     c.set('clientIp', clientIp(c.env?.incoming?.socket?.remoteAddress, c.req.raw.headers, trusted));
+    c.set('webSession', null);
     await next();
     gw.metrics.apiRequests.inc({ method: c.req.method, status: String(c.res.status) });
   });
@@ -94,11 +116,31 @@ export function buildApi(gw: ApiDeps, log: Logger): Hono<Env> {
   app.get('/healthz', (c) => c.json({ status: 'ok', ...gw.health() }));
   app.get('/metrics', async (c) => c.text(await gw.metrics.registry.metrics(), 200, { 'content-type': gw.metrics.registry.contentType }));
 
-  // Authentication for everything under /api: API token or TOTP code; failures limited per source
-  // address and, for TOTP, per user name from any address (gw.auth).
+  // The dashboard: the page, its assets and sign-in come before authentication.
+  const dash = dashboard(gw, {
+    snapshot: (u) => ({
+      health: gw.health(), backends: backendsJson(u, gw), grants: visibleGrants(u, gw).map((g) => grantJson(g, gw)),
+      sessions: visibleSessions(u, gw).map(sessionJson), traffic: gw.traffic?.().at(-1) ?? null,
+      rendezvous: u.admin ? gw.rendezvous?.()?.info() ?? null : null,
+    }),
+  });
+  dash.publicRoutes(app);
+
+  // Authentication for everything under /api: API token or TOTP code, or without either the
+  // dashboard's session cookie (with its CSRF checks); failures limited per source address and,
+  // for TOTP, per user name from any address (gw.auth).
   app.use('/api/*', async (c, next) => {
     const ip = c.get('clientIp');
     const h = c.req.header('authorization') ?? '';
+    if (h === '' && !gw.auth.blocked(ip)) {
+      const web = dash.user(c as Context<Env>);
+      if (web) {
+        c.set('user', web.user);
+        c.set('webSession', web.session);
+        await next();
+        return;
+      }
+    }
     const bearer = /^Bearer\s+(\S{1,200})$/i.exec(h);
     const totp = /^TOTP\s+([^:\s]{1,64}):(\d{6})$/i.exec(h);
     const blocked = gw.auth.blocked(ip, totp?.[1]);
@@ -137,15 +179,9 @@ export function buildApi(gw: ApiDeps, log: Logger): Hono<Env> {
     return c.json({ ...grantJson(g, gw), warnings }, 201);
   });
 
-  app.get('/api/v1/backends', (c) => {
-    const u = c.get('user');
-    return c.json({
-      backends: gw.backends().filter((b) => authorize(u, { backend: b.name }) === null).map((b) => ({
-        name: b.name, online: b.online, since: b.since === null ? null : iso(b.since), remote: b.remote !== null && u.admin ? b.remote : undefined,
-        encrypted: b.encrypted, features: b.features, rtt_ms: b.rttMs, sessions: b.sessions, exposes: b.exposes, allowlist: b.allowlist,
-      })),
-    });
-  });
+  dash.authedRoutes(app);
+
+  app.get('/api/v1/backends', (c) => c.json({ backends: backendsJson(c.get('user'), gw) }));
 
   app.get('/api/v1/backends/:name/scan', async (c) => {
     const u = c.get('user');
@@ -159,29 +195,27 @@ export function buildApi(gw: ApiDeps, log: Logger): Hono<Env> {
     return c.json({ backend: name, port, hosts, complete: r.complete, truncated: r.truncated, refused: r.refused });
   });
 
-  const visibleGrants = (u: User): Grant[] => gw.grants().filter((g) => u.admin || g.userName === u.name);
-  app.get('/api/v1/grants', (c) => c.json({ grants: visibleGrants(c.get('user')).map((g) => grantJson(g, gw)) }));
+  app.get('/api/v1/grants', (c) => c.json({ grants: visibleGrants(c.get('user'), gw).map((g) => grantJson(g, gw)) }));
   app.get('/api/v1/grants/:id', (c) => {
-    const g = visibleGrants(c.get('user')).find((x) => x.id === c.req.param('id'));
+    const g = visibleGrants(c.get('user'), gw).find((x) => x.id === c.req.param('id'));
     if (!g) throw notFound(`grant ${c.req.param('id')}`);
     return c.json(grantJson(g, gw));
   });
   app.delete('/api/v1/grants/:id', (c) => {
     const u = c.get('user');
-    const g = visibleGrants(u).find((x) => x.id === c.req.param('id'));
+    const g = visibleGrants(u, gw).find((x) => x.id === c.req.param('id'));
     if (!g) throw notFound(`grant ${c.req.param('id')}`);
     return c.json({ revoked: grantJson(gw.revokeGrant(g.id, u.name), gw) });
   });
 
-  const visibleSessions = (u: User): SessionView[] => gw.sessions().filter((s) => u.admin || s.user === u.name);
-  app.get('/api/v1/sessions', (c) => c.json({ sessions: visibleSessions(c.get('user')).map(sessionJson) }));
+  app.get('/api/v1/sessions', (c) => c.json({ sessions: visibleSessions(c.get('user'), gw).map(sessionJson) }));
   app.get('/api/v1/sessions/:id', (c) => {
-    const s = visibleSessions(c.get('user')).find((x) => x.key === c.req.param('id'));
+    const s = visibleSessions(c.get('user'), gw).find((x) => x.key === c.req.param('id'));
     if (!s) throw notFound(`session ${c.req.param('id')}`);
     return c.json(sessionJson(s));
   });
   app.delete('/api/v1/sessions/:id', (c) => {
-    const s = visibleSessions(c.get('user')).find((x) => x.key === c.req.param('id'));
+    const s = visibleSessions(c.get('user'), gw).find((x) => x.key === c.req.param('id'));
     if (!s) throw notFound(`session ${c.req.param('id')}`);
     return c.json({ killed: sessionJson(gw.killSession(s.key)) });
   });
@@ -189,7 +223,17 @@ export function buildApi(gw: ApiDeps, log: Logger): Hono<Env> {
   app.get('/api/v1/audit', (c) => {
     admin(c);
     const limit = Math.min(1000, Math.max(1, Number(c.req.query('limit') ?? 100) || 100));
-    return c.json({ events: gw.audit.recent(limit).map((e) => ({ ...e, ts: iso(e.ts) })) });
+    // Filters search the newest 1000 events (the dashboard's audit view); without them, as before.
+    const user = c.req.query('user') || null;
+    const backend = c.req.query('backend') || null;
+    const since = timeQuery(c.req.query('since'), 'since');
+    const until = timeQuery(c.req.query('until'), 'until');
+    const filtered = user !== null || backend !== null || since !== null || until !== null;
+    const rows = filtered
+      ? gw.audit.recent(1000).filter((e) => (user === null || e.user === user) && (backend === null || e.backend === backend)
+        && (since === null || e.ts >= since) && (until === null || e.ts <= until)).slice(0, limit)
+      : gw.audit.recent(limit);
+    return c.json({ events: rows.map((e) => ({ ...e, ts: iso(e.ts) })) });
   });
 
   app.get('/api/v1/users', (c) => {
@@ -206,6 +250,7 @@ export function buildApi(gw: ApiDeps, log: Logger): Hono<Env> {
   app.delete('/api/v1/users/:name', (c) => {
     admin(c);
     if (!gw.users.remove(c.req.param('name'))) throw notFound(`user "${c.req.param('name')}"`);
+    dash.endUser(c.req.param('name'));
     return c.json({ removed: c.req.param('name') });
   });
 

@@ -8,6 +8,7 @@ import type { GatewayMetrics } from '../metrics.ts';
 import type { AuditRepo, UserRepo } from '../stores.ts';
 import type { User } from '../users.ts';
 import type { RendezvousApi } from './rendezvous-routes.ts';
+import type { TrafficSample } from '../traffic-series.ts';
 
 export interface BackendView {
   name: string;
@@ -49,4 +50,6 @@ export interface ApiDeps {
   rendezvous?(): RendezvousApi | null;
   /** Writes an audit event for an admin action. */
   auditWrite?(e: { event: string; user: string; clientIp: string; target: string }): void;
+  /** Throughput and session count over the last hour, oldest first (the dashboard's charts). */
+  traffic?(): TrafficSample[];
 }
