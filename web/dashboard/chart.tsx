@@ -17,7 +17,10 @@ export function Chart(props: { title: string; times: number[]; lines: Line[]; fo
       <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label={`${props.title}: ${summary}`}>
         <line x1="0" y1={H - 4} x2={W} y2={H - 4} class="axis" />
         {lines.map((l) => (
-          <polyline key={l.label} class={l.cls} fill="none" points={l.values.map((v, i) => `${x(times[i] ?? now).toFixed(1)},${y(v).toFixed(1)}`).join(' ')} />
+          <g key={l.label} class={l.cls}>
+            <polyline fill="none" points={l.values.map((v, i) => `${x(times[i] ?? now).toFixed(1)},${y(v).toFixed(1)}`).join(' ')} />
+            {l.values.length > 0 && <circle cx={x(times.at(-1) ?? now)} cy={y(l.values.at(-1) ?? 0)} r="3" />}
+          </g>
         ))}
       </svg>
       <p class="legend">{lines.map((l) => <span key={l.label} class={`key ${l.cls}`}>{l.label}: {props.format(l.values.at(-1) ?? 0)}</span>)}</p>

@@ -223,7 +223,7 @@ function Users(props: { act: (f: () => Promise<unknown>, ok: string) => Promise<
       <h2 id="h-users">Users</h2>
       <Table caption="Users" cols={['Name', 'Admin', 'Backends', 'Hosts', 'Ports', 'TOTP', '']} empty="No users."
         rows={users.map((u) => [<strong>{u.name}</strong>, u.admin ? 'yes' : 'no', (u.permissions?.backends ?? []).join(', ') || '—',
-          (u.permissions?.hosts ?? []).join(', '), u.permissions?.ports ?? '', u.totp ? 'yes' : 'no',
+          (u.permissions?.hosts ?? []).join(', '), u.permissions?.ports ?? '', u.hasTotp ? 'yes' : 'no',
           <button class="danger" aria-label={`Remove user ${u.name}`} onClick={() => void props.act(async () => { await api('DELETE', `/api/v1/users/${encodeURIComponent(u.name)}`); await reload(); }, `User ${u.name} removed.`)}>Remove</button>])} />
       <h3>Add a user</h3>
       <form class="stack" onSubmit={(e) => void submit(e)}>
