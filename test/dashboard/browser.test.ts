@@ -45,7 +45,7 @@ before(async () => {
 after(async () => {
   for (const s of open) s.destroy();
   await browser?.close();
-  ag?.stop();
+  await ag?.stop();
   echo?.server.close();
   await g?.cleanup();
 });
@@ -118,10 +118,9 @@ test('create a grant on the page, watch a live session\'s bytes grow, kill it', 
   const sizes: string[] = [];
   for (let i = 0; i < 3; i++) {
     s.write(Buffer.alloc(40_000 * (i + 1), 1));
-    await page.waitForFunction((prev) => {
-      const t = document.querySelector('[data-session-up]')?.textContent ?? '';
-      return t !== '' && t !== prev && t !== '0 B';
-    }, sizes.at(-1) ?? '0 B', { timeout: 15_000 });
+    // Run in the page (a string: this file is type-checked without the DOM library).
+    const prev = JSON.stringify(sizes.at(-1) ?? '0 B');
+    await page.waitForFunction(`(() => { const t = document.querySelector('[data-session-up]')?.textContent ?? ''; return t !== '' && t !== ${prev} && t !== '0 B'; })()`, null, { timeout: 15_000 });
     sizes.push(await up.textContent() ?? '');
   }
   assert.equal(new Set(sizes).size, 3, `the up count changed live each time: ${sizes.join(' → ')}`);
@@ -203,7 +202,7 @@ test('CSRF: a page on another loopback port, and a request without the CSRF head
     const before403 = await metric();
     const p3 = await ctx.newPage();
     await p3.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`);
-    await p3.waitForFunction(() => document.title !== 'evil');
+    await p3.waitForFunction('document.title !== "evil"');
     await p3.close();
     assert.equal(g.gateway.users.byName('mallory'), null, 'the cross-origin POST made no user');
     assert.equal(await metric(), before403 + 1, 'it reached the gateway with the cookie and was refused 403 (not 401)');

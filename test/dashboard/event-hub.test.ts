@@ -53,11 +53,11 @@ test('a stream still writing is skipped, not queued; a failed write ends it', as
   await flush();
   hub.tick();
   assert.equal(slow.got.length, 2);
-  const bad: EventSink = { write: () => Promise.reject(new Error('gone')), close() { bad.closed = true; } } as EventSink & { closed?: boolean };
-  const b = bad as EventSink & { closed?: boolean };
-  hub.add('s2', 'bob', b);
+  const bad = new Sink();
+  bad.write = (text) => { bad.got.push(text); return Promise.reject(new Error('gone')); };
+  hub.add('s2', 'bob', bad);
   await flush();
-  assert.equal(b.closed, true);
+  assert.equal(bad.closed, true);
   assert.equal(hub.size, 1);
   hub.closeAll();
   assert.equal(slow.closed, true);
