@@ -82,3 +82,16 @@ test('caps per user and in total; logout and a removed user end streams', async 
   assert.equal(c.closed, true, 'the snapshot said the user is gone');
   assert.equal(hub.size, 0);
 });
+
+test('a stream ends with its web session (expiry)', async () => {
+  const live = new Set(['s1', 's2']);
+  const hub = new EventHub({ snapshot: () => ({}), alive: (id) => live.has(id), tickMs: 60_000 });
+  const [a, b] = [new Sink(), new Sink()];
+  hub.add('s1', 'alice', a);
+  hub.add('s2', 'alice', b);
+  await flush();
+  live.delete('s1');
+  hub.tick();
+  assert.deepEqual([a.closed, b.closed, hub.size], [true, false, 1]);
+  hub.closeAll();
+});

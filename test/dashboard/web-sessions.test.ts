@@ -25,7 +25,9 @@ test('a session lives while used, ends when idle or too old, and is forgotten', 
   assert.equal(w.get(session.id), null, 'past the absolute age');
   assert.equal(w.size, 0);
   const s2 = w.create('alice').session;
+  assert.equal(w.alive(s2.id), true);
   c.advance(1001);
+  assert.equal(w.alive(s2.id), false);
   assert.equal(w.get(s2.id), null, 'idle too long');
 });
 
@@ -53,6 +55,14 @@ test('sweep forgets expired sessions; csrf tokens compare exactly', () => {
   w.create('y');
   c.advance(101);
   assert.equal(w.sweep().length, 2);
+  const full = new WebSessions({ max: 2, idleMs: 100, now: c.now });
+  const old = full.create('p').session;
+  const live = full.create('q').session;
+  c.advance(60);
+  full.get(live.id);
+  c.advance(60);
+  assert.deepEqual(full.create('r').evicted, [old.id], 'an expired session makes room before a live one');
+  assert.equal(full.alive(live.id), true);
   assert.equal(csrfMatches(s, s.csrf), true);
   assert.equal(csrfMatches(s, undefined), false);
   assert.equal(csrfMatches(s, s.csrf.slice(1)), false);

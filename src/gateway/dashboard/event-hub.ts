@@ -17,6 +17,8 @@ export interface EventHubInit {
   heartbeatMs?: number;
   /** What a user sees now (JSON-able), or null when the user no longer exists (the stream ends). */
   snapshot: (user: string) => unknown;
+  /** False once the web session a stream belongs to has ended (expired): the stream ends too. */
+  alive?: (session: string) => boolean;
   now?: () => number;
 }
 
@@ -47,6 +49,7 @@ export class EventHub {
   readonly tickMs: number;
   readonly heartbeatMs: number;
   readonly #snapshot: (user: string) => unknown;
+  readonly #alive: (session: string) => boolean;
   readonly #now: () => number;
   #timer: NodeJS.Timeout | null = null;
 
@@ -56,6 +59,7 @@ export class EventHub {
     this.tickMs = init.tickMs ?? 1000;
     this.heartbeatMs = init.heartbeatMs ?? 15_000;
     this.#snapshot = init.snapshot;
+    this.#alive = init.alive ?? (() => true);
     this.#now = init.now ?? Date.now;
   }
 
@@ -100,6 +104,10 @@ export class EventHub {
     const now = this.#now();
     for (const s of only ? [only] : [...this.#subs]) {
       if (s.busy) continue;
+      if (!this.#alive(s.session)) {
+        this.#end(s);
+        continue;
+      }
       let json = cache.get(s.user);
       if (json === undefined) {
         const snap = this.#snapshot(s.user);

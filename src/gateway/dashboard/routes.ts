@@ -91,6 +91,8 @@ export interface Dashboard extends CookieAuth {
 export function dashboard(gw: ApiDeps, views: DashboardViews, opts: { sessions?: WebSessions; hub?: EventHub } = {}): Dashboard {
   const web = opts.sessions ?? new WebSessions();
   const hub = opts.hub ?? new EventHub({
+    // A stream opened with a bearer token has no web session to outlive.
+    alive: (id) => id.startsWith('bearer:') || web.alive(id),
     snapshot: (name) => {
       const u = gw.users.byName(name);
       return u ? views.snapshot(u) : null;

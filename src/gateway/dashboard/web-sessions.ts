@@ -56,6 +56,7 @@ export class WebSessions {
     const mine = [...this.#byId.values()].filter((s) => s.user === user);
     // The map is in least-recently-used order (get() moves a session to the end).
     while (mine.length >= this.maxPerUser) evicted.push(this.#drop(mine.shift()!.id));
+    if (this.#byId.size >= this.max) evicted.push(...this.sweep());
     while (this.#byId.size >= this.max) evicted.push(this.#drop(this.#byId.keys().next().value!));
     const s: WebSession = { id: this.#random(16).toString('base64url'), csrf: this.#random(16).toString('base64url'), user, createdAt: now, lastUsed: now };
     this.#byId.set(s.id, s);
@@ -75,6 +76,13 @@ export class WebSessions {
     this.#byId.delete(id);
     this.#byId.set(id, s);
     return s;
+  }
+
+  /** Whether the session is live, without counting this as a use (the event streams' check). */
+  alive(id: string): boolean {
+    const s = this.#byId.get(id);
+    const now = this.#now();
+    return s !== undefined && now - s.lastUsed <= this.idleMs && now - s.createdAt <= this.maxAgeMs;
   }
 
   /** When the session ends at the latest, unless unused for `idleMs` before that. */
