@@ -1,5 +1,5 @@
 /**
- * Errors of direct paths (docs/p2p.md §7 lists every code). A failed punch is not an error: it is
+ * Errors of direct paths (docs/p2p.md §8 lists every code). A failed punch is not an error: it is
  * a `PunchResult` with a reason per candidate (reason.ts). These are for bad input — malformed
  * coordination messages or select frames — and for a coordinator that cannot pair a side.
  */
