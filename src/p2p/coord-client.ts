@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import type { NetworkInterfaceInfo } from 'node:os';
-import { orderCandidates, type Candidate } from './candidate.ts';
+import { MAX_CANDIDATES, orderCandidates, type Candidate } from './candidate.ts';
 import { MAX_LINE_BYTES, decodeToSide, encodeLine, type Go } from './coord-messages.ts';
 import { CoordinatorError } from './errors.ts';
 import { lanCandidates } from './gather.ts';
@@ -54,7 +54,8 @@ export function rendezvous(init: RendezvousInit): Promise<Rendezvous> {
     socket.on('close', () => fail(new CoordinatorError('the coordinator closed the connection')));
     socket.on('connect', () => {
       const localPort = socket.localPort ?? 0;
-      const lan = lanCandidates(localPort, 4, init.interfaces).map(({ host, port }) => ({ host, port }));
+      // The coordinator takes at most MAX_CANDIDATES: a host with many interfaces sends its first ones.
+      const lan = lanCandidates(localPort, 4, init.interfaces).slice(0, MAX_CANDIDATES).map(({ host, port }) => ({ host, port }));
       socket.write(encodeLine({ t: 'hello', session: init.session, lan }));
     });
     socket.on('data', (chunk: Buffer) => {

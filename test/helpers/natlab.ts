@@ -294,7 +294,7 @@ export async function createLab(opts: { natA: NatMode; natB: NatMode }): Promise
             const m = messages[seen]!;
             if (m.type === type) { finish(); messages.splice(seen, 1); resolve(m); return; }
           }
-          if (exitCode !== undefined) { finish(); reject(new Error(`${file} in ${role} exited (${exitCode}) before sending ${type}; stderr: ${stderr.slice(-2000)}`)); }
+          if (exitCode !== undefined) { finish(); reject(new Error(`${file} in ${role} exited (${exitCode}) before sending ${type}; last messages: ${JSON.stringify(messages.slice(-3))}; stderr: ${stderr.slice(-2000)}`)); }
         };
         const timer = setTimeout(() => { finish(); reject(new Error(`no ${type} from ${file} in ${role} within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`)); }, timeoutMs);
         const finish = (): void => { clearTimeout(timer); waiters.delete(check); };

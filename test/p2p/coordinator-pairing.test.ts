@@ -113,3 +113,22 @@ test('caps: sessions waiting and connections; a side whose peer leaves is told',
     await c.close();
   }
 });
+
+test('a side with more LAN addresses than the coordinator takes sends its first ones', async () => {
+  const { c, port } = await started();
+  const info = (i: number): import('node:os').NetworkInterfaceInfo =>
+    ({ address: `10.0.${i}.1`, family: 'IPv4', internal: false, netmask: '255.255.255.0', mac: '00:00:00:00:00:00', cidr: null });
+  const interfaces = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`eth${i}`, [info(i)]]));
+  try {
+    const [a, b] = await Promise.all([
+      rendezvous({ host: '127.0.0.1', port, session: 'many', interfaces }),
+      rendezvous({ host: '127.0.0.1', port, session: 'many', interfaces: {} }),
+    ]);
+    assert.equal(b.go.peer.filter((p) => p.kind === 'lan').length, 8);
+    assert.deepEqual(b.candidates.map((x) => x.host), Array.from({ length: 8 }, (_, i) => `10.0.${i}.1`));
+    a.socket.destroy();
+    b.socket.destroy();
+  } finally {
+    await c.close();
+  }
+});
