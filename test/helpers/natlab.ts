@@ -86,9 +86,12 @@ export interface Lab {
   close(): Promise<void>;
 }
 
+/** The sbin directories, where Debian puts `ip` and `iptables`, even when PATH lacks them. */
+const ENV = { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin` };
+
 function run(cmd: string, args: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { timeout: CMD_TIMEOUT_MS, encoding: 'utf8' }, (err, stdout, stderr) => {
+    const child = execFile(cmd, args, { timeout: CMD_TIMEOUT_MS, encoding: 'utf8', env: ENV }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${stderr.trim() || err.message}`));
       else resolve(stdout);
     });
@@ -97,7 +100,7 @@ function run(cmd: string, args: string[], input?: string): Promise<string> {
 }
 
 async function which(cmd: string): Promise<boolean> {
-  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/sbin'])) {
+  for (const dir of ENV.PATH.split(':')) {
     if (dir === '') continue;
     try {
       if ((await stat(`${dir}/${cmd}`)).isFile()) return true;
@@ -262,7 +265,7 @@ export async function createLab(opts: { natA: NatMode; natB: NatMode }): Promise
   }
 
   const spawnIn = (role: LabRole, file: string, args: string[] = []): LabProcess => {
-    const child = spawn('ip', ['netns', 'exec', ns(role), process.execPath, file, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', ns(role), process.execPath, file, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: ENV });
     const messages: Record<string, unknown>[] = [];
     const waiters = new Set<() => void>();
     let stderr = '';
