@@ -9,17 +9,19 @@
  * - per source IP, at most `idsPerDay` (300) distinct ids in a sliding day: a new id beyond is
  *   refused, ids already seen pass.
  *
- * hbbs never forgets an address; here the table holds at most `maxIps` addresses and drops the
- * longest-unused one to make room (an address that is forgotten starts afresh, which only ever
+ * hbbs never forgets an address; here the table holds at most `maxIps` addresses and `maxIds` ids
+ * over all of them, and drops the longest-unused address to make room (an address that is forgotten starts afresh, which only ever
  * lets a flooding source through once more per eviction, never blocks an honest one).
  */
 export interface IpBlockerLimits {
   perMinute: number;
   idsPerDay: number;
   maxIps: number;
+  /** Ids remembered over all addresses: many addresses (IPv6) × idsPerDay must not grow memory without bound. */
+  maxIds: number;
 }
 
-export const DEFAULT_IP_BLOCKER: IpBlockerLimits = { perMinute: 30, idsPerDay: 300, maxIps: 100_000 };
+export const DEFAULT_IP_BLOCKER: IpBlockerLimits = { perMinute: 30, idsPerDay: 300, maxIps: 100_000, maxIds: 1_000_000 };
 
 interface Entry {
   count: number;
@@ -36,6 +38,7 @@ export class IpBlocker {
   readonly #now: () => number;
   /** Insertion order = least recently used first (an entry is re-inserted when used). */
   readonly #entries = new Map<string, Entry>();
+  #ids = 0;
 
   constructor(limits: Partial<IpBlockerLimits> = {}, now: () => number = Date.now) {
     this.#limits = { ...DEFAULT_IP_BLOCKER, ...limits };
@@ -51,10 +54,7 @@ export class IpBlocker {
     const now = this.#now();
     const e = this.#entries.get(ip);
     if (!e) {
-      if (this.#entries.size >= this.#limits.maxIps) {
-        const oldest = this.#entries.keys().next();
-        if (!oldest.done) this.#entries.delete(oldest.value);
-      }
+      if (this.#entries.size >= this.#limits.maxIps) this.#evictOldest();
       this.#entries.set(ip, { count: 0, countAt: now, ids: new Set(), idsAt: now });
       return true;
     }
@@ -65,15 +65,33 @@ export class IpBlocker {
     e.count++;
     e.countAt = now;
     const isNew = !e.ids.has(id);
-    if (now - e.idsAt > DAY) e.ids.clear();
-    else if (e.ids.size > this.#limits.idsPerDay) return !isNew;
-    if (isNew) e.ids.add(id);
+    if (now - e.idsAt > DAY) {
+      this.#ids -= e.ids.size;
+      e.ids.clear();
+    } else if (e.ids.size > this.#limits.idsPerDay) return !isNew;
+    if (isNew) {
+      e.ids.add(id);
+      this.#ids++;
+      while (this.#ids > this.#limits.maxIds && this.#entries.size > 1) this.#evictOldest();
+    }
     e.idsAt = now;
     return true;
   }
 
+  /** Ids remembered over all addresses. */
+  get ids(): number {
+    return this.#ids;
+  }
+
   /** Forgets an address (the API's unblock, and tests). */
   forget(ip: string): boolean {
+    const e = this.#entries.get(ip);
+    if (e) this.#ids -= e.ids.size;
     return this.#entries.delete(ip);
+  }
+
+  #evictOldest(): void {
+    const oldest = this.#entries.keys().next();
+    if (!oldest.done) this.forget(oldest.value);
   }
 }
