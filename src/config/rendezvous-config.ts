@@ -33,6 +33,8 @@ export const RendezvousConfigSchema = z.object({
   serial: count(0, 2 ** 31 - 1).default(0),
   /** Peers held in memory (the database keeps all); a new peer finding it full of online peers is refused. */
   max_peers: count(1, 10_000_000).default(1_000_000),
+  /** Peers kept in the database; RegisterPk for a new id beyond is refused (SERVER_ERROR). */
+  max_stored_peers: count(1, 1_000_000_000).default(5_000_000),
   /** RegisterPk per source address: more than this in a sliding minute is TOO_FREQUENT (hbbs: 30). */
   register_per_minute: count(1, 1_000_000).default(30),
   /** Distinct ids one source address may register per sliding day (hbbs: 300). */

@@ -49,11 +49,21 @@ export class PeerTable {
   readonly #repo: PeerRepo;
   readonly #max: number;
   readonly #now: () => number;
+  readonly #maxStored: number;
+  /** Rows in the repo (counted once at start, then kept). */
+  stored: number;
 
-  constructor(repo: PeerRepo, maxPeers: number, now: () => number = Date.now) {
+  constructor(repo: PeerRepo, maxPeers: number, now: () => number = Date.now, maxStored = Number.MAX_SAFE_INTEGER) {
     this.#repo = repo;
     this.#max = maxPeers;
     this.#now = now;
+    this.#maxStored = maxStored;
+    this.stored = repo.count();
+  }
+
+  /** False when the repo holds max_stored_peers: a new id is refused. */
+  mayStoreAnother(): boolean {
+    return this.stored < this.#maxStored;
   }
 
   get size(): number {
@@ -100,7 +110,9 @@ export class PeerTable {
   /** Forgets a peer in memory and in the repo. */
   delete(id: string): boolean {
     const inMemory = this.#peers.delete(id);
-    return this.#repo.delete(id) || inMemory;
+    const stored = this.#repo.delete(id);
+    if (stored) this.stored--;
+    return stored || inMemory;
   }
 
   onlineCount(now = this.#now()): number {

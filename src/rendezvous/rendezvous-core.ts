@@ -167,11 +167,14 @@ export class RendezvousCore {
     p.regPkCount++;
     p.regPkAt = now;
     const changed = !known || p.uuid !== uuid || p.pk !== pk || p.ip !== from.address;
+    // The database holds every peer ever registered: a new id beyond max_stored_peers is refused.
+    if (!known && !this.#peers.mayStoreAnother()) return result(RegisterPkResponse_Result.SERVER_ERROR, 'store_full');
     if (changed) {
       // Unlike hbbs, a failed write is not answered OK: the client would believe a key the
       // server does not have.
       try {
         this.#peers.repo.upsert({ id: rk.id, uuid: rk.uuid, pk: rk.pk, ip: from.address });
+        if (!known) this.#peers.stored++;
       } catch {
         return result(RegisterPkResponse_Result.SERVER_ERROR, 'server_error');
       }

@@ -73,7 +73,7 @@ export class Rendezvous {
     if (keys.secretFileTooOpen) init.log.warn('rendezvous: id_ed25519 can be read by other users; chmod 600 it');
     const enforcedKey = c.key === '-' || c.key === '_' ? keys.keys.publicKeyBase64 : c.key;
     const metrics = new RendezvousMetrics(init.registry);
-    const table = new PeerTable(init.repo, c.max_peers);
+    const table = new PeerTable(init.repo, c.max_peers, Date.now, c.max_stored_peers);
     const blocker = new IpBlocker({ perMinute: c.register_per_minute, idsPerDay: c.ids_per_ip_per_day });
     const blocked = new Set(init.repo.blocked());
     const events: RendezvousEvents = {
