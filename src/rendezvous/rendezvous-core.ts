@@ -314,7 +314,12 @@ export class RendezvousCore {
     if (this.#waiting.get(k) === conn) this.#waiting.delete(k);
     if (conn.registeredAs !== null) {
       const p = this.#peers.memory(conn.registeredAs);
-      if (p && p.route === conn) p.route = null;
+      if (p && p.route === conn) {
+        // The peer's only route is gone: offline at once, so a punch gets OFFLINE instead of a
+        // datagram to the port of a TCP connection that no longer exists.
+        p.route = null;
+        p.lastRegTime = 0;
+      }
     }
   }
 

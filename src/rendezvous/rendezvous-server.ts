@@ -131,13 +131,34 @@ export class RendezvousServer {
     });
     await listenOn(this.#nat, o.bind, o.natPort, keys('nat_port'));
     if (o.wsPort !== null) {
-      this.#wsHttp = createHttpServer();
+      // Only upgrades, with small headers, complete within `idle` of the accept.
+      const idleMs = o.idleS * 1000;
+      this.#wsHttp = createHttpServer({
+        maxHeaderSize: 8 * 1024, requestTimeout: idleMs, headersTimeout: idleMs,
+        connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(idleMs / 2))),
+      });
       this.#ws = new WebSocketServer({ noServer: true, maxPayload: o.maxFrame, perMessageDeflate: false });
       this.#wsHttp.on('request', (_req, res) => { res.statusCode = 426; res.end('WebSocket only\n'); });
+      this.#wsHttp.on('clientError', (_e, socket: Socket) => socket.destroy());
+      // A connection holds its slot from the accept, as on the other ports, so connections that
+      // never upgrade cannot pile up; a trusted proxy's are counted at the upgrade, under the
+      // client its headers name.
+      const counted = new WeakSet<Socket>();
+      this.#wsHttp.on('connection', (s: Socket) => {
+        const remote = s.remoteAddress;
+        if (remote === undefined) return void s.destroy();
+        const ip = toV4IfMapped(remote);
+        if (o.trustedProxies?.has(ip)) return;
+        if (!this.#admit(ip)) return void s.destroy();
+        counted.add(s);
+        s.once('close', () => this.#limiter.release(ip));
+      });
       this.#wsHttp.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
         const ip = this.#wsIp(req);
-        if (!this.#admit(ip)) return void socket.destroy();
-        socket.once('close', () => this.#limiter.release(ip));
+        if (!counted.has(socket)) {
+          if (!this.#admit(ip)) return void socket.destroy();
+          socket.once('close', () => this.#limiter.release(ip));
+        }
         this.#ws?.handleUpgrade(req, socket, head, (ws) => this.#acceptWs(ws, req, ip));
       });
       await listenOn(this.#wsHttp, o.bind, o.wsPort, keys('ws_port'));
@@ -181,7 +202,9 @@ export class RendezvousServer {
     const kx = this.#kx?.current() ?? null;
     if (kx) conn.writeFrame(kx.hello);
     let first = true;
-    s.setTimeout(this.#o.idleS * 1000, () => s.destroy());
+    // Each message must be complete within `idle` of the previous one (hbbs: a timeout around
+    // every read of a frame), however its bytes trickle in and whatever the server writes.
+    conn.expectWithin(this.#o.idleS * 1000);
     s.on('data', (chunk: Buffer) => {
       let frames: Uint8Array[];
       try {
@@ -205,6 +228,8 @@ export class RendezvousServer {
           this.#ev.dropped('undecodable');
           return void s.destroy();
         }
+        // A TCP-registered peer: its answers to the heartbeats, 3 × their interval.
+        conn.expectWithin(conn.registeredAs !== null ? this.#o.heartbeatS * 3000 : this.#o.idleS * 1000);
         if (first) {
           first = false;
           if (kx && m.union.case === 'keyExchange') {
@@ -219,11 +244,12 @@ export class RendezvousServer {
         }
         this.#core.touch(conn);
         if (!this.#core.tcp(conn, m)) return void s.end();
-        if (conn.registeredAs !== null) s.setTimeout(this.#o.heartbeatS * 3000);
+        if (conn.registeredAs !== null) conn.expectWithin(this.#o.heartbeatS * 3000);
       }
     });
     s.on('error', () => undefined);
     s.once('close', () => {
+      conn.stopDeadline();
       this.#conns.delete(conn);
       this.#limiter.release(remote.address);
       this.#core.closed(conn);
@@ -243,7 +269,8 @@ export class RendezvousServer {
     const remote = { address: toV4IfMapped(ip), port: s.remotePort ?? 0 };
     if (!this.#admit(remote.address)) return void s.destroy();
     const conn = new MainConn(s, remote, this.#o.maxFrame);
-    s.setTimeout(this.#o.idleS * 1000, () => s.destroy());
+    // One message within `idle` of the accept, and the close after the answer too.
+    conn.expectWithin(this.#o.idleS * 1000);
     s.on('data', (chunk: Buffer) => {
       let f: Uint8Array | undefined;
       try {
@@ -264,7 +291,10 @@ export class RendezvousServer {
       s.end();
     });
     s.on('error', () => undefined);
-    s.once('close', () => this.#limiter.release(remote.address));
+    s.once('close', () => {
+      conn.stopDeadline();
+      this.#limiter.release(remote.address);
+    });
   }
 
   // ---- WebSocket N+2
@@ -326,11 +356,31 @@ class MainConn implements RdvConn {
   channel: SecureChannel | null = null;
   registeredAs: string | null = null;
   requests = 0;
+  #deadline: NodeJS.Timeout | null = null;
+  #deadlineMs = 0;
 
   constructor(socket: Socket, remote: Addr, maxFrame: number) {
     this.socket = socket;
     this.remote = remote;
     this.decoder = new FrameDecoder({ maxFrameSize: maxFrame });
+  }
+
+  /**
+   * (Re)arms the deadline for the next complete message: when it passes, the connection is
+   * destroyed. Unlike a socket timeout, neither a partial frame nor the server's own writes
+   * (heartbeats) push it back.
+   */
+  expectWithin(ms: number): void {
+    if (this.#deadline !== null && this.#deadlineMs === ms) return void this.#deadline.refresh();
+    this.stopDeadline();
+    this.#deadlineMs = ms;
+    this.#deadline = setTimeout(() => this.socket.destroy(), ms);
+    this.#deadline.unref();
+  }
+
+  stopDeadline(): void {
+    if (this.#deadline !== null) clearTimeout(this.#deadline);
+    this.#deadline = null;
   }
 
   get closed(): boolean {

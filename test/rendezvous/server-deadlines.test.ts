@@ -43,7 +43,7 @@ test('slowloris: a frame trickled one byte at a time is cut off after `idle`, on
   }
 });
 
-test('a TCP-registered peer that reads the heartbeats but never answers is closed; one that answers stays', async () => {
+test('a TCP-registered peer that reads the heartbeats but never answers is closed and offline; one that answers stays', async () => {
   const f = await startRendezvous({ keep_alive: 1 });
   try {
     const register = async (id: string, fill: number): Promise<TcpPeer> => {
