@@ -104,3 +104,30 @@ test('connections to the WebSocket port count against max_connections_per_ip bef
     await f.close();
   }
 });
+
+test('a peer registered over WebSocket (start_tcp over ws) gets heartbeats, stays connected and online while it answers them', async () => {
+  const f = await startRendezvous({ keep_alive: 1, idle: 2 });
+  try {
+    const b = await WsPeer.connect(f.wsPort);
+    b.send({ union: { case: 'registerPk', value: { id: 'ws-peer-1', uuid: Buffer.from('u-ws'), pk: Buffer.alloc(32, 6) } } });
+    const r = await b.next();
+    assert.equal(r?.union.case === 'registerPkResponse' && r.union.value.result, 0);
+    // start_tcp answers every empty message with an empty message and sends nothing else once
+    // its key is confirmed; it gives up on a connection that is silent for 1.5 × keep_alive.
+    let beats = 0;
+    b.ws.on('message', (d: Buffer) => {
+      if (d.length === 0) {
+        beats++;
+        b.ws.send(new Uint8Array(0), { binary: true });
+      }
+    });
+    await sleep(4500);
+    assert.ok(beats >= 3, `heartbeats received: ${beats}`);
+    assert.equal(b.ws.readyState, b.ws.OPEN, 'still connected after twice `idle`');
+    const p = f.rdv.table.memory('ws-peer-1');
+    assert.ok(p && f.rdv.table.isOnline(p), 'online');
+    b.close();
+  } finally {
+    await f.close();
+  }
+});
