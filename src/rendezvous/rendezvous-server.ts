@@ -9,6 +9,7 @@ import type { NetSet } from '../util/cidr.ts';
 import type { Logger } from '../util/log.ts';
 import { toV4IfMapped } from './addr-mangle.ts';
 import { ConnLimiter } from './conn-limiter.ts';
+import { Deadline } from './deadline.ts';
 import { encodeFrame, FrameDecoder } from './framing.ts';
 import type { RendezvousMessage } from './gen/rendezvous_pb.ts';
 import { decodeRendezvous } from './messages.ts';
@@ -55,6 +56,7 @@ export class RendezvousServer {
   readonly #ev: RendezvousEvents;
   readonly #limiter: ConnLimiter;
   readonly #conns = new Set<MainConn>();
+  readonly #wsConns = new Set<WsConn>();
   #udp: UdpSocket | null = null;
   #tcp: Server | null = null;
   #nat: Server | null = null;
@@ -204,7 +206,7 @@ export class RendezvousServer {
     let first = true;
     // Each message must be complete within `idle` of the previous one (hbbs: a timeout around
     // every read of a frame), however its bytes trickle in and whatever the server writes.
-    conn.expectWithin(this.#o.idleS * 1000);
+    conn.deadline.expectWithin(this.#o.idleS * 1000);
     s.on('data', (chunk: Buffer) => {
       let frames: Uint8Array[];
       try {
@@ -229,7 +231,7 @@ export class RendezvousServer {
           return void s.destroy();
         }
         // A TCP-registered peer: its answers to the heartbeats, 3 × their interval.
-        conn.expectWithin(conn.registeredAs !== null ? this.#o.heartbeatS * 3000 : this.#o.idleS * 1000);
+        conn.deadline.expectWithin(conn.registeredAs !== null ? this.#o.heartbeatS * 3000 : this.#o.idleS * 1000);
         if (first) {
           first = false;
           if (kx && m.union.case === 'keyExchange') {
@@ -244,21 +246,22 @@ export class RendezvousServer {
         }
         this.#core.touch(conn);
         if (!this.#core.tcp(conn, m)) return void s.end();
-        if (conn.registeredAs !== null) conn.expectWithin(this.#o.heartbeatS * 3000);
+        if (conn.registeredAs !== null) conn.deadline.expectWithin(this.#o.heartbeatS * 3000);
       }
     });
     s.on('error', () => undefined);
     s.once('close', () => {
-      conn.stopDeadline();
+      conn.deadline.stop();
       this.#conns.delete(conn);
       this.#limiter.release(remote.address);
       this.#core.closed(conn);
     });
   }
 
-  /** Empty frames to TCP-registered peers: they answer with one, which keeps them online. */
+  /** Empty frames (messages) to TCP- and WebSocket-registered peers: they answer with one, which keeps them online. */
   #beat(): void {
     for (const c of this.#conns) if (c.registeredAs !== null) c.writeFrame(new Uint8Array(0));
+    for (const c of this.#wsConns) if (c.registeredAs !== null) c.send(new Uint8Array(0));
   }
 
   // ---- TCP N−1
@@ -270,7 +273,7 @@ export class RendezvousServer {
     if (!this.#admit(remote.address)) return void s.destroy();
     const conn = new MainConn(s, remote, this.#o.maxFrame);
     // One message within `idle` of the accept, and the close after the answer too.
-    conn.expectWithin(this.#o.idleS * 1000);
+    conn.deadline.expectWithin(this.#o.idleS * 1000);
     s.on('data', (chunk: Buffer) => {
       let f: Uint8Array | undefined;
       try {
@@ -292,7 +295,7 @@ export class RendezvousServer {
     });
     s.on('error', () => undefined);
     s.once('close', () => {
-      conn.stopDeadline();
+      conn.deadline.stop();
       this.#limiter.release(remote.address);
     });
   }
@@ -313,13 +316,17 @@ export class RendezvousServer {
     // Behind a trusted proxy the port of the peer is unknown: 0, as hbbs does.
     const remote = { address: ip, port: ip === direct ? req.socket.remotePort ?? 0 : 0 };
     const conn = new WsConn(ws, remote);
-    const idle = setTimeout(() => ws.terminate(), this.#o.idleS * 1000);
+    this.#wsConns.add(conn);
+    // As on TCP: a message within `idle` of the previous one; a registered peer's heartbeat
+    // answers within 3 × their interval.
+    const idle = new Deadline(() => ws.terminate());
+    idle.expectWithin(this.#o.idleS * 1000);
     ws.on('message', (data, isBinary) => {
       if (!isBinary) {
         this.#ev.dropped('ws_text');
         return void ws.close(1003, 'binary messages only');
       }
-      idle.refresh();
+      idle.expectWithin(conn.registeredAs !== null ? this.#o.heartbeatS * 3000 : this.#o.idleS * 1000);
       let m: RendezvousMessage;
       try {
         m = decodeRendezvous(toBytes(data));
@@ -328,11 +335,13 @@ export class RendezvousServer {
         return void ws.close(1007, 'not a RendezvousMessage');
       }
       this.#core.touch(conn);
-      if (!this.#core.tcp(conn, m)) ws.close(1000);
+      if (!this.#core.tcp(conn, m)) return void ws.close(1000);
+      if (conn.registeredAs !== null) idle.expectWithin(this.#o.heartbeatS * 3000);
     });
     ws.on('error', () => undefined);
     ws.once('close', () => {
-      clearTimeout(idle);
+      idle.stop();
+      this.#wsConns.delete(conn);
       this.#core.closed(conn);
     });
   }
@@ -356,31 +365,14 @@ class MainConn implements RdvConn {
   channel: SecureChannel | null = null;
   registeredAs: string | null = null;
   requests = 0;
-  #deadline: NodeJS.Timeout | null = null;
-  #deadlineMs = 0;
+  /** The next complete message is due by this; then the connection is destroyed. */
+  readonly deadline: Deadline;
 
   constructor(socket: Socket, remote: Addr, maxFrame: number) {
     this.socket = socket;
     this.remote = remote;
     this.decoder = new FrameDecoder({ maxFrameSize: maxFrame });
-  }
-
-  /**
-   * (Re)arms the deadline for the next complete message: when it passes, the connection is
-   * destroyed. Unlike a socket timeout, neither a partial frame nor the server's own writes
-   * (heartbeats) push it back.
-   */
-  expectWithin(ms: number): void {
-    if (this.#deadline !== null && this.#deadlineMs === ms) return void this.#deadline.refresh();
-    this.stopDeadline();
-    this.#deadlineMs = ms;
-    this.#deadline = setTimeout(() => this.socket.destroy(), ms);
-    this.#deadline.unref();
-  }
-
-  stopDeadline(): void {
-    if (this.#deadline !== null) clearTimeout(this.#deadline);
-    this.#deadline = null;
+    this.deadline = new Deadline(() => socket.destroy());
   }
 
   get closed(): boolean {
