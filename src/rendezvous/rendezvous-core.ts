@@ -6,6 +6,7 @@ import type { IpBlocker } from './ip-blocker.ts';
 import { signIdPk, type ServerKeyPair } from './keys.ts';
 import { encodeRendezvous } from './messages.ts';
 import { Peer, type PeerRoute, type PeerTable } from './peer-table.ts';
+import { RateLimiter } from './rate-limiter.ts';
 
 /**
  * What hbbs does with each message (FACTS §5), without sockets: the server hands it decoded
@@ -54,6 +55,11 @@ export interface RendezvousCoreOptions {
   alwaysUseRelay: boolean;
   /** RegisterPkResponse.keep_alive for TCP-registered peers (seconds). */
   keepAliveS: number;
+  /**
+   * Punch and relay requests forwarded to peers per source address and second (bursts of twice
+   * that); beyond, they are dropped unanswered (the client retries). 0 = no limit (hbbs).
+   */
+  forwardPerIp: number;
 }
 
 const ID_MIN_BYTES = 6;
@@ -75,6 +81,7 @@ export class RendezvousCore {
   /** tcp_punch: the connection of a requester (A) waiting for an answer, by its address. */
   readonly #waiting = new Map<string, RdvConn>();
   #relayTurn = 0;
+  readonly #forwards: RateLimiter | null;
   /** Pre-encoded answers of the hot UDP path. */
   readonly #regPeerTrue = encodeRendezvous({ union: { case: 'registerPeerResponse', value: { requestPk: true } } });
   readonly #regPeerFalse = encodeRendezvous({ union: { case: 'registerPeerResponse', value: { requestPk: false } } });
@@ -86,6 +93,7 @@ export class RendezvousCore {
     this.#o = o;
     this.#ev = ev;
     this.#now = now;
+    this.#forwards = o.forwardPerIp > 0 ? new RateLimiter(o.forwardPerIp, 2 * o.forwardPerIp, 100_000, now) : null;
   }
 
   get waiting(): number {
@@ -221,6 +229,10 @@ export class RendezvousCore {
           this.#ev.relayRequest('id_not_in_memory');
           return true;
         }
+        if (!this.#mayForward(conn)) {
+          this.#ev.relayRequest('rate_limited');
+          return true;
+        }
         this.#toPeer(b, encodeRendezvous({ union: { case: 'requestRelay', value: { ...rr, socketAddr: encodeAddrMangle(conn.remote) } } }));
         this.#ev.relayRequest('forwarded');
         return true;
@@ -336,6 +348,7 @@ export class RendezvousCore {
     const b = this.#peers.lookup(ph.id);
     if (!b) return fail(PunchHoleResponse_Failure.ID_NOT_EXIST, 'id_not_exist');
     if (!this.#peers.isOnline(b) || (b.port === 0 && !(b.route && !b.route.closed))) return fail(PunchHoleResponse_Failure.OFFLINE, 'offline');
+    if (!this.#mayForward(a)) return this.#ev.punch('rate_limited');
     const relayServer = this.#nextRelay();
     const socketAddr = encodeAddrMangle(a.remote);
     const sameIntranet = !a.ws && isIP(b.address) === isIP(a.remote.address) && b.address === a.remote.address;
@@ -347,6 +360,13 @@ export class RendezvousCore {
       this.#toPeer(b, encodeRendezvous({ union: { case: 'punchHole', value: { socketAddr, natType, relayServer } } }));
       this.#ev.punch('forwarded');
     }
+  }
+
+  /** Whether the requester's address may have one more request forwarded now (a punch storm is not). */
+  #mayForward(a: RdvConn): boolean {
+    if (this.#forwards === null || this.#forwards.take(a.remote.address)) return true;
+    this.#ev.dropped('forward_rate');
+    return false;
   }
 
   #toPeer(b: Peer, bytes: Uint8Array): void {

@@ -85,7 +85,7 @@ export class Rendezvous {
     };
     let server: RendezvousServer | null = null;
     const core = new RendezvousCore(table, blocker, (to, bytes) => server?.sendUdp(to, bytes), {
-      enforcedKey, keys: keys.keys, relayServers: c.relay_servers, serial: c.serial, alwaysUseRelay: c.always_use_relay, keepAliveS: Math.round(c.keep_alive),
+      enforcedKey, keys: keys.keys, relayServers: c.relay_servers, serial: c.serial, alwaysUseRelay: c.always_use_relay, keepAliveS: Math.round(c.keep_alive), forwardPerIp: c.forward_per_ip,
     }, events);
     server = await RendezvousServer.listen({
       bind: init.bind, port: ports.port, natPort: ports.natPort, wsPort: ports.wsPort, secureTcp: c.secure_tcp, keys: keys.keys,
