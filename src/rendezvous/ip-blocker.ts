@@ -2,7 +2,7 @@
  * hbbs's IP blocker for RegisterPk (rendezvous_server.rs check_ip_blocker, FACTS §5.1), with a
  * cap on the addresses it tracks:
  *
- * - per source IP, a sliding one-minute window: the first call creates the entry and passes;
+ * - per source IP (an IPv6 source per /64, sourceKey), a sliding one-minute window: the first call creates the entry and passes;
  *   each later pass counts one, and the count restarts only after a minute without a passing
  *   call; past `perMinute` (30) calls are refused. So 32 RegisterPk pass, then TOO_FREQUENT until
  *   a minute of quiet.
@@ -13,6 +13,8 @@
  * longest-unused one to make room (an address that is forgotten starts afresh, which only ever
  * lets a flooding source through once more per eviction, never blocks an honest one).
  */
+import { sourceKey } from './source-key.ts';
+
 export interface IpBlockerLimits {
   perMinute: number;
   idsPerDay: number;
@@ -47,7 +49,8 @@ export class IpBlocker {
   }
 
   /** True if a RegisterPk for `id` from `ip` may go on; false means TOO_FREQUENT. */
-  check(ip: string, id: string): boolean {
+  check(address: string, id: string): boolean {
+    const ip = sourceKey(address);
     const now = this.#now();
     const e = this.#entries.get(ip);
     if (!e) {
@@ -74,6 +77,6 @@ export class IpBlocker {
 
   /** Forgets an address (the API's unblock, and tests). */
   forget(ip: string): boolean {
-    return this.#entries.delete(ip);
+    return this.#entries.delete(sourceKey(ip));
   }
 }

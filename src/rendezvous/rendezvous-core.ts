@@ -7,6 +7,7 @@ import { signIdPk, type ServerKeyPair } from './keys.ts';
 import { encodeRendezvous } from './messages.ts';
 import { Peer, type PeerRoute, type PeerTable } from './peer-table.ts';
 import { RateLimiter } from './rate-limiter.ts';
+import { sourceKey } from './source-key.ts';
 
 /**
  * What hbbs does with each message (FACTS §5), without sockets: the server hands it decoded
@@ -364,7 +365,7 @@ export class RendezvousCore {
 
   /** Whether the requester's address may have one more request forwarded now (a punch storm is not). */
   #mayForward(a: RdvConn): boolean {
-    if (this.#forwards === null || this.#forwards.take(a.remote.address)) return true;
+    if (this.#forwards === null || this.#forwards.take(sourceKey(a.remote.address))) return true;
     this.#ev.dropped('forward_rate');
     return false;
   }

@@ -15,7 +15,9 @@ test('sourceKey: IPv4 as is, IPv6 by its /64 whatever its spelling, v4-mapped as
   assert.equal(sourceKey('2001:db8:1:2:aaaa:bbbb:cccc:dddd'), sourceKey('2001:0db8:0001:0002::1'));
   assert.notEqual(sourceKey('2001:db8:1:2::1'), sourceKey('2001:db8:1:3::1'));
   assert.equal(sourceKey('2001:db8:1:2::1'), '2001:db8:1:2::/64');
-  assert.equal(sourceKey('::1'), '::/64');
+  assert.equal(sourceKey('::1'), '0:0:0:0::/64');
+  assert.equal(sourceKey('fe80::1%eth0'), 'fe80:0:0:0::/64');
+  assert.equal(sourceKey('64:ff9b::192.0.2.1'), '64:ff9b:0:0::/64');
 });
 
 test('ConnLimiter counts the addresses of one IPv6 /64 together', () => {
