@@ -142,8 +142,8 @@ export class RendezvousCore {
     if (!requestPk) {
       p.address = from.address;
       p.port = from.port;
-      p.lastRegTime = this.#now();
       p.route = route;
+      this.#peers.refresh(p);
     }
     this.#ev.registration('peer', route ? 'tcp' : 'udp', requestPk ? 'request_pk' : 'ok');
     return requestPk;
@@ -189,13 +189,13 @@ export class RendezvousCore {
       p.uuid = uuid;
       p.pk = pk;
       p.ip = from.address;
-      p.lastRegTime = now;
+      this.#peers.refresh(p, now);
     }
     if (route) {
       p.route = route;
       p.address = from.address;
       p.port = from.port;
-      p.lastRegTime = now;
+      this.#peers.refresh(p, now);
     }
     if (!this.#peers.insert(p)) return result(RegisterPkResponse_Result.SERVER_ERROR, 'table_full');
     return result(RegisterPkResponse_Result.OK, 'ok');
@@ -318,7 +318,7 @@ export class RendezvousCore {
   touch(conn: RdvConn): void {
     if (conn.registeredAs === null) return;
     const p = this.#peers.memory(conn.registeredAs);
-    if (p && p.route === conn) p.lastRegTime = this.#now();
+    if (p && p.route === conn) this.#peers.refresh(p);
   }
 
   /** The connection has ended: forget it as a requester and as a route. */

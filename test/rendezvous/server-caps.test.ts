@@ -56,9 +56,26 @@ test('a full peer table still makes room when the first 64 peers it took in stay
   for (let i = 0; i < 30; i++) assert.ok(add(`once-${i}`));
   // A minute later the first 70 are still registering; the last 30 have gone.
   now += 60_000;
-  for (let i = 0; i < 70; i++) table.memory(`always-${i}`)!.lastRegTime = now;
+  for (let i = 0; i < 70; i++) table.refresh(table.memory(`always-${i}`)!);
   for (let i = 0; i < 30; i++) assert.ok(add(`new-${i}`), `new peer ${i} takes an offline peer's place`);
   assert.equal(table.size, 100);
   assert.equal(add('one-too-many'), false, 'full of online peers: refused');
   for (let i = 0; i < 70; i++) assert.ok(table.memory(`always-${i}`), 'online peers are never evicted');
+});
+
+test('eviction that meets online peers first moves them back, so a later attempt finds the offline ones', () => {
+  let now = 1_000_000_000;
+  const table = new PeerTable(nullRepo, 100, () => now);
+  const add = (id: string): boolean => {
+    const p = new Peer(id);
+    p.lastRegTime = now;
+    return table.insert(p);
+  };
+  for (let i = 0; i < 100; i++) assert.ok(add(`p-${i}`));
+  now += 60_000;
+  // The first 70 stay online without refresh() reordering them (their times set directly).
+  for (let i = 0; i < 70; i++) table.memory(`p-${i}`)!.lastRegTime = now;
+  let admitted = 0;
+  for (let i = 0; i < 40; i++) if (add(`late-${i}`)) admitted++;
+  assert.equal(admitted, 30, 'every offline place is used, at most one attempt lost per 64 online peers met');
 });
