@@ -131,3 +131,20 @@ test('a peer registered over WebSocket (start_tcp over ws) gets heartbeats, stay
     await f.close();
   }
 });
+
+test('with a long keep_alive the heartbeats still come often enough to keep a TCP-registered peer online (REG_TIMEOUT is 30 s)', async () => {
+  // keep_alive 80 s: the client gives up after 120 s of silence, but a heartbeat every 40 s would
+  // leave the peer offline for 10 s of every 40.
+  const f = await startRendezvous({ keep_alive: 80 });
+  try {
+    const b = await TcpPeer.connect(f.port);
+    b.send({ union: { case: 'registerPk', value: { id: 'long-ka-1', uuid: Buffer.from('u-long'), pk: Buffer.alloc(32, 8) } } });
+    const r = await b.next();
+    assert.equal(r?.union.case === 'registerPkResponse' && r.union.value.keepAlive, 80);
+    const hb = await b.nextPayload(12_000);
+    assert.equal(hb?.length, 0, 'a heartbeat within 10 s');
+    b.close();
+  } finally {
+    await f.close();
+  }
+});
