@@ -103,10 +103,12 @@ export class RendezvousCore {
 
   // ---- UDP (FACTS §5.1)
 
-  /** One datagram of `size` bytes from `from`, decoded. Every answer is at most `size` bytes. */
+  /** One datagram of `size` bytes from `from`, decoded. All its answers together are at most `size` bytes. */
   udp(m: RendezvousMessage, from: Addr, size: number): void {
+    let budget = size;
     const reply = (bytes: Uint8Array): void => {
-      if (bytes.length > size) return this.#ev.dropped('udp_reply_larger_than_request');
+      if (bytes.length > budget) return this.#ev.dropped('udp_reply_larger_than_request');
+      budget -= bytes.length;
       this.#sendUdp(from, bytes);
     };
     switch (m.union.case) {

@@ -31,6 +31,7 @@ test('the answers to one datagram together are never larger than it, ConfigUpdat
     // A real client's RegisterPeer (a 9-digit id) has room for both answers.
     const b = await UdpPeer.open('127.0.0.72');
     await registerPeer(b, f.port, '123456789');
+    await answers(b); // the ConfigUpdate that followed the helper's RegisterPeer
     const real = encodeRendezvous({ union: { case: 'registerPeer', value: { id: '123456789', serial: 0 } } });
     b.send(real, f.port);
     const both = await answers(b);
