@@ -148,3 +148,21 @@ test('with a long keep_alive the heartbeats still come often enough to keep a TC
     await f.close();
   }
 });
+
+test('plain HTTP on the WebSocket port gets 426 and the connection is closed, not kept alive for more requests', async () => {
+  const f = await startRendezvous();
+  try {
+    const s = connect({ port: f.wsPort, host: '127.0.0.1', localAddress: '127.0.0.22' });
+    s.on('error', () => undefined);
+    await once(s, 'connect');
+    let text = '';
+    s.on('data', (d: Buffer) => { text += d.toString('latin1'); });
+    s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    const closed = await Promise.race([once(s, 'close').then(() => true), sleep(3000).then(() => false)]);
+    s.destroy();
+    assert.match(text, /^HTTP\/1\.1 426/);
+    assert.ok(closed, 'closed after the 426');
+  } finally {
+    await f.close();
+  }
+});
