@@ -140,7 +140,7 @@ export class RendezvousServer {
         connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(idleMs / 2))),
       });
       this.#ws = new WebSocketServer({ noServer: true, maxPayload: o.maxFrame, perMessageDeflate: false });
-      this.#wsHttp.on('request', (_req, res) => { res.statusCode = 426; res.end('WebSocket only\n'); });
+      this.#wsHttp.on('request', (_req, res) => { res.writeHead(426, { connection: 'close', upgrade: 'websocket' }).end('WebSocket only\n'); });
       this.#wsHttp.on('clientError', (_e, socket: Socket) => socket.destroy());
       // A connection holds its slot from the accept, as on the other ports, so connections that
       // never upgrade cannot pile up; a trusted proxy's are counted at the upgrade, under the
