@@ -39,6 +39,8 @@ export const RendezvousConfigSchema = z.object({
   register_per_minute: count(1, 1_000_000).default(30),
   /** Distinct ids one source address may register per sliding day (hbbs: 300). */
   ids_per_ip_per_day: count(1, 1_000_000).default(300),
+  /** Punch and relay requests forwarded to peers per source address and second, bursts of twice that; 0 = unlimited (hbbs). */
+  forward_per_ip: count(0, 1_000_000).default(20),
   /** Open connections on all rendezvous and relay ports, and per source address. */
   max_connections: count(1, 1_000_000).default(10_000),
   max_connections_per_ip: count(1, 1_000_000).default(64),

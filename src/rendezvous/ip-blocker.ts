@@ -2,7 +2,7 @@
  * hbbs's IP blocker for RegisterPk (rendezvous_server.rs check_ip_blocker, FACTS §5.1), with a
  * cap on the addresses it tracks:
  *
- * - per source IP, a sliding one-minute window: the first call creates the entry and passes;
+ * - per source IP (an IPv6 source per /64, sourceKey), a sliding one-minute window: the first call creates the entry and passes;
  *   each later pass counts one, and the count restarts only after a minute without a passing
  *   call; past `perMinute` (30) calls are refused. So 32 RegisterPk pass, then TOO_FREQUENT until
  *   a minute of quiet.
@@ -13,6 +13,8 @@
  * over all of them, and drops the longest-unused address to make room (an address that is forgotten starts afresh, which only ever
  * lets a flooding source through once more per eviction, never blocks an honest one).
  */
+import { sourceKey } from './source-key.ts';
+
 export interface IpBlockerLimits {
   perMinute: number;
   idsPerDay: number;
@@ -50,7 +52,8 @@ export class IpBlocker {
   }
 
   /** True if a RegisterPk for `id` from `ip` may go on; false means TOO_FREQUENT. */
-  check(ip: string, id: string): boolean {
+  check(address: string, id: string): boolean {
+    const ip = sourceKey(address);
     const now = this.#now();
     const e = this.#entries.get(ip);
     if (!e) {
@@ -85,13 +88,18 @@ export class IpBlocker {
 
   /** Forgets an address (the API's unblock, and tests). */
   forget(ip: string): boolean {
-    const e = this.#entries.get(ip);
-    if (e) this.#ids -= e.ids.size;
-    return this.#entries.delete(ip);
+    return this.#drop(sourceKey(ip));
   }
 
   #evictOldest(): void {
     const oldest = this.#entries.keys().next();
-    if (!oldest.done) this.forget(oldest.value);
+    if (!oldest.done) this.#drop(oldest.value);
+  }
+
+  /** Removes the entry under a source key (already a key: not mapped again). */
+  #drop(key: string): boolean {
+    const e = this.#entries.get(key);
+    if (e) this.#ids -= e.ids.size;
+    return this.#entries.delete(key);
   }
 }

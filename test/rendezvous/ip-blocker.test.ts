@@ -29,7 +29,7 @@ test('301 distinct ids per address per day; known ids still pass beyond; a day l
 test('memory is capped: at most maxIps addresses and maxIds ids over all of them, least recently used dropped', () => {
   const b = new IpBlocker({ perMinute: 1e9, maxIps: 100, maxIds: 1000 });
   for (let ip = 0; ip < 500; ip++) {
-    const a = `2001:db8::${ip.toString(16)}`;
+    const a = `2001:db8:${ip.toString(16)}::1`; // one /64 each: an IPv6 source counts per /64
     b.check(a, 'seed');
     for (let i = 0; i < 50; i++) b.check(a, `id-${i}`);
     assert.ok(b.size <= 100, `addresses ${b.size}`);
