@@ -18,7 +18,7 @@ const db = openDb(dir);
 const rdv = await Rendezvous.start({
   // The bench registers 100,000 ids from a handful of loopback addresses: the per-address
   // registration limits are raised for it, everything else is the default.
-  config: RendezvousConfigSchema.parse({ port: 0, register_per_minute: 1e6, ids_per_ip_per_day: 1e6 }),
+  config: RendezvousConfigSchema.parse({ port: 0, register_per_minute: 1e6, ids_per_ip_per_day: 1e6, forward_per_ip: 0 }),
   bind: '127.0.0.1', dataDir: dir, repo: new SqlitePeerStore(db), registry: new Registry(), log: silentLogger, trustedProxies: null,
   audit: () => undefined,
 });

@@ -33,10 +33,14 @@ export const RendezvousConfigSchema = z.object({
   serial: count(0, 2 ** 31 - 1).default(0),
   /** Peers held in memory (the database keeps all); a new peer finding it full of online peers is refused. */
   max_peers: count(1, 10_000_000).default(1_000_000),
+  /** Peers kept in the database; RegisterPk for a new id beyond is refused (SERVER_ERROR). */
+  max_stored_peers: count(1, 1_000_000_000).default(5_000_000),
   /** RegisterPk per source address: more than this in a sliding minute is TOO_FREQUENT (hbbs: 30). */
   register_per_minute: count(1, 1_000_000).default(30),
   /** Distinct ids one source address may register per sliding day (hbbs: 300). */
   ids_per_ip_per_day: count(1, 1_000_000).default(300),
+  /** Punch and relay requests forwarded to peers per source address and second, bursts of twice that; 0 = unlimited (hbbs). */
+  forward_per_ip: count(0, 1_000_000).default(20),
   /** Open connections on all rendezvous and relay ports, and per source address. */
   max_connections: count(1, 1_000_000).default(10_000),
   max_connections_per_ip: count(1, 1_000_000).default(64),

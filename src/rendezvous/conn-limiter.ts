@@ -1,6 +1,9 @@
+import { sourceKey } from './source-key.ts';
+
 /**
- * Counts open connections overall and per source address, and says whether one more may open.
- * Every listener of the rendezvous shares one, so the limits hold across its ports.
+ * Counts open connections overall and per source address (an IPv6 source per /64, sourceKey),
+ * and says whether one more may open. Every listener of the rendezvous shares one, so the limits
+ * hold across its ports.
  */
 export class ConnLimiter {
   readonly #max: number;
@@ -18,8 +21,9 @@ export class ConnLimiter {
   }
 
   /** Takes a slot for `ip`, or says which limit is full. */
-  acquire(ip: string): 'ok' | 'total' | 'per_ip' {
+  acquire(address: string): 'ok' | 'total' | 'per_ip' {
     if (this.#total >= this.#max) return 'total';
+    const ip = sourceKey(address);
     const n = this.#byIp.get(ip) ?? 0;
     if (n >= this.#perIp) return 'per_ip';
     this.#byIp.set(ip, n + 1);
@@ -27,7 +31,8 @@ export class ConnLimiter {
     return 'ok';
   }
 
-  release(ip: string): void {
+  release(address: string): void {
+    const ip = sourceKey(address);
     const n = this.#byIp.get(ip);
     if (n === undefined) return;
     if (n <= 1) this.#byIp.delete(ip);

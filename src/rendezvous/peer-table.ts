@@ -6,8 +6,11 @@ import type { PeerRepo, StoredPeer } from './peer-store.ts';
  * registration is younger than REG_TIMEOUT.
  *
  * Memory is bounded: at most `maxPeers` entries. hbbs never evicts; here a new peer that finds
- * the table full takes the place of the oldest-inserted entry that is offline (looking at most
- * EVICT_SCAN entries), and is refused when there is none. The repo keeps every peer either way.
+ * the table full takes the place of an offline one, and is refused when there is none. The map
+ * is kept in order of the last registration (refresh() moves a peer to the end), so the entry
+ * looked at first is the one most likely offline; eviction looks at most EVICT_SCAN entries and
+ * moves the online ones it meets to the end, so the next attempt looks at others. The repo keeps
+ * every peer either way.
  * uuid and pk are held as latin1 strings: a short one-byte string costs less than a Buffer.
  */
 export const REG_TIMEOUT_MS = 30_000;
@@ -49,11 +52,21 @@ export class PeerTable {
   readonly #repo: PeerRepo;
   readonly #max: number;
   readonly #now: () => number;
+  readonly #maxStored: number;
+  /** Rows in the repo (counted once at start, then kept). */
+  stored: number;
 
-  constructor(repo: PeerRepo, maxPeers: number, now: () => number = Date.now) {
+  constructor(repo: PeerRepo, maxPeers: number, now: () => number = Date.now, maxStored = Number.MAX_SAFE_INTEGER) {
     this.#repo = repo;
     this.#max = maxPeers;
     this.#now = now;
+    this.#maxStored = maxStored;
+    this.stored = repo.count();
+  }
+
+  /** False when the repo holds max_stored_peers: a new id is refused. */
+  mayStoreAnother(): boolean {
+    return this.stored < this.#maxStored;
   }
 
   get size(): number {
@@ -80,6 +93,15 @@ export class PeerTable {
     return s ? fromStored(s, this.#now() - 3_600_000) : undefined;
   }
 
+  /** A registration was accepted: the peer is online from now, and last in eviction order. */
+  refresh(p: Peer, now = this.#now()): void {
+    p.lastRegTime = now;
+    if (this.#peers.get(p.id) === p) {
+      this.#peers.delete(p.id);
+      this.#peers.set(p.id, p);
+    }
+  }
+
   isOnline(p: Peer, now = this.#now()): boolean {
     return now - p.lastRegTime < REG_TIMEOUT_MS;
   }
@@ -100,7 +122,9 @@ export class PeerTable {
   /** Forgets a peer in memory and in the repo. */
   delete(id: string): boolean {
     const inMemory = this.#peers.delete(id);
-    return this.#repo.delete(id) || inMemory;
+    const stored = this.#repo.delete(id);
+    if (stored) this.stored--;
+    return stored || inMemory;
   }
 
   onlineCount(now = this.#now()): number {
@@ -115,15 +139,22 @@ export class PeerTable {
 
   #evictOne(): boolean {
     const now = this.#now();
-    let seen = 0;
+    const online: Peer[] = [];
+    let found: Peer | null = null;
     for (const p of this.#peers.values()) {
       if (now - p.lastRegTime >= REG_TIMEOUT_MS && !(p.route && !p.route.closed)) {
-        this.#peers.delete(p.id);
-        return true;
+        found = p;
+        break;
       }
-      if (++seen >= EVICT_SCAN) break;
+      online.push(p);
+      if (online.length >= EVICT_SCAN) break;
     }
-    return false;
+    for (const p of online) {
+      this.#peers.delete(p.id);
+      this.#peers.set(p.id, p);
+    }
+    if (found) this.#peers.delete(found.id);
+    return found !== null;
   }
 }
 

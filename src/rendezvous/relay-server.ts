@@ -24,6 +24,7 @@ import { TcpEnd, WsEnd, type RelayEnd } from './relay-end.ts';
 import { RelayPairing, type PairingRefusal } from './relay-pairing.ts';
 import { RelayPipe, type PipeEndReason } from './relay-pipe.ts';
 import { checkRelayRequest, type RequestRefusal } from './relay-request.ts';
+import { sourceKey } from './source-key.ts';
 
 /**
  * Why the relay closed a connection that never became part of a pair:
@@ -295,7 +296,7 @@ export class RelayServer {
     const ip = toV4IfMapped(remote);
     // A trusted proxy's connections are counted under the client its request names, at the upgrade.
     const proxied = transport === 'ws' && this.#trusted !== null && this.#trusted.has(ip);
-    const refusal = this.#blocked(ip) ? 'blocked' : this.#conns.size >= this.#o.maxConnections ? 'overload' : !proxied && (this.#perIp.get(ip) ?? 0) >= this.#o.maxConnectionsPerIp ? 'per_ip' : null;
+    const refusal = this.#blocked(ip) ? 'blocked' : this.#conns.size >= this.#o.maxConnections ? 'overload' : !proxied && (this.#perIp.get(sourceKey(ip)) ?? 0) >= this.#o.maxConnectionsPerIp ? 'per_ip' : null;
     if (refusal) {
       socket.on('error', () => undefined);
       socket.destroy();
@@ -356,13 +357,14 @@ export class RelayServer {
   /** Counts `conn` under `ip` for the per-IP caps; false (and the connection dropped) over the cap. */
   #countIp(conn: Conn, ip: string): boolean {
     conn.ip = ip;
-    const n = this.#perIp.get(ip) ?? 0;
+    const key = sourceKey(ip);
+    const n = this.#perIp.get(key) ?? 0;
     if (n >= this.#o.maxConnectionsPerIp) {
       this.#drop(conn, 'per_ip');
       return false;
     }
     conn.counted = true;
-    this.#perIp.set(ip, n + 1);
+    this.#perIp.set(key, n + 1);
     return true;
   }
 
@@ -384,7 +386,7 @@ export class RelayServer {
     conn.uuid = check.uuid;
     conn.id = check.id;
     for (const c of early) this.#keepEarly(conn, c);
-    const offer = this.#pairing.offer(check.uuid, conn.ip, conn);
+    const offer = this.#pairing.offer(check.uuid, sourceKey(conn.ip), conn);
     if (offer.kind === 'refused') return this.#drop(conn, offer.reason);
     if (offer.kind === 'paired') return this.#pair(offer.first, conn);
     conn.state = 'waiting';
@@ -460,9 +462,10 @@ export class RelayServer {
     conn.early = [];
     conn.earlyBytes = 0;
     if (!conn.counted) return;
-    const n = (this.#perIp.get(conn.ip) ?? 1) - 1;
-    if (n > 0) this.#perIp.set(conn.ip, n);
-    else this.#perIp.delete(conn.ip);
+    const key = sourceKey(conn.ip);
+    const n = (this.#perIp.get(key) ?? 1) - 1;
+    if (n > 0) this.#perIp.set(key, n);
+    else this.#perIp.delete(key);
   }
 
   #sweepNow(): void {

@@ -6,6 +6,8 @@ import type { IpBlocker } from './ip-blocker.ts';
 import { signIdPk, type ServerKeyPair } from './keys.ts';
 import { encodeRendezvous } from './messages.ts';
 import { Peer, type PeerRoute, type PeerTable } from './peer-table.ts';
+import { RateLimiter } from './rate-limiter.ts';
+import { sourceKey } from './source-key.ts';
 
 /**
  * What hbbs does with each message (FACTS §5), without sockets: the server hands it decoded
@@ -54,6 +56,11 @@ export interface RendezvousCoreOptions {
   alwaysUseRelay: boolean;
   /** RegisterPkResponse.keep_alive for TCP-registered peers (seconds). */
   keepAliveS: number;
+  /**
+   * Punch and relay requests forwarded to peers per source address and second (bursts of twice
+   * that); beyond, they are dropped unanswered (the client retries). 0 = no limit (hbbs).
+   */
+  forwardPerIp: number;
 }
 
 const ID_MIN_BYTES = 6;
@@ -75,6 +82,7 @@ export class RendezvousCore {
   /** tcp_punch: the connection of a requester (A) waiting for an answer, by its address. */
   readonly #waiting = new Map<string, RdvConn>();
   #relayTurn = 0;
+  readonly #forwards: RateLimiter | null;
   /** Pre-encoded answers of the hot UDP path. */
   readonly #regPeerTrue = encodeRendezvous({ union: { case: 'registerPeerResponse', value: { requestPk: true } } });
   readonly #regPeerFalse = encodeRendezvous({ union: { case: 'registerPeerResponse', value: { requestPk: false } } });
@@ -86,6 +94,7 @@ export class RendezvousCore {
     this.#o = o;
     this.#ev = ev;
     this.#now = now;
+    this.#forwards = o.forwardPerIp > 0 ? new RateLimiter(o.forwardPerIp, 2 * o.forwardPerIp, 100_000, now) : null;
   }
 
   get waiting(): number {
@@ -94,10 +103,12 @@ export class RendezvousCore {
 
   // ---- UDP (FACTS §5.1)
 
-  /** One datagram of `size` bytes from `from`, decoded. Every answer is at most `size` bytes. */
+  /** One datagram of `size` bytes from `from`, decoded. All its answers together are at most `size` bytes. */
   udp(m: RendezvousMessage, from: Addr, size: number): void {
+    let budget = size;
     const reply = (bytes: Uint8Array): void => {
-      if (bytes.length > size) return this.#ev.dropped('udp_reply_larger_than_request');
+      if (bytes.length > budget) return this.#ev.dropped('udp_reply_larger_than_request');
+      budget -= bytes.length;
       this.#sendUdp(from, bytes);
     };
     switch (m.union.case) {
@@ -133,8 +144,8 @@ export class RendezvousCore {
     if (!requestPk) {
       p.address = from.address;
       p.port = from.port;
-      p.lastRegTime = this.#now();
       p.route = route;
+      this.#peers.refresh(p);
     }
     this.#ev.registration('peer', route ? 'tcp' : 'udp', requestPk ? 'request_pk' : 'ok');
     return requestPk;
@@ -167,11 +178,14 @@ export class RendezvousCore {
     p.regPkCount++;
     p.regPkAt = now;
     const changed = !known || p.uuid !== uuid || p.pk !== pk || p.ip !== from.address;
+    // The database holds every peer ever registered: a new id beyond max_stored_peers is refused.
+    if (!known && !this.#peers.mayStoreAnother()) return result(RegisterPkResponse_Result.SERVER_ERROR, 'store_full');
     if (changed) {
       // Unlike hbbs, a failed write is not answered OK: the client would believe a key the
       // server does not have.
       try {
         this.#peers.repo.upsert({ id: rk.id, uuid: rk.uuid, pk: rk.pk, ip: from.address });
+        if (!known) this.#peers.stored++;
       } catch {
         return result(RegisterPkResponse_Result.SERVER_ERROR, 'server_error');
       }
@@ -180,13 +194,13 @@ export class RendezvousCore {
       p.uuid = uuid;
       p.pk = pk;
       p.ip = from.address;
-      p.lastRegTime = now;
+      this.#peers.refresh(p, now);
     }
     if (route) {
       p.route = route;
       p.address = from.address;
       p.port = from.port;
-      p.lastRegTime = now;
+      this.#peers.refresh(p, now);
     }
     if (!this.#peers.insert(p)) return result(RegisterPkResponse_Result.SERVER_ERROR, 'table_full');
     return result(RegisterPkResponse_Result.OK, 'ok');
@@ -219,6 +233,10 @@ export class RendezvousCore {
         const b = this.#peers.memory(rr.id);
         if (!b) {
           this.#ev.relayRequest('id_not_in_memory');
+          return true;
+        }
+        if (!this.#mayForward(conn)) {
+          this.#ev.relayRequest('rate_limited');
           return true;
         }
         this.#toPeer(b, encodeRendezvous({ union: { case: 'requestRelay', value: { ...rr, socketAddr: encodeAddrMangle(conn.remote) } } }));
@@ -305,7 +323,7 @@ export class RendezvousCore {
   touch(conn: RdvConn): void {
     if (conn.registeredAs === null) return;
     const p = this.#peers.memory(conn.registeredAs);
-    if (p && p.route === conn) p.lastRegTime = this.#now();
+    if (p && p.route === conn) this.#peers.refresh(p);
   }
 
   /** The connection has ended: forget it as a requester and as a route. */
@@ -314,7 +332,12 @@ export class RendezvousCore {
     if (this.#waiting.get(k) === conn) this.#waiting.delete(k);
     if (conn.registeredAs !== null) {
       const p = this.#peers.memory(conn.registeredAs);
-      if (p && p.route === conn) p.route = null;
+      if (p && p.route === conn) {
+        // The peer's only route is gone: offline at once, so a punch gets OFFLINE instead of a
+        // datagram to the port of a TCP connection that no longer exists.
+        p.route = null;
+        p.lastRegTime = 0;
+      }
     }
   }
 
@@ -331,6 +354,7 @@ export class RendezvousCore {
     const b = this.#peers.lookup(ph.id);
     if (!b) return fail(PunchHoleResponse_Failure.ID_NOT_EXIST, 'id_not_exist');
     if (!this.#peers.isOnline(b) || (b.port === 0 && !(b.route && !b.route.closed))) return fail(PunchHoleResponse_Failure.OFFLINE, 'offline');
+    if (!this.#mayForward(a)) return this.#ev.punch('rate_limited');
     const relayServer = this.#nextRelay();
     const socketAddr = encodeAddrMangle(a.remote);
     const sameIntranet = !a.ws && isIP(b.address) === isIP(a.remote.address) && b.address === a.remote.address;
@@ -342,6 +366,13 @@ export class RendezvousCore {
       this.#toPeer(b, encodeRendezvous({ union: { case: 'punchHole', value: { socketAddr, natType, relayServer } } }));
       this.#ev.punch('forwarded');
     }
+  }
+
+  /** Whether the requester's address may have one more request forwarded now (a punch storm is not). */
+  #mayForward(a: RdvConn): boolean {
+    if (this.#forwards === null || this.#forwards.take(sourceKey(a.remote.address))) return true;
+    this.#ev.dropped('forward_rate');
+    return false;
   }
 
   #toPeer(b: Peer, bytes: Uint8Array): void {

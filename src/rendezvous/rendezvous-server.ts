@@ -9,6 +9,7 @@ import type { NetSet } from '../util/cidr.ts';
 import type { Logger } from '../util/log.ts';
 import { toV4IfMapped } from './addr-mangle.ts';
 import { ConnLimiter } from './conn-limiter.ts';
+import { Deadline } from './deadline.ts';
 import { encodeFrame, FrameDecoder } from './framing.ts';
 import type { RendezvousMessage } from './gen/rendezvous_pb.ts';
 import { decodeRendezvous } from './messages.ts';
@@ -55,6 +56,7 @@ export class RendezvousServer {
   readonly #ev: RendezvousEvents;
   readonly #limiter: ConnLimiter;
   readonly #conns = new Set<MainConn>();
+  readonly #wsConns = new Set<WsConn>();
   #udp: UdpSocket | null = null;
   #tcp: Server | null = null;
   #nat: Server | null = null;
@@ -131,13 +133,34 @@ export class RendezvousServer {
     });
     await listenOn(this.#nat, o.bind, o.natPort, keys('nat_port'));
     if (o.wsPort !== null) {
-      this.#wsHttp = createHttpServer();
+      // Only upgrades, with small headers, complete within `idle` of the accept.
+      const idleMs = o.idleS * 1000;
+      this.#wsHttp = createHttpServer({
+        maxHeaderSize: 8 * 1024, requestTimeout: idleMs, headersTimeout: idleMs,
+        connectionsCheckingInterval: Math.max(250, Math.min(30_000, Math.floor(idleMs / 2))),
+      });
       this.#ws = new WebSocketServer({ noServer: true, maxPayload: o.maxFrame, perMessageDeflate: false });
-      this.#wsHttp.on('request', (_req, res) => { res.statusCode = 426; res.end('WebSocket only\n'); });
+      this.#wsHttp.on('request', (_req, res) => { res.writeHead(426, { connection: 'close', upgrade: 'websocket' }).end('WebSocket only\n'); });
+      this.#wsHttp.on('clientError', (_e, socket: Socket) => socket.destroy());
+      // A connection holds its slot from the accept, as on the other ports, so connections that
+      // never upgrade cannot pile up; a trusted proxy's are counted at the upgrade, under the
+      // client its headers name.
+      const counted = new WeakSet<Socket>();
+      this.#wsHttp.on('connection', (s: Socket) => {
+        const remote = s.remoteAddress;
+        if (remote === undefined) return void s.destroy();
+        const ip = toV4IfMapped(remote);
+        if (o.trustedProxies?.has(ip)) return;
+        if (!this.#admit(ip)) return void s.destroy();
+        counted.add(s);
+        s.once('close', () => this.#limiter.release(ip));
+      });
       this.#wsHttp.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
         const ip = this.#wsIp(req);
-        if (!this.#admit(ip)) return void socket.destroy();
-        socket.once('close', () => this.#limiter.release(ip));
+        if (!counted.has(socket)) {
+          if (!this.#admit(ip)) return void socket.destroy();
+          socket.once('close', () => this.#limiter.release(ip));
+        }
         this.#ws?.handleUpgrade(req, socket, head, (ws) => this.#acceptWs(ws, req, ip));
       });
       await listenOn(this.#wsHttp, o.bind, o.wsPort, keys('ws_port'));
@@ -181,7 +204,9 @@ export class RendezvousServer {
     const kx = this.#kx?.current() ?? null;
     if (kx) conn.writeFrame(kx.hello);
     let first = true;
-    s.setTimeout(this.#o.idleS * 1000, () => s.destroy());
+    // Each message must be complete within `idle` of the previous one (hbbs: a timeout around
+    // every read of a frame), however its bytes trickle in and whatever the server writes.
+    conn.deadline.expectWithin(this.#o.idleS * 1000);
     s.on('data', (chunk: Buffer) => {
       let frames: Uint8Array[];
       try {
@@ -205,6 +230,8 @@ export class RendezvousServer {
           this.#ev.dropped('undecodable');
           return void s.destroy();
         }
+        // A TCP-registered peer: its answers to the heartbeats, 3 × their interval.
+        conn.deadline.expectWithin(conn.registeredAs !== null ? this.#o.heartbeatS * 3000 : this.#o.idleS * 1000);
         if (first) {
           first = false;
           if (kx && m.union.case === 'keyExchange') {
@@ -219,20 +246,22 @@ export class RendezvousServer {
         }
         this.#core.touch(conn);
         if (!this.#core.tcp(conn, m)) return void s.end();
-        if (conn.registeredAs !== null) s.setTimeout(this.#o.heartbeatS * 3000);
+        if (conn.registeredAs !== null) conn.deadline.expectWithin(this.#o.heartbeatS * 3000);
       }
     });
     s.on('error', () => undefined);
     s.once('close', () => {
+      conn.deadline.stop();
       this.#conns.delete(conn);
       this.#limiter.release(remote.address);
       this.#core.closed(conn);
     });
   }
 
-  /** Empty frames to TCP-registered peers: they answer with one, which keeps them online. */
+  /** Empty frames (messages) to TCP- and WebSocket-registered peers: they answer with one, which keeps them online. */
   #beat(): void {
     for (const c of this.#conns) if (c.registeredAs !== null) c.writeFrame(new Uint8Array(0));
+    for (const c of this.#wsConns) if (c.registeredAs !== null) c.send(new Uint8Array(0));
   }
 
   // ---- TCP N−1
@@ -243,7 +272,8 @@ export class RendezvousServer {
     const remote = { address: toV4IfMapped(ip), port: s.remotePort ?? 0 };
     if (!this.#admit(remote.address)) return void s.destroy();
     const conn = new MainConn(s, remote, this.#o.maxFrame);
-    s.setTimeout(this.#o.idleS * 1000, () => s.destroy());
+    // One message within `idle` of the accept, and the close after the answer too.
+    conn.deadline.expectWithin(this.#o.idleS * 1000);
     s.on('data', (chunk: Buffer) => {
       let f: Uint8Array | undefined;
       try {
@@ -264,7 +294,10 @@ export class RendezvousServer {
       s.end();
     });
     s.on('error', () => undefined);
-    s.once('close', () => this.#limiter.release(remote.address));
+    s.once('close', () => {
+      conn.deadline.stop();
+      this.#limiter.release(remote.address);
+    });
   }
 
   // ---- WebSocket N+2
@@ -283,13 +316,17 @@ export class RendezvousServer {
     // Behind a trusted proxy the port of the peer is unknown: 0, as hbbs does.
     const remote = { address: ip, port: ip === direct ? req.socket.remotePort ?? 0 : 0 };
     const conn = new WsConn(ws, remote);
-    const idle = setTimeout(() => ws.terminate(), this.#o.idleS * 1000);
+    this.#wsConns.add(conn);
+    // As on TCP: a message within `idle` of the previous one; a registered peer's heartbeat
+    // answers within 3 × their interval.
+    const idle = new Deadline(() => ws.terminate());
+    idle.expectWithin(this.#o.idleS * 1000);
     ws.on('message', (data, isBinary) => {
       if (!isBinary) {
         this.#ev.dropped('ws_text');
         return void ws.close(1003, 'binary messages only');
       }
-      idle.refresh();
+      idle.expectWithin(conn.registeredAs !== null ? this.#o.heartbeatS * 3000 : this.#o.idleS * 1000);
       let m: RendezvousMessage;
       try {
         m = decodeRendezvous(toBytes(data));
@@ -298,11 +335,13 @@ export class RendezvousServer {
         return void ws.close(1007, 'not a RendezvousMessage');
       }
       this.#core.touch(conn);
-      if (!this.#core.tcp(conn, m)) ws.close(1000);
+      if (!this.#core.tcp(conn, m)) return void ws.close(1000);
+      if (conn.registeredAs !== null) idle.expectWithin(this.#o.heartbeatS * 3000);
     });
     ws.on('error', () => undefined);
     ws.once('close', () => {
-      clearTimeout(idle);
+      idle.stop();
+      this.#wsConns.delete(conn);
       this.#core.closed(conn);
     });
   }
@@ -326,11 +365,14 @@ class MainConn implements RdvConn {
   channel: SecureChannel | null = null;
   registeredAs: string | null = null;
   requests = 0;
+  /** The next complete message is due by this; then the connection is destroyed. */
+  readonly deadline: Deadline;
 
   constructor(socket: Socket, remote: Addr, maxFrame: number) {
     this.socket = socket;
     this.remote = remote;
     this.decoder = new FrameDecoder({ maxFrameSize: maxFrame });
+    this.deadline = new Deadline(() => socket.destroy());
   }
 
   get closed(): boolean {

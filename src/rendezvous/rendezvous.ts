@@ -73,7 +73,7 @@ export class Rendezvous {
     if (keys.secretFileTooOpen) init.log.warn('rendezvous: id_ed25519 can be read by other users; chmod 600 it');
     const enforcedKey = c.key === '-' || c.key === '_' ? keys.keys.publicKeyBase64 : c.key;
     const metrics = new RendezvousMetrics(init.registry);
-    const table = new PeerTable(init.repo, c.max_peers);
+    const table = new PeerTable(init.repo, c.max_peers, Date.now, c.max_stored_peers);
     const blocker = new IpBlocker({ perMinute: c.register_per_minute, idsPerDay: c.ids_per_ip_per_day });
     const blocked = new Set(init.repo.blocked());
     const events: RendezvousEvents = {
@@ -85,11 +85,13 @@ export class Rendezvous {
     };
     let server: RendezvousServer | null = null;
     const core = new RendezvousCore(table, blocker, (to, bytes) => server?.sendUdp(to, bytes), {
-      enforcedKey, keys: keys.keys, relayServers: c.relay_servers, serial: c.serial, alwaysUseRelay: c.always_use_relay, keepAliveS: Math.round(c.keep_alive),
+      enforcedKey, keys: keys.keys, relayServers: c.relay_servers, serial: c.serial, alwaysUseRelay: c.always_use_relay, keepAliveS: Math.round(c.keep_alive), forwardPerIp: c.forward_per_ip,
     }, events);
     server = await RendezvousServer.listen({
       bind: init.bind, port: ports.port, natPort: ports.natPort, wsPort: ports.wsPort, secureTcp: c.secure_tcp, keys: keys.keys,
-      maxDatagram: c.max_datagram, maxFrame: c.max_frame, idleS: c.idle, heartbeatS: c.keep_alive / 2,
+      maxDatagram: c.max_datagram, maxFrame: c.max_frame, idleS: c.idle,
+      // Every half keep_alive, and at least every third of REG_TIMEOUT: each answer keeps the peer online.
+      heartbeatS: Math.min(c.keep_alive / 2, REG_TIMEOUT_MS / 3000),
       maxConnections: c.max_connections, maxConnectionsPerIp: c.max_connections_per_ip, trustedProxies: init.trustedProxies, log: init.log,
       blocked: (ip) => blocked.has(ip),
     }, core, events);

@@ -43,12 +43,14 @@ test('moving from hbbs: import-hbbs takes its keys and peers; the gateway enforc
   ins.run(Buffer.from('g1'), '111222333', Buffer.from('uuid-one'), Buffer.alloc(32, 1), '{"ip":"198.51.100.7"}');
   ins.run(Buffer.from('g2'), '444555666', Buffer.from('uuid-two'), Buffer.alloc(32, 2), '{"ip":"198.51.100.8"}');
   ins.run(Buffer.from('g3'), '777888999', Buffer.alloc(0), Buffer.alloc(0), '{}');
+  // hbbs listens dual-stack, so it stores an IPv4 client's address v4-mapped.
+  ins.run(Buffer.from('g4'), '555666777', Buffer.from('uuid-four'), Buffer.alloc(32, 4), '{"ip":"::ffff:127.0.0.4"}');
   db.close();
 
   const dataDir = tempDir();
   const imp = dk(['rendezvous', 'import-hbbs', join(hbbs, 'db_v2.sqlite3'), '--keys-from', hbbs, '--data-dir', dataDir]);
   assert.equal((await imp.exited).code, 0, imp.err());
-  assert.match(imp.out(), /imported 2 peers/);
+  assert.match(imp.out(), /imported 3 peers/);
   assert.match(imp.out(), /skipped 1/);
   assert.equal(readFileSync(join(dataDir, 'id_ed25519.pub'), 'utf8'), pair.publicKeyBase64);
 
@@ -65,11 +67,11 @@ test('moving from hbbs: import-hbbs takes its keys and peers; the gateway enforc
     const info = await http('GET', `${api}/api/v1/rendezvous`, { token: ADMIN });
     assert.equal(info.status, 200, info.text);
     assert.equal(info.json.key, pair.publicKeyBase64);
-    assert.equal(info.json.peers_stored, 2);
+    assert.equal(info.json.peers_stored, 3);
     const port = info.json.ports.port as number;
 
     const list = await http('GET', `${api}/api/v1/rendezvous/peers`, { token: ADMIN });
-    assert.deepEqual(list.json.peers.map((p: { id: string; online: boolean }) => [p.id, p.online]), [['111222333', false], ['444555666', false]]);
+    assert.deepEqual(list.json.peers.map((p: { id: string; online: boolean }) => [p.id, p.online]), [['111222333', false], ['444555666', false], ['555666777', false]]);
     // The imported uuid holds: the same uuid registers, another is UUID_MISMATCH.
     u.send({ union: { case: 'registerPk', value: { id: '111222333', uuid: Buffer.from('not-the-uuid'), pk: Buffer.alloc(32, 9) } } }, port);
     assert.equal((await u.nextBytes())?.toString('hex'), '8201020802');
@@ -82,6 +84,13 @@ test('moving from hbbs: import-hbbs takes its keys and peers; the gateway enforc
     assert.equal(online.json.peers[0].id, '111222333');
     assert.equal(online.json.peers[0].ip, '127.0.0.3');
     assert.equal(online.json.peers[0].transport, 'udp');
+    // The peer stored with hbbs's v4-mapped address comes back from that address with its uuid
+    // and a new key (reinstalled): the same address, so OK, as hbbs answers, not UUID_MISMATCH
+    // (which would make the client take a new ID).
+    const u4 = await UdpPeer.open('127.0.0.4');
+    u4.send({ union: { case: 'registerPk', value: { id: '555666777', uuid: Buffer.from('uuid-four'), pk: Buffer.alloc(32, 44) } } }, port);
+    assert.equal((await u4.nextBytes())?.toString('hex'), '820100');
+    u4.close();
 
     const metrics = await http('GET', `${api}/metrics`);
     assert.match(metrics.text, /dk_rendezvous_registrations_total\{kind="pk",transport="udp",result="uuid_mismatch"\} 1/);

@@ -174,3 +174,24 @@ test('decodeRendezvous of the hand vectors above agrees with the codec', () => {
   assert.equal(m.union.case, 'registerPk');
   assert.equal(m.union.case === 'registerPk' && m.union.value.id, 'abcdef');
 });
+
+test('max_stored_peers: a new id beyond is SERVER_ERROR (82 01 02 08 07); known ids still register; a delete makes room', async () => {
+  const f = await startRendezvous({ max_stored_peers: 2 });
+  const b = await UdpPeer.open('127.0.0.11');
+  try {
+    for (const id of ['stored-1', 'stored-2']) {
+      b.send(registerPkBytes(id, 'U', 3), f.port);
+      assert.equal((await b.nextBytes())?.toString('hex'), '820100');
+    }
+    b.send(registerPkBytes('stored-3', 'U', 3), f.port);
+    assert.equal((await b.nextBytes())?.toString('hex'), '8201020807');
+    b.send(registerPkBytes('stored-1', 'U', 3), f.port);
+    assert.equal((await b.nextBytes())?.toString('hex'), '820100');
+    assert.equal(f.rdv.deletePeer('stored-2'), true);
+    b.send(registerPkBytes('stored-3', 'U', 3), f.port);
+    assert.equal((await b.nextBytes())?.toString('hex'), '820100');
+  } finally {
+    b.close();
+    await f.close();
+  }
+});

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import type { Command } from 'commander';
 import { ConfigError } from '../../config/errors.ts';
+import { toV4IfMapped } from '../../rendezvous/addr-mangle.ts';
 import { formatPublicKeyFile, parsePublicKeyFile, parseSecretKeyFile, PUBLIC_KEY_FILE, SECRET_KEY_FILE } from '../../rendezvous/keys.ts';
 import { openDb } from '../../store/db.ts';
 import { SqlitePeerStore } from '../../store/sqlite-peer-store.ts';
@@ -74,7 +75,8 @@ function copyKeys(from: string, dataDir: string): void {
 function ipOf(info: string | null): string {
   try {
     const ip = (JSON.parse(info ?? '{}') as { ip?: unknown }).ip;
-    return typeof ip === 'string' ? ip : '';
+    // hbbs listens dual-stack and stores IPv4 clients v4-mapped; DoorKeeper compares the IPv4 form.
+    return typeof ip === 'string' ? toV4IfMapped(ip) : '';
   } catch {
     return '';
   }
