@@ -56,14 +56,20 @@ export class AgentService {
       onClose: (err) => { if (link) this.#gone(link, err); },
     });
     if (mux.closed) return;
-    link = { name, remote, since: Date.now(), exposes: new Set(), exposesPending: 0, mux, encrypted: overLink, allowlist: new AgentAllowlist() };
+    link = { name, remote, since: Date.now(), exposes: new Set(), exposesPending: 0, mux, encrypted: overLink, allowlist: new AgentAllowlist(), resumes: 0 };
     const old = this.registry.add(link);
     if (old) {
       log.info({ backend: name, old: old.remote, remote }, 'newer connection for this backend replaces the old one');
       old.mux.destroy();
     }
     // The link stream was attached once before the agent authenticated: each 'attached' now is a resume.
-    if (overLink) conn.on('attached', () => metrics.linkResumes.inc({ kind: 'agent', backend: metrics.backends.label(name) }));
+    const online = link;
+    if (overLink) {
+      conn.on('attached', () => {
+        online.resumes++;
+        metrics.linkResumes.inc({ kind: 'agent', backend: metrics.backends.label(name) });
+      });
+    }
     this.#init.onChange();
     log.info({ backend: name, remote }, 'agent online');
     mux.feed(rest);

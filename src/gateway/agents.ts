@@ -17,6 +17,8 @@ export interface AgentLink {
   exposesPending: number;
   /** What the agent said it will dial (ALLOWLIST), or why the gateway cannot tell. */
   allowlist: AgentAllowlist;
+  /** Times this link resumed on a new TCP connection since the agent came online. */
+  resumes: number;
 }
 
 export interface ScanResult {

@@ -12,6 +12,7 @@ import { URI } from 'otpauth';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
 import { dial, echoServer, http } from '../helpers/net.ts';
 import { launchChromium } from '../helpers/browser.ts';
+import { UdpPeer } from '../helpers/rustdesk.ts';
 import type { Agent } from '../../src/agent/agent.ts';
 
 const SHOTS = fileURLToPath(new URL('../../docs/dashboard/', import.meta.url));
@@ -35,7 +36,8 @@ before(async () => {
     return;
   }
   browser = r.browser;
-  g = await gateway();
+  // With the RustDesk rendezvous on (random ports), for the peers view.
+  g = await gateway({ rendezvous: { port: 0 } });
   echo = await echoServer();
   ctx = await browser.newContext({ viewport: DESKTOP });
   ctx.setDefaultTimeout(15_000);
@@ -151,6 +153,22 @@ test('overview and audit views; the audit filter by user', { skip }, async () =>
   await shot(page, 'audit');
   await go('backends');
   await shot(page, 'backends');
+});
+
+test('RustDesk peers: a peer that registers shows on the peers view', { skip }, async () => {
+  const udp = g.gateway.rendezvous!.ports().udp_port!;
+  const peer = await UdpPeer.open();
+  try {
+    peer.send({ union: { case: 'registerPk', value: { id: '123456789', uuid: Buffer.from('uuid-dash'), pk: Buffer.alloc(32, 7) } } }, udp);
+    assert.ok(await peer.next());
+    peer.send({ union: { case: 'registerPeer', value: { id: '123456789' } } }, udp);
+    assert.ok(await peer.next());
+    await go('peers');
+    await page.getByRole('row').filter({ hasText: '123456789' }).getByText('online', { exact: true }).waitFor();
+    await shot(page, 'peers');
+  } finally {
+    peer.close();
+  }
 });
 
 test('revoke the grant from the page', { skip }, async () => {

@@ -101,12 +101,13 @@ function Backends(props: { state: State }) {
   return (
     <section aria-labelledby="h-backends">
       <h2 id="h-backends">Backends</h2>
-      <Table caption="Backends" cols={['Name', 'State', 'RTT', 'Link', 'Sessions', 'Allowlist', 'Since']} empty="No backends you may use."
+      <Table caption="Backends" cols={['Name', 'State', 'RTT', 'Link', 'Resumes', 'Sessions', 'Allowlist', 'Since']} empty="No backends you may use."
         rows={props.state.backends.map((b) => [
           <strong>{b.name}</strong>,
           <span class={b.online ? 'ok' : 'off'}>{b.online ? 'online' : 'offline'}</span>,
           b.rtt_ms === null ? '—' : `${b.rtt_ms} ms`,
           b.encrypted === null ? '—' : b.encrypted ? 'encrypted' : 'plain',
+          b.online ? b.link_resumes : '—',
           b.sessions,
           b.allowlist ? b.allowlist.join(' ') : '—',
           ago(b.since),
@@ -275,7 +276,10 @@ function Dashboard(props: { me: Me; onOut: () => void }) {
   const [live, setLive] = useState(false);
 
   useEffect(() => {
-    const on = () => setView(viewOf());
+    const on = () => {
+      setView(viewOf());
+      setNote(null);
+    };
     addEventListener('hashchange', on);
     return () => removeEventListener('hashchange', on);
   }, []);

@@ -22,6 +22,8 @@ export interface BackendView {
   exposes: { port: number; backend: string; target: string; allow: readonly string[] }[];
   /** The agent's allowlist as it told it (CIDR:PORTS); null when offline or not told. */
   allowlist: string[] | null;
+  /** Link resumes since the agent came online (0 when offline or over plain TCP). */
+  linkResumes: number;
 }
 
 /** A live session as the API shows it: the table's record without its live objects, with byte counts. */
