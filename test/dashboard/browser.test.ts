@@ -251,3 +251,32 @@ test('sign out ends the session: the cookie no longer works', { skip }, async ()
   const r = await http('GET', `${g.api}/api/v1/session`, { headers: { cookie: `${cookie.name}=${cookie.value}` } });
   assert.equal(r.status, 401);
 });
+
+test('keyboard only, at phone width: sign in, open a view; nothing wider than the screen', { skip }, async () => {
+  const phone = await browser!.newContext({ viewport: PHONE });
+  phone.setDefaultTimeout(15_000);
+  const p = await phone.newPage();
+  try {
+    await p.goto(g.api);
+    await p.getByRole('textbox', { name: 'API token' }).waitFor();
+    await p.keyboard.press('Tab'); // the sign-in choice (one stop for the radio group)
+    await p.keyboard.press('Tab');
+    await p.locator('#token:focus').waitFor();
+    await p.keyboard.type(ADMIN);
+    await p.keyboard.press('Enter');
+    await p.getByRole('heading', { name: 'Overview' }).waitFor();
+    await p.keyboard.press('Tab');
+    await p.locator('a.skip:focus').waitFor();
+    for (let i = 0; i < 4; i++) await p.keyboard.press('Tab'); // Overview, Backends, Grants, Sessions
+    await p.locator('nav a[href="#/sessions"]:focus').waitFor();
+    await p.keyboard.press('Enter');
+    await p.getByRole('heading', { name: 'Live sessions' }).waitFor();
+    const overflow = await p.evaluate(() => {
+      const d = (globalThis as any).document.documentElement;
+      return d.scrollWidth - d.clientWidth;
+    });
+    assert.equal(overflow, 0, 'no horizontal scrolling at 390 px');
+  } finally {
+    await phone.close();
+  }
+});
