@@ -81,7 +81,9 @@ test('the event stream: state at once, capped per user, closed on sign-out', asy
     streams.push(r);
   }
   const first = await new Promise<string>((resolve) => { streams[0]!.once('data', (c: Buffer) => resolve(String(c))); });
-  assert.match(first, /^event: state\ndata: \{"health":\{"status"|^event: state\ndata: \{"health":\{"agents_online":0/);
+  assert.match(first, /^event: state\ndata: \{"health":\{"agents_online":0/);
+  const state = JSON.parse(first.split('\ndata: ')[1]!);
+  assert.deepEqual([state.backends[0].name, state.grants_total, state.sessions_total, state.rendezvous], ['home', 0, 0, null]);
   const fifth = await http('GET', `${g.api}/api/v1/events`, { headers: { cookie } });
   assert.deepEqual([fifth.status, fifth.json.error.code], [429, 'too_many_streams']);
   const ended = streams.map((s) => new Promise<void>((resolve) => { s.on('end', resolve); s.on('close', resolve); s.resume(); }));

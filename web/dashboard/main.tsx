@@ -7,7 +7,11 @@ import { ago, bytes, time, until } from './format.ts';
 
 type Row = Record<string, any>;
 interface Sample { t: number; up: number; down: number; sessions: number }
-interface State { health: Row; backends: Row[]; grants: Row[]; sessions: Row[]; traffic: Sample | null; rendezvous: Row | null }
+interface State { health: Row; backends: Row[]; grants: Row[]; grants_total: number; sessions: Row[]; sessions_total: number; traffic: Sample | null; rendezvous: Row | null }
+
+/** The stream carries the newest 500 rows; say so when there are more. */
+const More = (props: { shown: number; total: number; what: string }) =>
+  props.total > props.shown ? <p class="muted">Showing the newest {props.shown} of {props.total} {props.what}; the API and the dk commands list all.</p> : null;
 
 /** A form field's text, trimmed ('' for a missing field). */
 const field = (f: FormData, k: string): string => {
@@ -133,6 +137,7 @@ function Grants(props: { state: State; act: (f: () => Promise<unknown>, ok: stri
         <label>Host <input name="host" placeholder="127.0.0.1" size={14} /></label>
         <button type="submit">Request access</button>
       </form>
+      <More shown={props.state.grants.length} total={props.state.grants_total} what="grants" />
       <Table caption="Grants" cols={['User', 'From', 'Access port', 'Target', 'Sessions', 'Idle close in', 'Ends in', '']} empty="No grants in force."
         rows={props.state.grants.map((g) => [
           g.user, g.client_ip, <strong>{g.access_port}</strong>, `${g.backend} ${g.host}:${g.port}`, g.active_sessions,
@@ -148,6 +153,7 @@ function Sessions(props: { state: State; act: (f: () => Promise<unknown>, ok: st
   return (
     <section aria-labelledby="h-sessions">
       <h2 id="h-sessions">Live sessions</h2>
+      <More shown={props.state.sessions.length} total={props.state.sessions_total} what="sessions" />
       <Table caption="Live sessions" cols={['User', 'Client', 'Target', 'Kind', 'Up', 'Down', 'Started', '']} empty="No live sessions."
         rows={props.state.sessions.map((s) => [
           s.user ?? '—', s.client, `${s.backend} ${s.target}`, s.kind,

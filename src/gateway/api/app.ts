@@ -37,6 +37,9 @@ const UserBody = z.object({
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
+/** Grants and sessions in one dashboard event at most (docs/api.md, "Live events"). */
+export const STREAM_ROWS = 500;
+
 export function grantJson(g: Grant, gw: ApiDeps): Record<string, unknown> {
   return {
     grant_id: g.id, user: g.userName, client_ip: g.clientIp, access_port: g.accessPort, backend: g.backend, host: g.host, port: g.port,
@@ -118,12 +121,19 @@ export function buildApi(gw: ApiDeps, log: Logger): Hono<Env> {
   app.get('/metrics', async (c) => c.text(await gw.metrics.registry.metrics(), 200, { 'content-type': gw.metrics.registry.contentType }));
 
   // The dashboard: the page, its assets and sign-in come before authentication.
+  // Each event carries at most STREAM_ROWS grants and sessions (the newest), so one update stays
+  // small however busy the gateway; the counts say how many there are.
   const dash = dashboard(gw, {
-    snapshot: (u) => ({
-      health: gw.health(), backends: backendsJson(u, gw), grants: visibleGrants(u, gw).map((g) => grantJson(g, gw)),
-      sessions: visibleSessions(u, gw).map(sessionJson), traffic: gw.traffic?.().at(-1) ?? null,
-      rendezvous: u.admin ? gw.rendezvous?.()?.info() ?? null : null,
-    }),
+    snapshot: (u) => {
+      const grants = visibleGrants(u, gw);
+      const sessions = visibleSessions(u, gw);
+      return {
+        health: gw.health(), backends: backendsJson(u, gw),
+        grants: grants.slice(-STREAM_ROWS).map((g) => grantJson(g, gw)), grants_total: grants.length,
+        sessions: sessions.slice(-STREAM_ROWS).map(sessionJson), sessions_total: sessions.length,
+        traffic: gw.traffic?.().at(-1) ?? null, rendezvous: u.admin ? gw.rendezvous?.()?.info() ?? null : null,
+      };
+    },
   });
   dash.publicRoutes(app);
 
