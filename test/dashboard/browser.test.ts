@@ -3,7 +3,9 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +17,13 @@ import { launchChromium } from '../helpers/browser.ts';
 import { UdpPeer } from '../helpers/rustdesk.ts';
 import type { Agent } from '../../src/agent/agent.ts';
 
-const SHOTS = fileURLToPath(new URL('../../docs/dashboard/', import.meta.url));
+/**
+ * Screenshots of every view: into docs/dashboard/ with DK_SCREENSHOTS=docs (`npm run screenshots`),
+ * else into a temporary directory, so an ordinary test run leaves the checkout as it was.
+ */
+const SHOTS = process.env.DK_SCREENSHOTS === 'docs'
+  ? fileURLToPath(new URL('../../docs/dashboard/', import.meta.url))
+  : `${mkdtempSync(join(tmpdir(), 'dk-dashboard-shots-'))}/`;
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 
