@@ -1,3 +1,5 @@
+import { encodeAgentInfo } from '../protocol/agent-info.ts';
+import { packageVersion } from '../util/version.ts';
 import { EventEmitter } from 'node:events';
 import { connect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -223,6 +225,7 @@ export class Agent extends EventEmitter {
       onHello: (features) => {
         this.#attempt = 0;
         this.#refusals = 0;
+        if (features & Feature.INFO) mux.command(0, Command.AGENT_INFO, encodeAgentInfo(packageVersion()));
         if (features & Feature.ALLOWLIST) this.#tellAllowlist(mux);
         if (features & Feature.EXPOSE) this.#publish(mux);
       },

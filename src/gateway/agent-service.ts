@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { GatewayConfig } from '../config/gateway-config.ts';
 import { Mux } from '../mux/mux.ts';
-import { ALL_FEATURES, Command, Feature, type CmdFrame } from '../protocol/index.ts';
+import { ALL_FEATURES, Command, Feature, type CmdFrame, decodeAgentInfo } from '../protocol/index.ts';
 import type { Logger } from '../util/log.ts';
 import { AgentAllowlist } from './agent-allowlist.ts';
 import { AgentRegistry, type AgentLink, type ScanResult } from './agents.ts';
@@ -56,7 +56,7 @@ export class AgentService {
       onClose: (err) => { if (link) this.#gone(link, err); },
     });
     if (mux.closed) return;
-    link = { name, remote, since: Date.now(), exposes: new Set(), exposesPending: 0, mux, encrypted: overLink, allowlist: new AgentAllowlist(), resumes: 0 };
+    link = { name, remote, since: Date.now(), exposes: new Set(), exposesPending: 0, mux, encrypted: overLink, allowlist: new AgentAllowlist(), resumes: 0, version: null };
     const old = this.registry.add(link);
     if (old) {
       log.info({ backend: name, old: old.remote, remote }, 'newer connection for this backend replaces the old one');
@@ -112,6 +112,13 @@ export class AgentService {
         if (rules) this.#init.log.info({ backend: link.name, allowlist: rules.length > 16 ? [...rules.slice(0, 16), `… ${rules.length} rules`] : rules }, 'agent told its allowlist');
       } catch (err) {
         link.mux.destroy(err as Error); // malformed: a protocol error, as for any bad frame
+      }
+    }
+    else if (f.command === Command.AGENT_INFO && link.mux.features & Feature.INFO) {
+      try {
+        link.version = decodeAgentInfo(f.params).version;
+      } catch (err) {
+        link.mux.destroy(err as Error);
       }
     }
     else if (f.command === Command.EXPOSE && link.mux.features & Feature.EXPOSE) {

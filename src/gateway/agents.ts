@@ -19,6 +19,8 @@ export interface AgentLink {
   allowlist: AgentAllowlist;
   /** Times this link resumed on a new TCP connection since the agent came online. */
   resumes: number;
+  /** The agent's software version (AGENT_INFO), or null until it says (older agents never do). */
+  version: string | null;
 }
 
 export interface ScanResult {

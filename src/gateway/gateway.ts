@@ -216,7 +216,7 @@ export class Gateway {
         return {
           name, online: !!a, since: a?.since ?? null, remote: a?.remote ?? null, encrypted: a?.encrypted ?? null, features: a?.mux.features ?? null,
           rttMs: a?.mux.rttMs ?? null, sessions: a?.mux.sessions.size ?? 0, exposes: this.exposes().filter((e) => e.backend === name),
-          allowlist: a?.allowlist.rules() ?? null, linkResumes: a?.resumes ?? 0,
+          allowlist: a?.allowlist.rules() ?? null, linkResumes: a?.resumes ?? 0, version: a?.version ?? null,
         };
       }),
       scan: (backend, port) => this.#agents.scan(backend, port),

@@ -22,6 +22,8 @@ export const Command = {
    * does not know it ignores it like any unknown command and sees the close (allowlist.ts has the codec).
    */
   REFUSED: 8,
+  /** Agent → gateway after HELLO (feature INFO): the agent's software version (agent-info.ts). */
+  AGENT_INFO: 9,
 } as const;
 
 /** HELLO feature bits. The features in use are the intersection of both sides' sets. */
@@ -36,13 +38,15 @@ export const Feature = {
   BIG: 8,
   /** The agent tells the gateway its allowlist (ALLOWLIST), so the API can refuse what the agent would. */
   ALLOWLIST: 16,
+  /** The agent tells the gateway its version (AGENT_INFO), shown by the API and the dashboard. */
+  INFO: 32,
 } as const;
 /**
  * What DoorKeeper offers by default. BIG is understood but not offered: in a full bench run it
  * made the plain link's single stream 0.78 × and dk connect's 0.70 × the code before it, at 1.17 ×
  * and 1.48 × the CPU per GiB, for 1.02 × on the encrypted link (docs/performance.md).
  */
-export const ALL_FEATURES = Feature.FLOW | Feature.PONG | Feature.EXPOSE | Feature.ALLOWLIST;
+export const ALL_FEATURES = Feature.FLOW | Feature.PONG | Feature.EXPOSE | Feature.ALLOWLIST | Feature.INFO;
 export const PROTOCOL_VERSION = 1;
 
 export interface Hello {

@@ -5,3 +5,4 @@ export * from './decode.ts';
 export * from './command.ts';
 export * from './address.ts';
 export * from './allowlist.ts';
+export * from './agent-info.ts';

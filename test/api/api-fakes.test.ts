@@ -54,7 +54,7 @@ function fake(): { deps: ApiDeps; users: FakeUsers; killed: string[]; scanHosts:
   const killed: string[] = [];
   const scanHosts = ['10.0.0.1', '10.0.0.2', '192.168.1.5'];
   const backends: BackendView[] = ['home', 'lab'].map((name) => ({
-    name, online: name === 'home', since: 0, remote: '203.0.113.1:5000', encrypted: true, features: 7, rttMs: 1, sessions: 0, exposes: [], allowlist: null, linkResumes: 0,
+    name, online: name === 'home', since: 0, remote: '203.0.113.1:5000', encrypted: true, features: 7, rttMs: 1, sessions: 0, exposes: [], allowlist: null, linkResumes: 0, version: name === 'home' ? '0.1.0' : null,
   }));
   const sessions: SessionView[] = [
     { key: 'home.1', kind: 'grant', backend: 'home', grantId: null, user: 'alice', clientIp: '10.1.1.1', clientPort: 1, accessPort: 1, target: '127.0.0.1:22', startedAt: 0, bytesUp: 5, bytesDown: 7 },

@@ -16,6 +16,7 @@ import { dial, echoServer, http } from '../helpers/net.ts';
 import { launchChromium } from '../helpers/browser.ts';
 import { UdpPeer } from '../helpers/rustdesk.ts';
 import type { Agent } from '../../src/agent/agent.ts';
+import { packageVersion } from '../../src/util/version.ts';
 
 /**
  * Screenshots of every view: into docs/dashboard/ with DK_SCREENSHOTS=docs (`npm run screenshots`),
@@ -105,6 +106,8 @@ test('sign in with the admin token; the agent comes online on the backends view'
   ag = await agent(g.servPort);
   await online(g);
   await row.getByText('online', { exact: true }).waitFor();
+  // The version the agent told the gateway (AGENT_INFO).
+  await row.getByText(packageVersion(), { exact: true }).waitFor();
 });
 
 let accessPort = 0;

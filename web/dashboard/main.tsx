@@ -105,10 +105,11 @@ function Backends(props: { state: State }) {
   return (
     <section aria-labelledby="h-backends">
       <h2 id="h-backends">Backends</h2>
-      <Table caption="Backends" cols={['Name', 'State', 'RTT', 'Link', 'Resumes', 'Sessions', 'Allowlist', 'Since']} empty="No backends you may use."
+      <Table caption="Backends" cols={['Name', 'State', 'Agent', 'RTT', 'Link', 'Resumes', 'Sessions', 'Allowlist', 'Since']} empty="No backends you may use."
         rows={props.state.backends.map((b) => [
           <strong>{b.name}</strong>,
           <span class={b.online ? 'ok' : 'off'}>{b.online ? 'online' : 'offline'}</span>,
+          b.agent_version ?? '—',
           b.rtt_ms === null ? '—' : `${b.rtt_ms} ms`,
           b.encrypted === null ? '—' : b.encrypted ? 'encrypted' : 'plain',
           b.online ? b.link_resumes : '—',

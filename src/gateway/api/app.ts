@@ -60,7 +60,7 @@ function backendsJson(u: User, gw: ApiDeps): Record<string, unknown>[] {
   return gw.backends().filter((b) => authorize(u, { backend: b.name }) === null).map((b) => ({
     name: b.name, online: b.online, since: b.since === null ? null : iso(b.since), remote: b.remote !== null && u.admin ? b.remote : undefined,
     encrypted: b.encrypted, features: b.features, rtt_ms: b.rttMs, sessions: b.sessions, exposes: b.exposes, allowlist: b.allowlist,
-    link_resumes: b.linkResumes,
+    link_resumes: b.linkResumes, agent_version: b.version,
   }));
 }
 

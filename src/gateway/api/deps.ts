@@ -24,6 +24,8 @@ export interface BackendView {
   allowlist: string[] | null;
   /** Link resumes since the agent came online (0 when offline or over plain TCP). */
   linkResumes: number;
+  /** The agent's version (AGENT_INFO), null when offline or an older agent. */
+  version: string | null;
 }
 
 /** A live session as the API shows it: the table's record without its live objects, with byte counts. */
