@@ -71,6 +71,10 @@ const ID_MIN_BYTES = 6;
  */
 export const MAX_REQUESTS_PER_CONN = 16;
 const REG_PK_WINDOW_MS = 6_000;
+/** How long a PunchHole with udp_port waits for B's PunchHoleSent over UDP (the client listens 20 s). */
+export const UDP_PUNCH_TTL_MS = 20_000;
+/** Outstanding UDP punches remembered at once; beyond, new ones are forwarded as TCP punches. */
+export const MAX_UDP_PUNCHES = 10_000;
 
 export class RendezvousCore {
   readonly #peers: PeerTable;
@@ -82,6 +86,11 @@ export class RendezvousCore {
   /** tcp_punch: the connection of a requester (A) waiting for an answer, by its address. */
   readonly #waiting = new Map<string, RdvConn>();
   #relayTurn = 0;
+  /**
+   * UDP punches forwarded to B (PunchHole with udp_port), by requester address and B's id: the
+   * only PunchHoleSent datagrams taken are those that answer one of these, from B's registered IP.
+   */
+  readonly #udpPunches = new Map<string, { bAddress: string; expires: number }>();
   readonly #forwards: RateLimiter | null;
   /** Pre-encoded answers of the hot UDP path. */
   readonly #regPeerTrue = encodeRendezvous({ union: { case: 'registerPeerResponse', value: { requestPk: true } } });
@@ -124,9 +133,14 @@ export class RendezvousCore {
         if (r !== null) reply(encodeRendezvous({ union: { case: 'registerPkResponse', value: { result: r } } }));
         return;
       }
+      case 'punchHoleSent':
+        // B's UDP punch answer (docs/rendezvous.md "UDP hole punching"): taken only when it
+        // answers a PunchHole we sent with udp_port, and answered over A's TCP, never by UDP.
+        return this.#udpPunchHoleSent(m.union.value, from);
       default:
-        // PunchHoleRequest, PunchHoleSent, LocalAddr over UDP: ignored on purpose (reflection,
-        // hbbs 80d3a50/109d9a2); ConfigureUpdate (runtime reconfiguration from loopback) and
+        // PunchHoleRequest, LocalAddr over UDP: ignored on purpose (reflection, hbbs
+        // 80d3a50/109d9a2); TestNatRequest over UDP: its answer is larger than the request
+        // (docs/rendezvous.md); ConfigureUpdate (runtime reconfiguration from loopback) and
         // SoftwareUpdate are not offered; anything else has no UDP meaning.
         return this.#ev.dropped(`udp_${m.union.case ?? 'empty'}`);
     }
@@ -264,7 +278,7 @@ export class RendezvousCore {
         if (a) {
           a.send(encodeRendezvous({ union: { case: 'punchHoleResponse', value: {
             socketAddr: encodeAddrMangle(conn.remote), pk: this.#signedPk(phs.version, phs.id), relayServer: phs.relayServer,
-            union: { case: 'natType', value: phs.natType },
+            union: { case: 'natType', value: phs.natType }, socketAddrV6: globalV6(phs.socketAddrV6),
           } } }));
           this.#ev.punch('answered');
           this.#ev.audit({ event: 'rdv_punch', clientIp: a.remote.address, target: phs.id, detail: `punch_hole peer=${conn.remote.address}:${conn.remote.port}` });
@@ -277,6 +291,7 @@ export class RendezvousCore {
         if (a) {
           a.send(encodeRendezvous({ union: { case: 'punchHoleResponse', value: {
             socketAddr: la.localAddr, pk: this.#signedPk(la.version, la.id), relayServer: la.relayServer, union: { case: 'isLocal', value: true },
+            socketAddrV6: globalV6(la.socketAddrV6),
           } } }));
           this.#ev.punch('answered_local');
           this.#ev.audit({ event: 'rdv_punch', clientIp: a.remote.address, target: la.id, detail: 'local_addr (same network)' });
@@ -345,7 +360,7 @@ export class RendezvousCore {
     this.#waiting.set(key(conn.remote), conn);
   }
 
-  #punchHoleRequest(a: RdvConn, ph: { id: string; natType: NatType; licenceKey: string }): void {
+  #punchHoleRequest(a: RdvConn, ph: { id: string; natType: NatType; licenceKey: string; udpPort: number; forceRelay: boolean; socketAddrV6: Uint8Array }): void {
     const fail = (failure: PunchHoleResponse_Failure, label: string): void => {
       a.send(encodeRendezvous({ union: { case: 'punchHoleResponse', value: { failure } } }));
       this.#ev.punch(label);
@@ -358,14 +373,60 @@ export class RendezvousCore {
     const relayServer = this.#nextRelay();
     const socketAddr = encodeAddrMangle(a.remote);
     const sameIntranet = !a.ws && isIP(b.address) === isIP(a.remote.address) && b.address === a.remote.address;
+    // The requester's IPv6 punch socket, forwarded only when it is a global unicast address:
+    // B sends punch datagrams to it for up to 20 s (docs/rendezvous.md).
+    const socketAddrV6 = globalV6(ph.socketAddrV6);
     if (sameIntranet) {
-      this.#toPeer(b, encodeRendezvous({ union: { case: 'fetchLocalAddr', value: { socketAddr, relayServer } } }));
+      this.#toPeer(b, encodeRendezvous({ union: { case: 'fetchLocalAddr', value: { socketAddr, relayServer, socketAddrV6 } } }));
       this.#ev.punch('forwarded_local');
     } else {
       const natType = this.#o.alwaysUseRelay ? NatType.SYMMETRIC : ph.natType;
-      this.#toPeer(b, encodeRendezvous({ union: { case: 'punchHole', value: { socketAddr, natType, relayServer } } }));
-      this.#ev.punch('forwarded');
+      // udp_port: the port A's UDP socket was seen from; B punches A's observed IP at that port
+      // and answers PunchHoleSent over UDP. Only for a UDP-registered B (its registered IP is
+      // what authenticates that answer) and while the table has room.
+      const udpPort = ph.udpPort > 0 && ph.udpPort <= 0xffff && !this.#o.alwaysUseRelay && !(b.route && !b.route.closed) && this.#rememberUdpPunch(a, b)
+        ? ph.udpPort : 0;
+      this.#toPeer(b, encodeRendezvous({ union: { case: 'punchHole', value: { socketAddr, natType, relayServer, udpPort, forceRelay: ph.forceRelay, socketAddrV6 } } }));
+      this.#ev.punch(udpPort > 0 ? 'forwarded_udp' : 'forwarded');
     }
+  }
+
+  #rememberUdpPunch(a: RdvConn, b: Peer): boolean {
+    const now = this.#now();
+    if (this.#udpPunches.size >= MAX_UDP_PUNCHES) {
+      for (const [k, v] of this.#udpPunches) if (v.expires <= now) this.#udpPunches.delete(k);
+      if (this.#udpPunches.size >= MAX_UDP_PUNCHES) {
+        this.#ev.dropped('udp_punch_table_full');
+        return false;
+      }
+    }
+    this.#udpPunches.set(`${key(a.remote)}|${b.id}`, { bAddress: b.address, expires: now + UDP_PUNCH_TTL_MS });
+    return true;
+  }
+
+  /** PunchHoleSent by UDP: B's answer to a PunchHole with udp_port (rendezvous_mediator.rs punch_udp_hole). */
+  #udpPunchHoleSent(phs: { socketAddr: Uint8Array; id: string; relayServer: string; natType: NatType; version: string; socketAddrV6: Uint8Array }, from: Addr): void {
+    let aAddr: Addr;
+    try {
+      aAddr = decodeAddrMangle(phs.socketAddr);
+    } catch {
+      return this.#ev.dropped('udp_punchHoleSent');
+    }
+    const k = `${key(aAddr)}|${phs.id}`;
+    const pending = this.#udpPunches.get(k);
+    // B sends it three times; only the first that matches is used, the rest find nothing.
+    if (!pending || pending.expires <= this.#now() || pending.bAddress !== from.address) return this.#ev.dropped('udp_punchHoleSent');
+    this.#udpPunches.delete(k);
+    const a = this.#waiting.get(key(aAddr));
+    if (!a) return this.#ev.punch('requester_gone');
+    const b = this.#peers.memory(phs.id);
+    if (b) b.natType = phs.natType;
+    a.send(encodeRendezvous({ union: { case: 'punchHoleResponse', value: {
+      socketAddr: encodeAddrMangle(from), pk: this.#signedPk(phs.version, phs.id), relayServer: phs.relayServer,
+      union: { case: 'natType', value: phs.natType }, isUdp: true, socketAddrV6: globalV6(phs.socketAddrV6),
+    } } }));
+    this.#ev.punch('answered_udp');
+    this.#ev.audit({ event: 'rdv_punch', clientIp: a.remote.address, target: phs.id, detail: `punch_hole udp peer=${from.address}:${from.port}` });
   }
 
   /** Whether the requester's address may have one more request forwarded now (a punch storm is not). */
@@ -415,6 +476,18 @@ export class RendezvousCore {
 
 export function key(a: Addr): string {
   return `${a.address}|${a.port}`;
+}
+
+/**
+ * A peer-supplied socket_addr_v6 if it decodes to a global unicast IPv6 address (2000::/3) with a
+ * port; else empty. The other side sends punch datagrams to it, so loopback, link-local, ULA,
+ * multicast and v4-mapped targets are not passed on.
+ */
+export function globalV6(bytes: Uint8Array): Uint8Array {
+  if (bytes.length !== 18) return new Uint8Array(0);
+  // 18 bytes: 16 address bytes then the port, little-endian (addr-mangle.ts).
+  const port = bytes[16]! | (bytes[17]! << 8);
+  return port > 0 && (bytes[0]! & 0xe0) === 0x20 ? bytes : new Uint8Array(0);
 }
 
 function isLoopback(ip: string): boolean {
