@@ -50,6 +50,9 @@ test('UDP punch with the codec: udp_port, force_relay and a global socket_addr_v
     assert.equal(await a.next(500), null, 'the two repeated datagrams are not answered again');
     assert.equal(await bPunch.nextBytes(300), null, 'no UDP answer to PunchHoleSent');
     assert.ok(f.audit.some((e) => e.event === 'rdv_punch' && e.target === 'peer-u-001' && e.detail.includes('udp')), JSON.stringify(f.audit));
+    const punches = await f.registry.getSingleMetricAsString('dk_rendezvous_punch_total');
+    assert.match(punches, /outcome="forwarded_udp"} 1/);
+    assert.match(punches, /outcome="answered_udp"} 1/);
     // force_relay is passed on as the client sent it.
     a.send({ union: { case: 'punchHoleRequest', value: { id: 'peer-u-001', natType: NatType.SYMMETRIC, licenceKey: f.rdv.enforcedKey, version: '1.4.9', forceRelay: true } } });
     const ph2 = await b.next();
