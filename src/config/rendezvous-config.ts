@@ -83,3 +83,8 @@ export function rendezvousPorts(c: RendezvousConfig): RendezvousPorts | null {
     relayWsPort: c.websocket ? at(c.relay_ws_port, 3) : null,
   };
 }
+
+/** The setting a rendezvous or relay listener comes from, for the error when it cannot listen (gateway/listen.ts). */
+export function rendezvousListenKeys(name: 'port' | 'nat_port' | 'ws_port' | 'relay_port' | 'relay_ws_port'): { port: string; portFlag: string; bind: string } {
+  return { port: `rendezvous.${name}`, portFlag: name === 'port' ? '--rendezvous-port' : `rendezvous.${name} in the config file`, bind: 'bind' };
+}

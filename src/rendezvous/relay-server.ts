@@ -11,11 +11,12 @@
  * and audit records; this file knows nothing of the gateway.
  */
 import { once } from 'node:events';
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { clientIp } from '../gateway/api/client-ip.ts';
+import { rendezvousListenKeys } from '../config/rendezvous-config.ts';
+import { listenOn } from '../gateway/listen.ts';
 import type { NetSet } from '../util/cidr.ts';
 import type { Logger } from '../util/log.ts';
 import { toV4IfMapped } from './addr-mangle.ts';
@@ -25,6 +26,7 @@ import { RelayPairing, type PairingRefusal } from './relay-pairing.ts';
 import { RelayPipe, type PipeEndReason } from './relay-pipe.ts';
 import { checkRelayRequest, type RequestRefusal } from './relay-request.ts';
 import { sourceKey } from './source-key.ts';
+import { wsClientIp } from './ws-client-ip.ts';
 
 /**
  * Why the relay closed a connection that never became part of a pair:
@@ -211,7 +213,7 @@ export class RelayServer {
       this.#http.on('upgrade', (req, socket: Socket, head: Buffer) => {
         const conn = this.#wsConns.get(socket);
         if (!conn || conn.state !== 'handshake' || this.#closed) return void socket.destroy();
-        if (!conn.counted && !this.#countIp(conn, this.#proxiedIp(req))) return;
+        if (!conn.counted && !this.#countIp(conn, wsClientIp(req, this.#trusted))) return;
         this.#wss!.handleUpgrade(req, socket, head, (ws) => this.#wsOpen(conn, ws));
       });
       this.#http.on('request', (_req, res) => {
@@ -230,8 +232,8 @@ export class RelayServer {
   static async listen(o: RelayServerOptions): Promise<RelayServer> {
     const r = new RelayServer(o);
     try {
-      await listenOn(r.#tcp, r.#bind, o.tcpPort);
-      if (r.#http && o.wsPort !== null) await listenOn(r.#http, r.#bind, o.wsPort);
+      await listenOn(r.#tcp, r.#bind, o.tcpPort, rendezvousListenKeys('relay_port'));
+      if (r.#http && o.wsPort !== null) await listenOn(r.#http, r.#bind, o.wsPort, rendezvousListenKeys('relay_ws_port'));
     } catch (e) {
       await r.close();
       throw e;
@@ -369,15 +371,6 @@ export class RelayServer {
   }
 
   /** The client a trusted proxy's upgrade request names (the proxy itself when it names none). */
-  #proxiedIp(req: IncomingMessage): string {
-    const headers = new Headers();
-    const xff = req.headers['x-forwarded-for'];
-    const real = req.headers['x-real-ip'];
-    const fwd = typeof xff === 'string' ? xff : typeof real === 'string' ? real : undefined;
-    if (fwd !== undefined) headers.set('x-forwarded-for', fwd);
-    return toV4IfMapped(clientIp(req.socket.remoteAddress, headers, this.#trusted));
-  }
-
   /** A complete first message arrived. */
   #request(conn: Conn, payload: Uint8Array, early: Buffer[]): void {
     this.#handshaking.delete(conn);
@@ -496,16 +489,6 @@ function definedOnly(o: RelayServerOptions): Partial<Settings> {
     if (v !== undefined) out[k] = v;
   }
   return out;
-}
-
-function listenOn(server: NetServer, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }
 
 async function closeServer(server: NetServer): Promise<void> {

@@ -3,11 +3,12 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer, isIPv6, type Server, type Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ConfigError } from '../config/errors.ts';
-import { clientIp } from '../gateway/api/client-ip.ts';
+import { rendezvousListenKeys } from '../config/rendezvous-config.ts';
 import { listenOn } from '../gateway/listen.ts';
 import type { NetSet } from '../util/cidr.ts';
 import type { Logger } from '../util/log.ts';
 import { toV4IfMapped } from './addr-mangle.ts';
+import { wsClientIp } from './ws-client-ip.ts';
 import { ConnLimiter } from './conn-limiter.ts';
 import { Deadline } from './deadline.ts';
 import { encodeFrame, FrameDecoder } from './framing.ts';
@@ -123,7 +124,7 @@ export class RendezvousServer {
     udp.on('message', (msg, rinfo) => this.#datagram(msg, rinfo.address, rinfo.port));
     this.#tcp = createServer({ noDelay: true }, (s) => this.#acceptMain(s));
     this.#nat = createServer({ noDelay: true }, (s) => this.#acceptNat(s));
-    await listenOn(this.#tcp, o.bind, o.port, keys('port'));
+    await listenOn(this.#tcp, o.bind, o.port, rendezvousListenKeys('port'));
     // UDP N shares the TCP port number (ephemeral in tests: whatever TCP got).
     await new Promise<void>((resolve, reject) => {
       udp.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE'
@@ -131,7 +132,7 @@ export class RendezvousServer {
         : e));
       udp.bind(o.port === 0 ? this.port : o.port, o.bind, () => { udp.removeAllListeners('error'); udp.on('error', (err) => o.log.warn({ err }, 'rendezvous UDP socket error')); resolve(); });
     });
-    await listenOn(this.#nat, o.bind, o.natPort, keys('nat_port'));
+    await listenOn(this.#nat, o.bind, o.natPort, rendezvousListenKeys('nat_port'));
     if (o.wsPort !== null) {
       // Only upgrades, with small headers, complete within `idle` of the accept.
       const idleMs = o.idleS * 1000;
@@ -156,14 +157,14 @@ export class RendezvousServer {
         s.once('close', () => this.#limiter.release(ip));
       });
       this.#wsHttp.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-        const ip = this.#wsIp(req);
+        const ip = wsClientIp(req, this.#o.trustedProxies);
         if (!counted.has(socket)) {
           if (!this.#admit(ip)) return void socket.destroy();
           socket.once('close', () => this.#limiter.release(ip));
         }
         this.#ws?.handleUpgrade(req, socket, head, (ws) => this.#acceptWs(ws, req, ip));
       });
-      await listenOn(this.#wsHttp, o.bind, o.wsPort, keys('ws_port'));
+      await listenOn(this.#wsHttp, o.bind, o.wsPort, rendezvousListenKeys('ws_port'));
     }
     this.#heartbeat = setInterval(() => this.#beat(), o.heartbeatS * 1000);
     this.#heartbeat.unref();
@@ -302,15 +303,6 @@ export class RendezvousServer {
 
   // ---- WebSocket N+2
 
-  #wsIp(req: IncomingMessage): string {
-    const headers = new Headers();
-    const real = req.headers['x-real-ip'];
-    const xff = req.headers['x-forwarded-for'];
-    const fwd = typeof xff === 'string' ? xff : typeof real === 'string' ? real : undefined;
-    if (fwd) headers.set('x-forwarded-for', fwd);
-    return toV4IfMapped(clientIp(req.socket.remoteAddress, headers, this.#o.trustedProxies));
-  }
-
   #acceptWs(ws: WebSocket, req: IncomingMessage, ip: string): void {
     const direct = toV4IfMapped(req.socket.remoteAddress ?? '');
     // Behind a trusted proxy the port of the peer is unknown: 0, as hbbs does.
@@ -424,9 +416,4 @@ class WsConn implements RdvConn {
 function toBytes(data: Buffer | ArrayBuffer | Buffer[]): Uint8Array {
   if (Array.isArray(data)) return Buffer.concat(data);
   return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
-}
-
-/** The setting a rendezvous listener comes from, for the error when it cannot listen. */
-function keys(name: 'port' | 'nat_port' | 'ws_port'): { port: string; portFlag: string; bind: string } {
-  return { port: `rendezvous.${name}`, portFlag: name === 'port' ? '--rendezvous-port' : `rendezvous.${name} in the config file`, bind: 'bind' };
 }

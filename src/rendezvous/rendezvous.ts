@@ -12,7 +12,6 @@ import { PeerTable, REG_TIMEOUT_MS } from './peer-table.ts';
 import { RendezvousCore, type RendezvousEvents } from './rendezvous-core.ts';
 import { RendezvousServer } from './rendezvous-server.ts';
 import { RelayServer } from './relay-server.ts';
-import { ConfigError } from '../config/errors.ts';
 
 /**
  * The RustDesk-compatible rendezvous as one subsystem the gateway composes: the hbbs key files in
@@ -120,8 +119,6 @@ export class Rendezvous {
       });
     } catch (e) {
       await server.close();
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EADDRINUSE') throw new ConfigError(`rendezvous.relay_port ${ports.relayPort} (or relay_ws_port ${String(ports.relayWsPort)}): already in use by another program; move them with rendezvous.relay_port / relay_ws_port, or pick another base port`);
       throw e;
     }
     const r = new Rendezvous(keys, enforcedKey, table, metrics, server, relay, blocked, init.repo);

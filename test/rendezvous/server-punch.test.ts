@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { test } from 'node:test';
+import { ConfigError } from '../../src/config/errors.ts';
 import { decodeAddrMangle, encodeAddrMangle } from '../../src/rendezvous/addr-mangle.ts';
 import { NatType } from '../../src/rendezvous/gen/rendezvous_pb.ts';
 import { openIdPk, parsePublicKeyFile } from '../../src/rendezvous/keys.ts';
@@ -250,5 +253,17 @@ test('the relay beside the rendezvous: A and B pair by uuid with the enforced Ke
     assert.ok(refused.values.some((v) => v.value >= 1), JSON.stringify(refused.values));
   } finally {
     await f.close();
+  }
+});
+
+test('a relay port in use is a ConfigError naming rendezvous.relay_port (gateway/listen.ts, as every listener)', async () => {
+  const busy = createServer();
+  busy.listen(0, '127.0.0.1');
+  await once(busy, 'listening');
+  const port = (busy.address() as AddressInfo).port;
+  try {
+    await assert.rejects(startRendezvous({ relay_port: port }), (e: unknown) => e instanceof ConfigError && /rendezvous\.relay_port/.test(e.message));
+  } finally {
+    busy.close();
   }
 });
