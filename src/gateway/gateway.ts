@@ -239,7 +239,7 @@ export class Gateway {
         return {
           info: () => ({
             key: r.keys.keys.publicKeyBase64, enforced: r.enforcedKey !== '', ports: r.ports(),
-            peers_in_memory: r.table.size, peers_online: r.table.onlineCount(), peers_stored: r.table.repo.count(),
+            peers_in_memory: r.table.size, peers_online: r.table.onlineCount(), peers_stored: r.table.stored,
           }),
           peers: (o) => r.peers(o), deletePeer: (id) => r.deletePeer(id), blocked: () => r.blocked(), block: (ip) => r.block(ip), unblock: (ip) => r.unblock(ip),
         };

@@ -53,7 +53,7 @@ export class PeerTable {
   readonly #max: number;
   readonly #now: () => number;
   readonly #maxStored: number;
-  /** Rows in the repo (counted once at start, then kept). */
+  /** Rows in the repo: counted once at start, then kept as peers are stored and deleted (the API and the dashboard read it every second; a count(*) over millions of rows would not do). */
   stored: number;
 
   constructor(repo: PeerRepo, maxPeers: number, now: () => number = Date.now, maxStored = Number.MAX_SAFE_INTEGER) {

@@ -170,9 +170,9 @@ export class RendezvousServer {
     this.#heartbeat.unref();
   }
 
-  /** A connection from `ip` may open (not blocked, under the limits): it then holds a slot. */
+  /** A connection from `ip` (already in its IPv4 form) may open (not blocked, under the limits): it then holds a slot. */
   #admit(ip: string): boolean {
-    if (this.#o.blocked(ip) || (ip !== toV4IfMapped(ip) && this.#o.blocked(toV4IfMapped(ip)))) {
+    if (this.#o.blocked(ip)) {
       this.#ev.dropped('blocked');
       return false;
     }
@@ -183,14 +183,15 @@ export class RendezvousServer {
 
   #datagram(msg: Buffer, address: string, port: number): void {
     if (msg.length > this.#o.maxDatagram) return this.#ev.dropped('datagram_too_large');
-    if (this.#o.blocked(toV4IfMapped(address))) return this.#ev.dropped('blocked');
+    const from = { address: toV4IfMapped(address), port };
+    if (this.#o.blocked(from.address)) return this.#ev.dropped('blocked');
     let m: RendezvousMessage;
     try {
       m = decodeRendezvous(msg);
     } catch {
       return this.#ev.dropped('undecodable');
     }
-    this.#core.udp(m, { address: toV4IfMapped(address), port }, msg.length);
+    this.#core.udp(m, from, msg.length);
   }
 
   // ---- TCP N
