@@ -1,5 +1,5 @@
 import { PayloadError } from './errors.ts';
-import { MAX_CMD_PARAMS } from './frame.ts';
+import { packParamBlocks } from './param-blocks.ts';
 
 /**
  * ALLOWLIST (CMD 7, agent → gateway, SESSION-ID 0, feature 16): what the agent will dial, sent
@@ -48,25 +48,10 @@ function ruleBytes(r: AllowRule): Buffer {
 
 /** Parameter blocks for as many ALLOWLIST frames as `rules` need; the last carries LAST. */
 export function encodeAllowlist(rules: readonly AllowRule[], incomplete = false): Buffer[] {
-  const flags = incomplete ? AllowFlag.INCOMPLETE : 0;
-  const out: Buffer[] = [];
-  let cur: Buffer[] = [];
-  let size = 1;
-  const flush = (last: boolean): void => {
-    out.push(Buffer.concat([Buffer.from([flags | (last ? AllowFlag.LAST : 0)]), ...cur]));
-    cur = [];
-    size = 1;
-  };
-  for (const r of rules) {
-    for (let i = 0; i < r.ports.length; i += MAX_RANGES) {
-      const entry = ruleBytes({ ...r, ports: r.ports.slice(i, i + MAX_RANGES) });
-      if (size + entry.length > MAX_CMD_PARAMS) flush(false);
-      cur.push(entry);
-      size += entry.length;
-    }
-  }
-  flush(true);
-  return out;
+  // A rule with more port ranges than one entry holds becomes several entries for the same net.
+  const entries = rules.flatMap((r) => Array.from({ length: Math.ceil(r.ports.length / MAX_RANGES) }, (_, k) =>
+    ruleBytes({ ...r, ports: r.ports.slice(k * MAX_RANGES, (k + 1) * MAX_RANGES) })));
+  return packParamBlocks(entries, incomplete ? AllowFlag.INCOMPLETE : 0, AllowFlag.LAST);
 }
 
 export function decodeAllowlist(p: Buffer): AllowlistFrame {

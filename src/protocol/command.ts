@@ -1,5 +1,6 @@
 import { PayloadError } from './errors.ts';
 import { MAX_CMD_PARAMS } from './frame.ts';
+import { packParamBlocks } from './param-blocks.ts';
 
 /**
  * CMD codes. 0 and 1 are the seed's (SPEC §4); codes ≥ 2 are DoorKeeper extensions, used only
@@ -106,22 +107,7 @@ export interface ScanReply {
  * into as many parameter blocks as needed; the last carries ScanFlag.LAST.
  */
 export function encodeScanReplies(hosts: readonly Uint8Array[], flags = 0): Buffer[] {
-  const out: Buffer[] = [];
-  let cur: Buffer[] = [];
-  let size = 1;
-  const flush = (last: boolean): void => {
-    out.push(Buffer.concat([Buffer.from([flags | (last ? ScanFlag.LAST : 0)]), ...cur]));
-    cur = [];
-    size = 1;
-  };
-  for (const h of hosts) {
-    const entry = Buffer.concat([Buffer.from([h.length]), h]);
-    if (size + entry.length > MAX_CMD_PARAMS) flush(false);
-    cur.push(entry);
-    size += entry.length;
-  }
-  flush(true);
-  return out;
+  return packParamBlocks(hosts.map((h) => Buffer.concat([Buffer.from([h.length]), h])), flags, ScanFlag.LAST);
 }
 
 export function decodeScanReply(p: Buffer): ScanReply {
