@@ -14,6 +14,14 @@ export const SOCKET_QUEUE = 256 * 1024;
  */
 export const SOCKET_READ_LIMIT = 512 * 1024;
 
+/**
+ * How long a transport replaced by a resume is kept open for its peer to close (stop('linger')).
+ * The server lingers: a client that moves its session (client.ts, migrateLink) still has the old
+ * transport attached until the resume answer arrives on the new one, and closing the old one at
+ * once would often reach it first — the client would see a lost connection during a planned move.
+ */
+export const LINGER_MS = 2000;
+
 export interface DirectionKeys {
   send: Buffer;
   recv: Buffer;
@@ -97,9 +105,10 @@ export class Attachment implements RecordSink {
 
   /**
    * Lets go of the transport. `last` ends it gracefully after that final record (or after what is
-   * buffered, for an empty one) so a last ACK or CLOSE is not lost; otherwise it is destroyed.
+   * buffered, for an empty one) so a last ACK or CLOSE is not lost; 'linger' leaves it open, read
+   * and discarded, until the peer closes it (or LINGER_MS pass); otherwise it is destroyed.
    */
-  stop(last?: Buffer): void {
+  stop(last?: Buffer | 'linger'): void {
     if (!this.#live) return;
     this.#live = false;
     const t = this.transport;
@@ -109,7 +118,11 @@ export class Attachment implements RecordSink {
     t.off('close', this.#onGone);
     t.off('end', this.#onGone);
     t.on('error', () => undefined);
-    if (last) {
+    if (last === 'linger') {
+      t.resume();
+      t.once('end', () => t.destroy());
+      setTimeout(() => t.destroy(), LINGER_MS).unref();
+    } else if (last) {
       if (last.length > 0) t.end(last);
       else t.end();
       t.resume(); // discard whatever still arrives, so the transport can close

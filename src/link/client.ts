@@ -70,19 +70,120 @@ export async function connectLink(o: ConnectOptions): Promise<LinkStream> {
   const keys = trafficKeys(secrets.master, secrets.salt, 0);
   stream.attach(socket, { send: keys.c2s, recv: keys.s2c }, 0, reply.rest);
   const resumeForMs = o.resumeForMs ?? 60_000;
-  // One resume loop at a time; a detach that happens while one is finishing (even inside
-  // attach()) starts another, so no loss of connection is ever left unanswered.
-  let resuming = false;
-  const ensureResuming = (): void => {
-    if (resuming || stream.destroyed || stream.attached) return;
-    resuming = true;
+  // One resume loop at a time, and none while a migration runs; a detach that happens while
+  // either is finishing (even inside attach()) starts another, so no loss of connection is ever
+  // left unanswered.
+  const r = resumerOf(stream);
+  r.kick = () => {
+    if (r.running !== null || stream.destroyed || stream.attached) return;
+    r.running = 'loop';
     void resumeLoop(stream, open, clock, timeout, resumeForMs).finally(() => {
-      resuming = false;
-      ensureResuming();
+      r.running = null;
+      r.kick();
     });
   };
-  stream.on('detached', ensureResuming);
+  stream.on('detached', () => r.kick());
   return stream;
+}
+
+/**
+ * Who runs a RESUME exchange for a stream: its resume loop (connectLink) or a migration
+ * (migrateLink); at most one at a time, since each takes the session's next epoch. `kick` starts
+ * the loop if the stream is detached and nothing runs; a stream that connectLink did not make
+ * has no loop, and its kick does nothing.
+ */
+interface Resumer {
+  running: 'loop' | 'migration' | null;
+  kick: () => void;
+}
+
+/** Per stream, and forgotten with it. */
+const resumers = new WeakMap<LinkStream, Resumer>();
+
+function resumerOf(stream: LinkStream): Resumer {
+  let r = resumers.get(stream);
+  if (!r) {
+    r = { running: null, kick: () => undefined };
+    resumers.set(stream, r);
+  }
+  return r;
+}
+
+/**
+ * Moves a live client stream onto `transport` (a new relayed pipe, a direct TCP connection): a
+ * RESUME exchange on it while the current transport, if any, stays attached and keeps carrying
+ * data; then the stream is attached to `transport` and the old one is dropped (newer epoch wins;
+ * no 'detached' event). A net.Socket still connecting is fine.
+ *
+ * Rejects with a ResumeError, having destroyed `transport` and left the current transport as it
+ * was: 'busy' at once if the resume loop (or another migration) runs for this stream;
+ * 'transport' if `transport` fails, closes or does not answer within `timeoutMs` (default
+ * 10 s) in all; 'unknown-session', 'not-authentic' as for a resume; 'session-ended' if the stream
+ * is destroyed meanwhile. If the current transport is lost during the migration the resume loop
+ * waits for it, and starts when it ends unless the stream is attached by then.
+ *
+ * Why nothing is lost or duplicated although data keeps flowing on the old transport during the
+ * exchange (docs/link.md, "Moving a session to another transport"):
+ * - server → client: the proof carries what we received at proof time (R). The server may send
+ *   more on the old transport until it accepts; we take it, and after the move the server sends
+ *   again from R: LinkSession drops what we hold already by position (#onData). Meanwhile our
+ *   ACKs stay at R (holdAcks): an ACK beyond R reaching the server before the proof would put R
+ *   below what the server has freed, and the server would refuse the proof ('bad-position').
+ * - client → server: the server's answer carries what it received when it accepted, after which
+ *   it reads nothing more from the old transport (attach replaces it in the same turn); we send
+ *   again from there, so what we wrote on the old transport after that is not lost.
+ * - If the server accepted but its answer never arrives, the server has let go of the old
+ *   transport: it closes it (LINGER_MS in attachment.ts), our loop resumes with a newer epoch.
+ */
+export async function migrateLink(stream: LinkStream, transport: Duplex, o: { timeoutMs?: number } = {}): Promise<void> {
+  const r = resumerOf(stream);
+  if (r.running !== null) {
+    transport.destroy();
+    throw new ResumeError('busy', r.running === 'loop' ? 'the stream is being resumed by its resume loop' : 'another migration of this stream is running');
+  }
+  if (stream.destroyed || stream.session.complete) {
+    transport.destroy();
+    throw new ResumeError('session-ended', 'the stream has ended');
+  }
+  r.running = 'migration';
+  const deadline = Date.now() + (o.timeoutMs ?? 10_000);
+  const left = (): number => Math.max(1, deadline - Date.now());
+  const live = (): void => {
+    if (stream.destroyed) throw new ResumeError('session-ended', 'the stream was destroyed during the migration');
+  };
+  const noError = (): void => undefined;
+  transport.on('error', noError);
+  // A stream destroyed meanwhile ends the exchange at once (readExact sees the close).
+  const onClose = (): void => { transport.destroy(); };
+  stream.once('close', onClose);
+  let held = false;
+  try {
+    const resume = new ResumeInitiator(stream.session, stream.secrets);
+    transport.write(resume.hello());
+    const ch = await readExact(transport, 1, left());
+    live();
+    if (ResumeInitiator.unknown(ch.msg[0])) throw new ResumeError('unknown-session', 'the server has no such session');
+    const rest = await readExact(transport, RESUME_CHALLENGE_SIZE - 1, left(), ch.rest);
+    live();
+    stream.session.holdAcks();
+    held = true;
+    transport.write(resume.prove(Buffer.concat([ch.msg, rest.msg])));
+    const reply = await readExact(transport, RESUME_REPLY_SIZE, left(), rest.rest);
+    live();
+    const { keys, peerReceived } = resume.finish(reply.msg);
+    stream.attach(transport, keys, peerReceived, reply.rest);
+    // attach() destroys a stream whose peer reports an impossible position.
+    if (stream.destroyed) throw stream.errored instanceof ResumeError ? stream.errored : new ResumeError('session-ended', 'the stream ended as the migration finished');
+  } catch (e) {
+    transport.destroy();
+    throw stream.destroyed && !(e instanceof ResumeError) ? new ResumeError('session-ended', 'the stream was destroyed during the migration') : asResumeError(e);
+  } finally {
+    transport.off('error', noError);
+    stream.off('close', onClose);
+    if (held && !stream.destroyed) stream.session.releaseAcks();
+    r.running = null;
+    r.kick();
+  }
 }
 
 const UNKNOWN_TO_LOSE = 3;

@@ -91,7 +91,9 @@ export type ResumeFailure =
   /** The session ended (destroyed or complete) while the resume ran. */
   | 'session-ended'
   /** The transport could not be opened, closed, failed or timed out during the exchange. */
-  | 'transport';
+  | 'transport'
+  /** Another resume of the same stream is running (client.ts: migrateLink while the resume loop runs, or two migrations). */
+  | 'busy';
 
 export class ResumeError extends LinkError {
   readonly reason: ResumeFailure;

@@ -1,5 +1,5 @@
 /** The link as a library, usable without the rest of DoorKeeper: `connectLink` and `LinkServer`. */
-export { connectLink, type ConnectOptions } from './client.ts';
+export { connectLink, migrateLink, type ConnectOptions } from './client.ts';
 export { LinkServer, type LinkServerOptions } from './server.ts';
 export { LinkStream, DEFAULT_LINK_OPTIONS, type LinkOptions } from './stream.ts';
 export { LinkSession, type LinkSessionInit, type RecordSink } from './session.ts';

@@ -136,7 +136,7 @@ export class LinkServer<T extends Duplex = Socket> {
       }
       const { reply, keys, peerReceived } = resume.accept(stream.session, stream.secrets);
       socket.write(reply);
-      stream.attach(socket, keys, peerReceived, p.rest);
+      stream.attach(socket, keys, peerReceived, p.rest, 'linger');
     } catch (e) {
       const err = e instanceof ResumeError ? e : new ResumeError('transport', (e as Error).message);
       stream.emit('resumeFailed', err);

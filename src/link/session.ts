@@ -79,6 +79,10 @@ export class LinkSession {
   /** A PING went out asking for an ACK (half the window is unacknowledged); cleared by the next ACK. */
   #ackAsked = false;
   #complete = false;
+  /** While a migration's proof is out, ACKs report at most this (holdAcks). */
+  #ackCap: number | null = null;
+  /** The last position an ACK reported. */
+  #ackedTo = 0;
 
   constructor(init: LinkSessionInit) {
     this.#init = init;
@@ -163,6 +167,25 @@ export class LinkSession {
   detach(): void {
     this.#sink = null;
     this.#ackTimer.stop();
+  }
+
+  /**
+   * From now until releaseAcks(), ACKs report at most what was received now. A client moving the
+   * session to a new transport (client.ts, migrateLink) calls this as it sends its resume proof,
+   * which carries `received`: the old transport keeps carrying data meanwhile, and an ACK beyond
+   * the proof that reached the server before the proof would put the proof's position below what
+   * the server holds (checkPeerReceived: 'bad-position', the session lost).
+   */
+  holdAcks(): void {
+    this.#ackCap = this.#recvNext;
+  }
+
+  /** Ends holdAcks(); acknowledges at once what was held back, on whatever transport is attached now. */
+  releaseAcks(): void {
+    if (this.#ackCap === null) return;
+    this.#ackCap = null;
+    if (this.#recvNext > this.#ackedTo) this.#sendAck();
+    this.#checkComplete();
   }
 
   /** Stops the session's timer for good (the owner is destroyed). */
@@ -286,11 +309,16 @@ export class LinkSession {
   #sendAck(): void {
     this.#ackTimer.stop();
     this.#ackPending = 0;
-    this.#sink?.control(Rec.ACK, this.#recvNext);
+    const sink = this.#sink;
+    if (sink === null) return;
+    const at = this.#ackCap === null ? this.#recvNext : Math.min(this.#recvNext, this.#ackCap);
+    this.#ackedTo = at;
+    sink.control(Rec.ACK, at);
   }
 
   #checkComplete(): void {
-    if (this.#complete || !this.#peerFin || !this.#finAcked) return;
+    // Not while ACKs are held: the peer must first learn that its FIN arrived (releaseAcks).
+    if (this.#complete || !this.#peerFin || !this.#finAcked || this.#ackCap !== null) return;
     this.#complete = true;
     this.#init.completed();
   }

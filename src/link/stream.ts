@@ -142,14 +142,17 @@ export class LinkStream extends Duplex {
   /**
    * Puts a freshly handshaken transport (a TCP socket or any Duplex byte pipe) under the session;
    * `peerReceived` is what the peer already has, `leftover` what the handshake read past its end.
+   * `replaced`: what becomes of a transport still attached — destroyed (the client, which chose to
+   * move), or left for the peer to close ('linger': the server, see LINGER_MS in attachment.ts).
    */
-  attach(transport: Duplex, keys: DirectionKeys, peerReceived: number, leftover: Buffer): void {
+  attach(transport: Duplex, keys: DirectionKeys, peerReceived: number, leftover: Buffer, replaced: 'destroy' | 'linger' = 'destroy'): void {
     if (this.destroyed || this.session.complete) {
       transport.destroy();
       return;
     }
-    // Newer epoch wins: the old transport is dropped at once, never waited on.
-    if (this.#att) this.#detach('replaced by a newer connection', false);
+    // Newer epoch wins: the old transport is dropped at once (nothing more is read from or sent
+    // on it), never waited on.
+    if (this.#att) this.#detach('replaced by a newer connection', false, replaced === 'linger' ? 'linger' : undefined);
     try {
       this.session.checkPeerReceived(peerReceived);
     } catch (err) {
@@ -177,7 +180,7 @@ export class LinkStream extends Duplex {
    * Lets go of the transport; `last` ends it gracefully after that final record (see
    * Attachment.stop). `announce` emits 'detached'.
    */
-  #detach(reason: string, announce: boolean, last?: Buffer): void {
+  #detach(reason: string, announce: boolean, last?: Buffer | 'linger'): void {
     const a = this.#att;
     if (!a) return;
     this.#att = null;
