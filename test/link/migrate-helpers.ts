@@ -74,22 +74,31 @@ export async function tcpServer(onConn: (s: Socket) => void): Promise<{ port: nu
 
 /**
  * A one-connection forwarder to `target` that counts the bytes going up (client → server) and
- * holds back what comes down until release(): the test decides when the migration's answer
- * reaches the client, and can cut the old transport in between.
+ * holds back what comes down until release(n) lets n more bytes through (all, without n): the
+ * test decides when the migration's answers reach the client, and can cut the old transport in
+ * between.
  */
 export async function gate(target: number): Promise<{
-  port: number; up: () => number; upstream: () => Socket | null; release(): void; cut: () => void; close(): void;
+  port: number; up: () => number; release: (n?: number) => void; cut: () => void; close: () => void;
 }> {
   let up = 0;
-  let held: Buffer[] | null = [];
+  let allowed = 0;
+  let held = Buffer.alloc(0);
   let client: Socket | null = null;
   let server: Socket | null = null;
+  const flush = (): void => {
+    const n = Math.min(allowed, held.length);
+    if (n === 0) return;
+    client?.write(held.subarray(0, n));
+    held = held.subarray(n);
+    allowed -= n;
+  };
   const srv = await tcpServer((c) => {
     client = c;
     const s = dialTo(target);
     server = s;
     c.on('data', (b: Buffer) => { up += b.length; s.write(b); });
-    s.on('data', (b: Buffer) => { if (held) held.push(b); else c.write(b); });
+    s.on('data', (b: Buffer) => { held = Buffer.concat([held, b]); flush(); });
     c.on('close', () => s.destroy());
     s.on('close', () => c.destroy());
   });
@@ -100,11 +109,9 @@ export async function gate(target: number): Promise<{
   return {
     port: srv.port,
     up: () => up,
-    upstream: () => server,
-    release() {
-      const h = held ?? [];
-      held = null;
-      for (const b of h) client?.write(b);
+    release(n = Infinity) {
+      allowed += n;
+      flush();
     },
     cut,
     close() {
