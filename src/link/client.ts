@@ -128,10 +128,14 @@ function resumerOf(stream: LinkStream): Resumer {
  *   more on the old transport until it accepts; we take it, and after the move the server sends
  *   again from R: LinkSession drops what we hold already by position (#onData). Meanwhile our
  *   ACKs stay at R (holdAcks): an ACK beyond R reaching the server before the proof would put R
- *   below what the server has freed, and the server would refuse the proof ('bad-position').
+ *   below what the server has freed, and the server would end the session ('bad-position').
+ *   The server's ACKs on the old transport say at most what it had when it accepted, which its
+ *   answer reports: never beyond it.
  * - client → server: the server's answer carries what it received when it accepted, after which
  *   it reads nothing more from the old transport (attach replaces it in the same turn); we send
- *   again from there, so what we wrote on the old transport after that is not lost.
+ *   again from there, so what we wrote on the old transport after that is not lost. The server
+ *   leaves the old transport for us to close ('linger'): closed at once, it would often reach us
+ *   before the answer on the new one, a 'detached' in the middle of a planned move.
  * - If the server accepted but its answer never arrives, the server has let go of the old
  *   transport: it closes it (LINGER_MS in attachment.ts), our loop resumes with a newer epoch.
  */
