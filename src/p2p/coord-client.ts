@@ -22,6 +22,9 @@ export interface RendezvousInit {
   readonly timeoutMs?: number;
   /** Interfaces to take LAN candidates from (tests); the machine's by default. */
   readonly interfaces?: NodeJS.Dict<NetworkInterfaceInfo[]>;
+  /** Bytes sent before hello: the gateway's serv_port wants the "DKC1" magic (relay-header.ts). */
+  readonly prefix?: Buffer;
+  readonly signal?: AbortSignal;
 }
 
 export interface Rendezvous {
@@ -49,6 +52,7 @@ export function rendezvous(init: RendezvousInit): Promise<Rendezvous> {
     };
     const timeoutMs = init.timeoutMs ?? 20_000;
     const timer = setTimeout(() => fail(new CoordinatorError(`no go from the coordinator within ${timeoutMs} ms`)), timeoutMs);
+    init.signal?.addEventListener('abort', () => fail(new CoordinatorError('stopped')), { once: true });
     socket.setNoDelay(true);
     socket.on('error', (err) => fail(new CoordinatorError(`coordinator connection: ${err.message}`)));
     socket.on('close', () => fail(new CoordinatorError('the coordinator closed the connection')));
@@ -56,6 +60,7 @@ export function rendezvous(init: RendezvousInit): Promise<Rendezvous> {
       const localPort = socket.localPort ?? 0;
       // The coordinator takes at most MAX_CANDIDATES: a host with many interfaces sends its first ones.
       const lan = lanCandidates(localPort, 4, init.interfaces).slice(0, MAX_CANDIDATES).map(({ host, port }) => ({ host, port }));
+      if (init.prefix) socket.write(init.prefix);
       socket.write(encodeLine({ t: 'hello', session: init.session, lan }));
     });
     socket.on('data', (chunk: Buffer) => {

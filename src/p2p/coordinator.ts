@@ -33,6 +33,8 @@ export interface CoordinatorInit {
   /** A connection is closed this long after `go`, if the side has not closed it. */
   readonly lingerMs?: number;
   readonly now?: () => number;
+  /** Whether a side may join `session` (the gateway admits only sessions it made); any, unless given. */
+  readonly admit?: (session: string) => boolean;
 }
 
 export const COORDINATOR_DEFAULTS = {
@@ -54,7 +56,7 @@ interface Side {
 }
 
 export class Coordinator {
-  readonly #init: Required<Omit<CoordinatorInit, 'port'>> & { port: number };
+  readonly #init: Required<Omit<CoordinatorInit, 'port' | 'admit'>> & { port: number; admit?: (session: string) => boolean };
   readonly #server: Server;
   readonly #waiting = new Map<string, Side>();
   readonly #sides = new Set<Side>();
@@ -85,6 +87,16 @@ export class Coordinator {
   async close(): Promise<void> {
     for (const side of this.#sides) side.socket.destroy();
     if (this.#server.listening) await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  /**
+   * Takes a connection accepted elsewhere (the gateway's serv_port, after the "DKC1" magic):
+   * `rest` is what arrived after the magic.
+   */
+  handle(socket: Socket, rest: Buffer): void {
+    if (rest.length > 0) socket.unshift(rest);
+    this.#accept(socket);
+    socket.resume();
   }
 
   #accept(socket: Socket): void {
@@ -159,6 +171,7 @@ export class Coordinator {
     if (msg.t === 'hello') {
       if (side.hello) { this.#fail(side, 'hello sent twice'); return; }
       side.hello = msg;
+      if (this.#init.admit && !this.#init.admit(msg.session)) { this.#fail(side, 'no such punch session'); return; }
       const waiting = this.#waiting.get(msg.session);
       if (waiting) {
         this.#waiting.delete(msg.session);

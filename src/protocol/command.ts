@@ -25,6 +25,11 @@ export const Command = {
   REFUSED: 8,
   /** Agent → gateway after HELLO (feature INFO): the agent's software version (agent-info.ts). */
   AGENT_INFO: 9,
+  /**
+   * Both ways after HELLO (feature E2E): one JSON message of the end-to-end path (src/p2p/e2e-messages.ts):
+   * the agent's static link key; the gateway's ticket key, relay joins and punches for dk connect clients.
+   */
+  E2E: 10,
 } as const;
 
 /** HELLO feature bits. The features in use are the intersection of both sides' sets. */
@@ -41,13 +46,15 @@ export const Feature = {
   ALLOWLIST: 16,
   /** The agent tells the gateway its version (AGENT_INFO), shown by the API and the dashboard. */
   INFO: 32,
+  /** dk connect runs its link end to end with the agent, relayed or direct (E2E; docs/p2p.md §9). */
+  E2E: 64,
 } as const;
 /**
  * What DoorKeeper offers by default. BIG is understood but not offered: in a full bench run it
  * made the plain link's single stream 0.78 × and dk connect's 0.70 × the code before it, at 1.17 ×
  * and 1.48 × the CPU per GiB, for 1.02 × on the encrypted link (docs/performance.md).
  */
-export const ALL_FEATURES = Feature.FLOW | Feature.PONG | Feature.EXPOSE | Feature.ALLOWLIST | Feature.INFO;
+export const ALL_FEATURES = Feature.FLOW | Feature.PONG | Feature.EXPOSE | Feature.ALLOWLIST | Feature.INFO | Feature.E2E;
 export const PROTOCOL_VERSION = 1;
 
 export interface Hello {

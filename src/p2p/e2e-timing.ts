@@ -1,0 +1,11 @@
+/**
+ * The end-to-end link's keepalive (docs/p2p.md §9): a direct path that stops carrying anything
+ * (a NAT that forgot the mapping, a blackhole) is given up after DEAD_MS and the link resumes on a
+ * fresh relayed transport. Both ends use these; the gateway's links keep their own (link_keepalive).
+ */
+export const E2E_PING_MS = 1_000;
+export const E2E_DEAD_MS = 4_000;
+/** How long the agent keeps an end-to-end session whose transport is gone, for the client to resume. */
+export const E2E_DETACH_MS = 60_000;
+/** A punch's own deadline once both sides have their `go`. */
+export const E2E_PUNCH_DEADLINE_MS = 3_000;
