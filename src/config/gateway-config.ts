@@ -54,6 +54,12 @@ export const GatewayConfigSchema = z.object({
   max_pending_scans: z.coerce.number().int().min(1).max(4096).default(16),
   /** Speak only the seed protocol (no HELLO extensions): for interoperability tests. */
   seed_only: bool.default(false),
+  /**
+   * dk connect's end-to-end path (docs/p2p.md): `auto` runs the link end to end with the agent and
+   * lets it go direct through NATs; `relay` end to end through this gateway's relay only; `off`
+   * through the gateway, which decrypts and re-encrypts (the older path).
+   */
+  p2p: z.enum(['auto', 'relay', 'off']).default('auto'),
   trusted_proxies: list(cidr).default([]),
   /** Ports agents may publish static tunnels on. */
   expose_ports: portSet.default('1024-65535'),
@@ -110,7 +116,7 @@ export interface GatewayFlags {
 }
 
 const ENV_KEYS = ['bind', 'mgmt_bind', 'serv_port', 'mgmt_port', 'mgmt_tls', 'mgmt_tls_cert', 'mgmt_tls_key', 'access_ports', 'data_dir', 'handshake', 'idle_close', 'auth_time',
-  'keepalive', 'trusted_proxies', 'log_level', 'admin_token', 'seed_only', 'window', 'window_max', 'expose_ports', 'link_detach_timeout', 'link_window',
+  'keepalive', 'trusted_proxies', 'log_level', 'admin_token', 'seed_only', 'p2p', 'window', 'window_max', 'expose_ports', 'link_detach_timeout', 'link_window',
   'link_keepalive', 'auth_fail_limit', 'auth_fail_limit_user', 'auth_log_interval', 'max_pending_handshakes', 'max_pending_per_ip',
   'mgmt_max_connections', 'mgmt_max_per_ip', 'max_links_per_user', 'max_grants_per_user', 'max_sessions_per_link', 'max_exposes_per_agent',
   'max_pending_scans', 'max_sessions_per_user'];

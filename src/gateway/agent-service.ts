@@ -18,6 +18,8 @@ export interface AgentServiceInit {
   log: Logger;
   /** The set of online agents changed. */
   onChange: () => void;
+  /** End-to-end dk connect links (E2E commands; docs/p2p.md §9). */
+  e2e?: { onAgentHello(link: AgentLink): void; onAgentCommand(link: AgentLink, params: Buffer): void };
 }
 
 /**
@@ -51,12 +53,13 @@ export class AgentService {
       onRtt: (ms) => metrics.linkRtt.observe({ backend: metrics.backends.label(name) }, ms / 1000),
       onHello: (features) => {
         link?.allowlist.negotiated((features & Feature.ALLOWLIST) !== 0);
+        if (link) this.#init.e2e?.onAgentHello(link);
         log.info({ backend: name, features }, 'agent extensions negotiated');
       },
       onClose: (err) => { if (link) this.#gone(link, err); },
     });
     if (mux.closed) return;
-    link = { name, remote, since: Date.now(), exposes: new Set(), exposesPending: 0, mux, encrypted: overLink, allowlist: new AgentAllowlist(), resumes: 0, version: null };
+    link = { name, remote, since: Date.now(), exposes: new Set(), exposesPending: 0, mux, encrypted: overLink, allowlist: new AgentAllowlist(), resumes: 0, version: null, e2eKey: null };
     const old = this.registry.add(link);
     if (old) {
       log.info({ backend: name, old: old.remote, remote }, 'newer connection for this backend replaces the old one');
@@ -117,6 +120,13 @@ export class AgentService {
     else if (f.command === Command.AGENT_INFO && link.mux.features & Feature.INFO) {
       try {
         link.version = decodeAgentInfo(f.params).version;
+      } catch (err) {
+        link.mux.destroy(err as Error);
+      }
+    }
+    else if (f.command === Command.E2E && link.mux.features & Feature.E2E && this.#init.e2e) {
+      try {
+        this.#init.e2e.onAgentCommand(link, Buffer.from(f.params));
       } catch (err) {
         link.mux.destroy(err as Error);
       }

@@ -21,6 +21,8 @@ export interface AgentLink {
   resumes: number;
   /** The agent's software version (AGENT_INFO), or null until it says (older agents never do). */
   version: string | null;
+  /** The agent's static link key for end-to-end dk connect links (E2E), base64url, or null until it says. */
+  e2eKey: string | null;
 }
 
 export interface ScanResult {

@@ -8,6 +8,8 @@ import { Feature } from '../protocol/index.ts';
 import type { Logger } from '../util/log.ts';
 import { KeyCount } from '../util/key-count.ts';
 import type { AgentService } from './agent-service.ts';
+import type { E2eService } from './e2e-service.ts';
+import type { AuditEvent } from './audit.ts';
 import type { AgentLink } from './agents.ts';
 import type { AuthGuard } from './auth-guard.ts';
 import { authorize } from './authorize.ts';
@@ -29,6 +31,8 @@ export interface ConnectServiceInit {
   metrics: GatewayMetrics;
   log: Logger;
   refusals: FailureLog;
+  e2e: E2eService;
+  audit: (e: AuditEvent) => void;
 }
 
 /**
@@ -42,6 +46,7 @@ export class ConnectService {
   readonly muxes = new Map<Duplex, Mux>();
   readonly #links = new KeyCount();
   readonly #init: ConnectServiceInit;
+  #e2eIds = 0;
 
   constructor(init: ConnectServiceInit) {
     this.#init = init;
@@ -84,6 +89,31 @@ export class ConnectService {
     if (!this.#init.backends.has(req.backend)) return refuse('not_found', `backend "${req.backend}" not found`);
     const target = this.#target(user, req.backend, host, req.port);
     if ('code' in target) return refuse(target.code, target.message);
+    if (req.mux && req.e2e) {
+      const offer = this.#init.e2e.offer({ user: user.name, backend: req.backend, host, port: req.port, req: req.e2e, link: target.link });
+      if ('grant' in offer) {
+        const ok: ConnectReply = { ok: true, e2e: offer.grant };
+        stream.write(JSON.stringify(ok) + '\n');
+        const id = (++this.#e2eIds).toString(36);
+        log.info({ client: ip, user: user.name, backend: req.backend, target: `${host}:${req.port}`, direct: offer.grant.direct }, 'dk connect: end-to-end link authorized');
+        // The gateway sees no session of an end-to-end link (the agent logs each): it audits the authorization.
+        this.#init.audit({ event: 'e2e_link', user: user.name, clientIp: ip, backend: req.backend, target: `${host}:${req.port}`, detail: `ticket ${offer.ticketId}${offer.grant.direct ? '' : ' relay only'}` });
+        this.#init.e2e.serve(stream, {
+          id, user: user.name, backend: req.backend, target: `${host}:${req.port}`, ip, ticketId: offer.ticketId, direct: offer.grant.direct,
+          // Every request checks again that the token still names a user who may reach the target.
+          agent: () => this.#init.agents.online(req.backend),
+          allowed: () => {
+            const u = this.#init.users.byToken(req.token);
+            return u !== null && authorize(u, { backend: req.backend, host, port: req.port }) === null;
+          },
+        });
+        return;
+      }
+      const ok: ConnectReply = { ok: true, why: offer.why };
+      stream.write(JSON.stringify(ok) + '\n');
+      this.#serveMux(stream, ip, req);
+      return;
+    }
     if (req.mux) {
       const ok: ConnectReply = { ok: true };
       stream.write(JSON.stringify(ok) + '\n');

@@ -17,6 +17,8 @@ import type { ApiDeps, SessionView } from './api/deps.ts';
 import { AuthGuard } from './auth-guard.ts';
 import { Backends, bootstrap, type FirstRun } from './backends.ts';
 import { ConnectService } from './connect-service.ts';
+import { E2eService } from './e2e-service.ts';
+import { loadOrCreateTicketKey } from './ticket-key.ts';
 import { notFound } from './errors.ts';
 import { FailureLog } from './failure-log.ts';
 import { GrantService } from './grant-service.ts';
@@ -70,6 +72,8 @@ export class Gateway {
   readonly #agents: AgentService;
   readonly #grants: GrantService;
   readonly #connect: ConnectService;
+  /** End-to-end dk connect links: tickets, relayed transports, punch coordination (docs/p2p.md §9). */
+  readonly e2e: E2eService;
   /** What authenticated peers are refused (caps, permissions): the first at once, then one line per user or backend per interval. */
   readonly #refusals: FailureLog;
   /** The RustDesk-compatible rendezvous, or null when rendezvous.port is not set. */
@@ -135,13 +139,14 @@ export class Gateway {
       config, listeners: this.#listeners, sessions: this.sessions, backends: this.backends, metrics, log, refusals: this.#refusals,
       reserved: (port) => port === this.#serv.port || this.#access.inRange(port),
     });
-    this.#agents = new AgentService({ config, backends: this.backends, tunnels: this.#tunnels, metrics, log, onChange: () => this.#updateGauges() });
+    this.e2e = new E2eService({ p2p: config.p2p, ticketKey: loadOrCreateTicketKey(config.data_dir), metrics, log });
+    this.#agents = new AgentService({ config, backends: this.backends, tunnels: this.#tunnels, metrics, log, onChange: () => this.#updateGauges(), e2e: this.e2e });
     const grants = new GrantService({
       config, repo: stores.grants, backends: this.backends, agents: this.#agents, ports: this.#access, sessions: this.sessions, metrics, log, audit,
     });
     this.#grants = grants;
     this.#connect = new ConnectService({
-      config, users: stores.users, backends: this.backends, agents: this.#agents, sessions: this.sessions, auth, metrics, log, refusals: this.#refusals,
+      config, users: stores.users, backends: this.backends, agents: this.#agents, sessions: this.sessions, auth, metrics, log, refusals: this.#refusals, e2e: this.e2e, audit,
     });
   }
 
@@ -160,6 +165,8 @@ export class Gateway {
       linkKey: this.linkKey,
       onAgent: (name, conn, remote, rest, overLink) => this.#agents.attach(name, conn, remote, rest, overLink),
       onConnectClient: (stream, ip, authenticated) => void this.#connect.accept(stream, ip, authenticated),
+      onRelay: (socket, head) => this.e2e.relay.join(socket, head),
+      onCoord: (socket, rest) => this.e2e.coord(socket, rest),
     });
     this.#sweeper = setInterval(() => this.sweep(), this.config.sweep_interval * 1000);
     this.#sweeper.unref();
@@ -220,6 +227,13 @@ export class Gateway {
         };
       }),
       scan: (backend, port) => this.#agents.scan(backend, port),
+      links: () => ({
+        p2p: this.e2e.mode,
+        agents: this.agents.list().map((a) => ({
+          backend: a.name, remote: a.remote, since: a.since, encrypted: a.encrypted, rttMs: a.mux.rttMs ?? null, resumes: a.resumes, e2e: a.e2eKey !== null,
+        })),
+        clients: [...this.e2e.clients.values()],
+      }),
       grants: () => this.grants.all(),
       activeSessions: (id) => this.grants.activeSessions(id),
       requestAccess: async (user, ip, backend, host, port) => {
@@ -310,6 +324,7 @@ export class Gateway {
     this.#grants.saveForStop();
     this.sessions.killAll();
     this.#agents.closeAll();
+    this.e2e.close();
     await this.rendezvous?.close();
     this.#serv.close();
     this.#stores.close();

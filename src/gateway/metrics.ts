@@ -25,6 +25,11 @@ export class GatewayMetrics {
   readonly apiRequests = new Counter({ name: 'dk_api_requests_total', help: 'API requests', labelNames: ['method', 'status'] as const, registers: [this.registry] });
   readonly backendOnline = new Gauge({ name: 'dk_backend_online', help: 'Whether the backend has an agent online (1) or not (0)', labelNames: ['backend'] as const, registers: [this.registry] });
   /** One observation per measurement: each PONG that answers the gateway's PING on an agent link. */
+  readonly p2pPunches = new Counter({ name: 'dk_p2p_punches_total', help: 'Direct-path attempts of dk connect clients, by outcome (direct: the link moved onto a direct connection; failed: it stayed on the relay)', labelNames: ['outcome'] as const, registers: [this.registry] });
+  readonly p2pPathChanges = new Counter({ name: 'dk_p2p_path_changes_total', help: 'Path changes of end-to-end dk connect links, by the path taken', labelNames: ['path'] as const, registers: [this.registry] });
+  readonly p2pRelayPairs = new Counter({ name: 'dk_p2p_relay_pairs_total', help: 'Relayed transports paired for end-to-end dk connect links', registers: [this.registry] });
+  readonly p2pRelayBytes = new Counter({ name: 'dk_p2p_relay_bytes_total', help: 'Bytes relayed for end-to-end dk connect links (ciphertext), counted when a relayed transport ends', registers: [this.registry] });
+  readonly p2pClients = new Gauge({ name: 'dk_p2p_clients', help: 'End-to-end dk connect clients, by current path', labelNames: ['path'] as const, registers: [this.registry] });
   readonly linkRtt = new Histogram({ name: 'dk_link_rtt_seconds', help: 'Agent link round-trip time, one observation per PING/PONG measurement', labelNames: ['backend'] as const, buckets: [0.001, 0.005, 0.02, 0.05, 0.1, 0.3, 1, 3], registers: [this.registry] });
   readonly linkResumes = new Counter({ name: 'dk_link_resumes_total', help: 'Encrypted link sessions resumed on a new connection (agent links by backend; dk connect links as kind="connect")', labelNames: ['kind', 'backend'] as const, registers: [this.registry] });
 

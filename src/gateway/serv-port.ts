@@ -5,6 +5,7 @@ import type { GatewayConfig } from '../config/gateway-config.ts';
 import { Purpose } from '../connect/protocol.ts';
 import type { KeyPair } from '../link/crypto.ts';
 import { MAGIC as LINK_MAGIC } from '../link/handshake.ts';
+import { COORD_MAGIC, RELAY_HEADER_BYTES, RELAY_MAGIC } from '../p2p/relay-header.ts';
 import { LinkServer } from '../link/server.ts';
 import type { LinkStream } from '../link/stream.ts';
 import { Command, encodeCmd, encodeRefused, normalizeIp, RefusedReason } from '../protocol/index.ts';
@@ -16,6 +17,9 @@ import { listenOn } from './listen.ts';
 import type { GatewayMetrics } from './metrics.ts';
 import { PreAuthGate } from './pre-auth.ts';
 import type { SeedRepo } from './stores.ts';
+
+/** The first bytes serv_port tells apart; anything else is the seed's plain agent handshake. */
+const MAGICS = [LINK_MAGIC, RELAY_MAGIC, COORD_MAGIC];
 
 /** How long a refused agent's link session may take to receive its REFUSED answer before it is cut. */
 const REFUSED_LINGER_MS = 2000;
@@ -32,6 +36,13 @@ export interface ServPortHandlers {
    * the pre-auth count once its token checks out (until then the handshake deadline holds).
    */
   onConnectClient: (stream: LinkStream, ip: string, authenticated: () => void) => void;
+  /**
+   * A connection that joins an end-to-end relay ("DKR1", docs/p2p.md §9); `head` holds at least
+   * its header. True when its token was one the gateway handed out (it is then authenticated).
+   */
+  onRelay?: (socket: Socket, head: Buffer) => boolean;
+  /** A connection to the punch coordinator ("DKC1"); `rest` is what came after the magic. */
+  onCoord?: (socket: Socket, rest: Buffer) => void;
 }
 
 interface Serving {
@@ -154,11 +165,20 @@ export class ServPort {
     let head = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {
       head = Buffer.concat([head, chunk]);
-      const n = Math.min(head.length, LINK_MAGIC.length);
-      if (head.length < LINK_MAGIC.length && head.subarray(0, n).equals(LINK_MAGIC.subarray(0, n))) return; // wait for 4 bytes
+      const n = Math.min(head.length, 4);
+      if (head.length < 4 && MAGICS.some((m) => head.subarray(0, n).equals(m.subarray(0, n)))) return; // wait for 4 bytes
+      const relay = h.onRelay !== undefined && head.subarray(0, 4).equals(RELAY_MAGIC);
+      if (relay && head.length < RELAY_HEADER_BYTES) return;
       socket.off('data', onData);
       socket.pause();
-      if (head.subarray(0, 4).equals(LINK_MAGIC)) {
+      if (relay) {
+        if (h.onRelay!(socket, head)) this.#gate.release(socket);
+        else metrics.preAuthRefused.inc({ reason: 'relay_token' });
+      } else if (h.onCoord !== undefined && head.subarray(0, 4).equals(COORD_MAGIC)) {
+        // The coordinator has its own caps and deadlines; a punch's connection lives past `handshake`.
+        this.#gate.release(socket);
+        h.onCoord(socket, head.subarray(4));
+      } else if (head.subarray(0, 4).equals(LINK_MAGIC)) {
         // A NEW handshake hands its pending entry on to the stream (#onLinkStream); a resume
         // proved the session's keys, so the connection is authenticated once it is attached.
         void link.handle(socket, head).then(() => this.#gate.release(socket));

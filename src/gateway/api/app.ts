@@ -219,6 +219,21 @@ export function buildApi(gw: ApiDeps, log: Logger): Hono<Env> {
     return c.json({ revoked: grantJson(gw.revokeGrant(g.id, u.name), gw) });
   });
 
+  app.get('/api/v1/links', (c) => {
+    const u = c.get('user');
+    const l = gw.links?.() ?? { p2p: 'off' as const, agents: [], clients: [] };
+    const iso = (ms: number): string => new Date(ms).toISOString();
+    return c.json({
+      p2p: l.p2p,
+      // Agent links are the operator's business; a user sees the end-to-end clients that are theirs.
+      agents: u.admin ? l.agents.map((a) => ({ backend: a.backend, remote: a.remote, since: iso(a.since), encrypted: a.encrypted, rtt_ms: a.rttMs, resumes: a.resumes, e2e: a.e2e })) : [],
+      clients: l.clients.filter((x) => u.admin || x.user === u.name).map((x) => ({
+        id: x.id, kind: 'dk connect', user: x.user, backend: x.backend, target: x.target, client_ip: x.client_ip, since: iso(x.since), path: x.path, rtt_ms: x.rtt_ms,
+        relays: x.relays, punches: x.punches, changes: x.changes.map((ch) => ({ at: iso(ch.at), path: ch.path, reason: ch.reason })),
+      })),
+    });
+  });
+
   app.get('/api/v1/sessions', (c) => c.json({ sessions: visibleSessions(c.get('user'), gw).map(sessionJson) }));
   app.get('/api/v1/sessions/:id', (c) => {
     const s = visibleSessions(c.get('user'), gw).find((x) => x.key === c.req.param('id'));

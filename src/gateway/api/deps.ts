@@ -1,5 +1,6 @@
 import type { GatewayConfig } from '../../config/gateway-config.ts';
 import type { ScanResult } from '../agents.ts';
+import type { E2eClient } from '../e2e-service.ts';
 import type { AuthGuard } from '../auth-guard.ts';
 import type { Grant } from '../grants.ts';
 import type { AccessResult } from '../grant-service.ts';
@@ -56,4 +57,24 @@ export interface ApiDeps {
   auditWrite?(e: { event: string; user: string; clientIp: string; target: string }): void;
   /** Throughput and session count over the last hour, oldest first (the dashboard's charts). */
   traffic?(): TrafficSample[];
+  /** Agent links and end-to-end dk connect clients (GET /api/v1/links). */
+  links?(): LinksView;
+}
+
+export interface AgentLinkView {
+  backend: string;
+  remote: string;
+  since: number;
+  encrypted: boolean;
+  rttMs: number | null;
+  resumes: number;
+  /** Whether it carries end-to-end dk connect links (it told its key). */
+  e2e: boolean;
+}
+
+export interface LinksView {
+  /** The gateway's p2p switch. */
+  p2p: 'auto' | 'relay' | 'off';
+  agents: AgentLinkView[];
+  clients: E2eClient[];
 }
