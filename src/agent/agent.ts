@@ -22,6 +22,9 @@ import { Allowlist } from './allowlist.ts';
 import { backoffDelay } from '../util/backoff.ts';
 import { connected } from '../util/connect.ts';
 import { connectScan, scanTargets } from './scan.ts';
+import { E2eEndpoint } from './e2e-endpoint.ts';
+import { generateKeyPair } from '../link/crypto.ts';
+import { loadOrCreateStaticKey } from '../link/keys.ts';
 import { GatewayKeyMismatchError, GatewayRefusedError } from './errors.ts';
 
 /** A link that lived this long counts as healthy even without HELLO (a seed-only gateway). */
@@ -70,6 +73,8 @@ export class Agent extends EventEmitter {
   refused = 0;
   /** OPNs refused because the link already carried max_sessions sessions. */
   sessionCapRefused = 0;
+  /** End-to-end dk connect links (docs/p2p.md §9), over the encrypted link only. */
+  readonly e2e: E2eEndpoint | null;
 
   constructor(config: AgentConfig, log: Logger) {
     super();
@@ -83,6 +88,17 @@ export class Agent extends EventEmitter {
     });
     // The agent always allows what it publishes itself.
     this.allowlist = new Allowlist([...config.lan_nets, ...this.#exposes.map((e) => (e.host.includes(':') ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`))]);
+    if (usesLink(config) && !config.seed_only) {
+      const { host, port } = splitHostPort(config.gateway);
+      // Without a data dir the key lives as long as this process: clients that pin it (--agent-key) must then pin it anew after a restart.
+      const key = config.data_dir ? loadOrCreateStaticKey(config.data_dir, 'agent_link_key') : generateKeyPair();
+      this.e2e = new E2eEndpoint({
+        name: config.name, key, gatewayHost: host, gatewayPort: port, log, window: config.window, windowMax: config.window_max, maxSessions: config.max_sessions,
+        open: (session, p, ip) => this.#onOpen(session, p, ip),
+      });
+    } else {
+      this.e2e = null;
+    }
   }
 
   get online(): boolean {
@@ -105,6 +121,7 @@ export class Agent extends EventEmitter {
     this.#stopped = true;
     if (this.#retry) clearTimeout(this.#retry);
     this.#mux?.destroy();
+    this.e2e?.close();
     for (const s of this.#targets) s.destroy();
     await new Promise((r) => setImmediate(r));
   }
@@ -228,13 +245,14 @@ export class Agent extends EventEmitter {
         if (features & Feature.INFO) mux.command(0, Command.AGENT_INFO, encodeAgentInfo(packageVersion()));
         if (features & Feature.ALLOWLIST) this.#tellAllowlist(mux);
         if (features & Feature.EXPOSE) this.#publish(mux);
+        if (features & Feature.E2E && this.e2e) mux.command(0, Command.E2E, Buffer.from(JSON.stringify({ t: 'link_key', key: this.e2e.publicKey }), 'utf8'));
       },
       onClose: (err) => lost(err?.message ?? 'link closed'),
     });
     this.#mux = mux;
     healthy = setTimeout(() => { this.#attempt = 0; }, HEALTHY_MS);
     healthy.unref();
-    this.log.info({ gateway: this.config.gateway, backend: this.config.name, encrypted: usesLink(this.config) }, 'connected to gateway');
+    this.log.info({ gateway: this.config.gateway, backend: this.config.name, encrypted: usesLink(this.config), ...(this.e2e ? { agent_key: this.e2e.publicKey } : {}) }, 'connected to gateway');
     this.emit('online');
   }
 
@@ -274,6 +292,12 @@ export class Agent extends EventEmitter {
     if (f.command === Command.PORT_QUERY) {
       const port = decodePortQuery(f.params);
       void this.#scan(mux, f.id, port);
+    } else if (f.command === Command.E2E && this.e2e && mux.features & Feature.E2E) {
+      try {
+        this.e2e.onCommand(Buffer.from(f.params));
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'bad end-to-end command from the gateway; ignored');
+      }
     } else if (f.command === Command.EXPOSE) {
       const r = decodeExposeReply(f.params);
       const spec = this.#exposes[f.id - 1];

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { bool, bytes, list, logLevel, name, netRule, port, seconds, cidr } from './fields.ts';
-import { dropUndefined, fromEnv, readYaml, validate } from './load.ts';
+import { dropUndefined, fromEnv, readYaml, resolveFilePaths, validate } from './load.ts';
 import { secretFlag } from './secret-file.ts';
 import { DEFAULT_MAX_SESSIONS, DEFAULT_WINDOW, DEFAULT_WINDOW_MAX } from '../mux/mux.ts';
 
@@ -40,6 +40,11 @@ export const AgentConfigSchema = z.object({
   /** Sessions open at once on the gateway link; an OPN beyond is refused with CLS. */
   max_sessions: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_MAX_SESSIONS),
   seed_only: bool.default(false),
+  /**
+   * Where the agent keeps its static key for end-to-end dk connect links (`agent_link_key`, docs/p2p.md).
+   * Unset: a new key each start (clients that pin it with --agent-key must pin it again).
+   */
+  data_dir: z.string().optional(),
   log_level: logLevel.default('info'),
 }).strict();
 
@@ -55,16 +60,18 @@ export interface AgentFlags {
   allow?: string[];
   gatewayKey?: string;
   plain?: boolean;
+  dataDir?: string;
 }
 
-const ENV_KEYS = ['gateway', 'gateway_key', 'plain', 'name', 'key', 'lan_nets', 'reconnect_min', 'reconnect_max', 'link_resume', 'keepalive', 'log_level', 'seed_only', 'window', 'window_max', 'max_sessions'];
+const ENV_KEYS = ['gateway', 'gateway_key', 'plain', 'name', 'key', 'lan_nets', 'reconnect_min', 'reconnect_max', 'link_resume', 'keepalive', 'log_level', 'seed_only', 'window', 'window_max', 'max_sessions', 'data_dir'];
 
 /** `warn` hears about secret files that others may read (the CLI logs it once the logger exists). */
 export function loadAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv = process.env, warn: (message: string) => void = () => undefined): AgentConfig {
-  const file = readYaml(flags.config ?? env.DK_AGENT_CONFIG);
+  const path = flags.config ?? env.DK_AGENT_CONFIG;
+  const file = resolveFilePaths(readYaml(path), path, ['data_dir']);
   const merged: Record<string, unknown> = { ...file, ...fromEnv(ENV_KEYS, env) };
   Object.assign(merged, dropUndefined({
-    gateway: flags.gateway, name: flags.name, key: secretFlag(flags.key, flags.keyFile, '--key', warn), gateway_key: flags.gatewayKey, plain: flags.plain,
+    gateway: flags.gateway, name: flags.name, key: secretFlag(flags.key, flags.keyFile, '--key', warn), gateway_key: flags.gatewayKey, plain: flags.plain, data_dir: flags.dataDir,
     lan_nets: flags.allow && flags.allow.length > 0 ? flags.allow : undefined,
   }));
   return validate(AgentConfigSchema, merged, flags.config ? `file ${flags.config}, env and flags` : 'env and flags');

@@ -3,9 +3,12 @@ import { join } from 'node:path';
 import { makeDirs } from '../util/make-dirs.ts';
 import { generateKeyPair, privateFromRaw, privateRaw, type KeyPair } from './crypto.ts';
 
-/** The gateway's static X25519 key: made on first start, kept (mode 0600) in the data dir (SPEC §5). */
-export function loadOrCreateStaticKey(dataDir: string): KeyPair {
-  const path = join(dataDir, 'link_key');
+/**
+ * A static X25519 key — the gateway's (`link_key`, SPEC §5) or an agent's for end-to-end links
+ * (`agent_link_key`, docs/p2p.md §9): made on first start, kept (mode 0600) in the data dir.
+ */
+export function loadOrCreateStaticKey(dataDir: string, file = 'link_key'): KeyPair {
+  const path = join(dataDir, file);
   if (existsSync(path)) {
     const raw = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');
     if (raw.length !== 32) throw new Error(`${path} does not hold a 32-byte key; move it away to make a new one`);

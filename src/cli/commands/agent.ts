@@ -17,6 +17,7 @@ export function agentCommand(program: Command): void {
     .option('--key-file <file>', 'read the backend key from FILE')
     .option('--allow <cidr[:ports]>', 'a network this agent may dial, e.g. 192.168.1.0/24:22,3389 (repeatable; default: this host only)', collect)
     .option('--gateway-key <key>', "the gateway's public key (`dk pubkey` on the gateway): the encrypted link talks to no other")
+    .option('--data-dir <dir>', 'where the agent keeps its key for end-to-end dk connect links (default: a new key each start)')
     .option('--plain', "use the seed's plain DK protocol on TCP instead of the encrypted, resumable link")
     .addOption(logFormatOption())
     .action((o: AgentFlags & { logFormat?: string }) => {
