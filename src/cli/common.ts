@@ -11,11 +11,11 @@ import { loginPath, readLogin, sameApi } from './login-file.ts';
 
 /** What every CLI command file shares: flag helpers, key loading, shutdown, API credentials. */
 
-export function decodeKeyOrConfigError(text: string): Buffer {
+export function decodeKeyOrConfigError(text: string, flag = '--gateway-key'): Buffer {
   try {
     return decodeKey(text);
   } catch (e) {
-    throw new ConfigError(`--gateway-key: ${(e as Error).message}`);
+    throw new ConfigError(`${flag}: ${(e as Error).message}`);
   }
 }
 

@@ -9,6 +9,9 @@ import { Mux } from '../mux/mux.ts';
 import type { CloseReason, MuxSession } from '../mux/session.ts';
 import type { Logger } from '../util/log.ts';
 import { Purpose, readLine, type ConnectReply, type ConnectRequest } from './protocol.ts';
+import { E2ePath, type PathEvent } from './e2e-path.ts';
+import { generateEd25519 } from '../p2p/ticket.ts';
+import type { P2pMode } from '../p2p/e2e-messages.ts';
 
 const REPLY_TIMEOUT_MS = 15_000;
 
@@ -30,6 +33,18 @@ export interface ForwarderOptions {
   pingMs?: number;
   deadMs?: number;
   log: Logger;
+  /**
+   * The end-to-end path (docs/p2p.md): `auto` (default) asks for it and lets it go direct, `off`
+   * asks for it relayed only. A gateway or agent that cannot give it leaves the session on the
+   * gateway's path, and says why (onPath).
+   */
+  p2p?: P2pMode;
+  /** false: do not ask for the end-to-end path at all (the gateway's path; tests and the benchmark compare the two). */
+  e2e?: boolean;
+  /** The agent's link key, pinned (`--agent-key`): the end-to-end link talks to no other. */
+  agentKey?: Buffer;
+  /** Each path decision: `path=relay …`, `path=direct …`, or `path=gateway …` (dk connect prints it on stderr). */
+  onPath?: (e: PathEvent | { path: 'gateway'; line: string; changes: number }) => void;
 }
 
 /**
@@ -43,6 +58,10 @@ export class Forwarder {
   readonly o: ForwarderOptions;
   /** The link streams (one while connected; tests drop its connection). */
   readonly streams = new Set<LinkStream>();
+  /** End-to-end paths in use (one while connected end to end). */
+  readonly paths = new Set<E2ePath>();
+  /** When the first local connection asked for a link (the time to the direct path counts from it). */
+  #firstAsk: number | null = null;
   readonly #locals = new Set<Duplex>();
   #server: Server | null = null;
   #mux: Promise<Mux> | null = null;
@@ -65,6 +84,7 @@ export class Forwarder {
 
   /** The shared link's mux: the one in use, or a new link session authorized by the gateway. */
   open(): Promise<Mux> {
+    this.#firstAsk ??= performance.now();
     if (!this.#mux) {
       const p = this.#connect();
       this.#mux = p;
@@ -81,8 +101,11 @@ export class Forwarder {
     });
     stream.on('error', () => undefined); // the mux reports it
     logResumeFailures(stream, this.o.log, 'dk connect link');
+    const startedAt = this.#firstAsk ?? performance.now();
+    const clientKey = generateEd25519();
     const req: ConnectRequest = {
       token: this.o.token, backend: this.o.backend, port: this.o.port, ...(this.o.host ? { host: this.o.host } : {}), mux: true,
+      ...(this.o.e2e === false ? {} : { e2e: { client_key: clientKey.publicRaw.toString('base64url'), p2p: this.o.p2p ?? 'auto' } }),
     };
     stream.write(JSON.stringify(req) + '\n');
     let reply: ConnectReply;
@@ -101,9 +124,35 @@ export class Forwarder {
       throw new ConnectRefusedError(CLIENT_CODES.CLOSED, 'dk connect is shutting down');
     }
     this.streams.add(stream);
+    stream.once('close', () => this.streams.delete(stream));
+    // The end-to-end path: the mux runs on the link to the agent; this link stays as the control channel.
+    let carrier: LinkStream = stream;
+    let path: E2ePath | null = null;
+    if (reply.e2e) {
+      if (this.o.agentKey && !this.o.agentKey.equals(Buffer.from(reply.e2e.agent_key, 'base64url'))) {
+        stream.destroy();
+        throw new ConnectRefusedError('agent_key_mismatch', `the gateway says backend "${this.o.backend}"'s agent has the key ${reply.e2e.agent_key}, not the pinned --agent-key`);
+      }
+      path = new E2ePath({
+        control: stream, grant: reply.e2e, clientKey: clientKey.privateKey, gatewayHost: this.o.gatewayHost, gatewayPort: this.o.gatewayPort,
+        resumeForMs: this.o.resumeForMs ?? 60_000, log: this.o.log, startedAt, ...(this.o.onPath ? { onPath: this.o.onPath } : {}),
+      });
+      try {
+        carrier = await path.open();
+      } catch (e) {
+        path.close();
+        stream.destroy();
+        throw e;
+      }
+      this.paths.add(path);
+      this.streams.add(carrier);
+      carrier.once('close', () => { this.streams.delete(carrier); this.paths.delete(path!); stream.destroy(); });
+    } else if (reply.why) {
+      this.o.onPath?.({ path: 'gateway', line: `path=gateway reason=${JSON.stringify(reply.why)}`, changes: 0 });
+    }
     return new Promise<Mux>((resolve, reject) => {
       const timer = setTimeout(() => mux.destroy(new NoHelloError(REPLY_TIMEOUT_MS)), REPLY_TIMEOUT_MS);
-      const mux: Mux = new Mux(stream, {
+      const mux: Mux = new Mux(carrier, {
         role: 'gateway',
         // No cap of our own on the sessions we open: the gateway enforces max_sessions_per_link
         // (and answers beyond it with CLS); OPNs from the gateway are refused anyway.
@@ -115,6 +164,7 @@ export class Forwarder {
         onClose: (err) => {
           clearTimeout(timer);
           this.streams.delete(stream);
+          path?.close();
           if (this.#current === mux) { this.#current = null; this.#mux = null; }
           const code = (err as { code?: string } | undefined)?.code ?? CLIENT_CODES.LINK;
           if (!this.#closed) this.o.log.warn({ code, err: err?.message }, 'dk connect: link session ended; the next connection opens a new one');
@@ -122,7 +172,7 @@ export class Forwarder {
         },
       });
       this.#current = mux;
-      stream.resume(); // readLine paused it; the gateway's HELLO may already be waiting
+      carrier.resume(); // readLine paused it; the HELLO may already be waiting
     });
   }
 
@@ -173,6 +223,7 @@ export class Forwarder {
     this.#closed = true;
     this.#server?.close();
     this.#current?.destroy();
+    for (const p of this.paths) p.close();
     for (const s of this.streams) s.destroy();
     for (const l of this.#locals) l.destroy();
   }

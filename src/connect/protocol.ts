@@ -1,6 +1,7 @@
 import { RequestLineError } from './errors.ts';
 import type { Duplex } from 'node:stream';
 import { z } from 'zod';
+import { E2eRequest, type E2eGrant } from '../p2p/e2e-messages.ts';
 
 /** What a link session is for, sealed inside the link's first message. */
 export const Purpose = { AGENT: 1, CLIENT: 2 } as const;
@@ -18,6 +19,8 @@ export const ConnectRequest = z.object({
   host: z.string().max(64).optional(),
   /** After the answer, the session carries the DK chunk protocol: one mux session per connection. */
   mux: z.boolean().optional(),
+  /** Asks for the end-to-end path (with `mux`): the link to the agent itself, relayed or direct (docs/p2p.md §9). */
+  e2e: E2eRequest.optional(),
 }).strict();
 export type ConnectRequest = z.infer<typeof ConnectRequest>;
 
@@ -26,6 +29,10 @@ export interface ConnectReply {
   code?: string;
   message?: string;
   session?: string;
+  /** The end-to-end path is on: the agent's key and the ticket (the rest of this link is the control channel). */
+  e2e?: E2eGrant;
+  /** The client asked for the end-to-end path and gets the gateway's path instead: why. */
+  why?: string;
 }
 
 export const MAX_LINE = 4096;

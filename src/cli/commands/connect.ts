@@ -25,6 +25,8 @@ export function connectCommand(program: Command): void {
     .addOption(new Option('--gateway-key <key>', "the gateway's public key (`dk pubkey` on the gateway)").env('DK_GATEWAY_KEY').makeOptionMandatory())
     .addOption(new Option('--token <token>', 'API token (or DK_TOKEN, or --token-file)').env('DK_TOKEN'))
     .option('--token-file <file>', 'read the API token from FILE')
+    .addOption(new Option('--p2p <mode>', 'auto: end to end with the agent, direct through NATs when possible, else relayed; off: end to end, relayed only').choices(['auto', 'off']).default('auto'))
+    .addOption(new Option('--agent-key <key>', "pin the agent's end-to-end link key (printed by the agent at start)").env('DK_AGENT_KEY'))
     .addHelpText('after', `
 Examples:
   dk connect home 22 -L 2222 --gateway gw.example.net:35357 --gateway-key KEY --token-file ~/dk-token
@@ -33,9 +35,12 @@ Examples:
 With --stdio, stdout carries the session's bytes and nothing else (messages go to stderr), and the
 exit code says how the session ended: 0 cleanly, 3 refused (token, permission, rate limit), 4 refused
 otherwise or ended without a clean close, 5 the gateway unreachable or the link lost for good,
-6 the gateway does not hold the --gateway-key given.`)
+6 the gateway does not hold the --gateway-key given (or the agent not the --agent-key).
+
+Each path decision is one line on stderr: path=relay reason="…", path=direct via="…" ms=… after_ms=…,
+or path=gateway reason="…" when the gateway or agent cannot run the link end to end (docs/p2p.md).`)
     .addOption(logFormatOption())
-    .action(async (backend: string, port: string, host: string | undefined, o: { listen?: string; stdio?: boolean; gateway: string; gatewayKey: string; token?: string; tokenFile?: string; logFormat?: string }, cmd: Command) => {
+    .action(async (backend: string, port: string, host: string | undefined, o: { listen?: string; stdio?: boolean; gateway: string; gatewayKey: string; token?: string; tokenFile?: string; logFormat?: string; p2p: 'auto' | 'off'; agentKey?: string }, cmd: Command) => {
       if (!o.listen === !o.stdio) throw new ConfigError('dk connect needs one of -L [BIND:]PORT (a local port) and --stdio (stdin/stdout, for ssh ProxyCommand)');
       tuneProcessForRelaying();
       // With --stdio the user's terminal shows stderr under ssh: warnings only (DK_LOG_LEVEL for more);
@@ -52,7 +57,10 @@ otherwise or ended without a clean close, 5 the gateway unreachable or the link 
       const gw = splitHostPort(o.gateway);
       const fwd = new Forwarder({
         gatewayHost: gw.host, gatewayPort: gw.port, gatewayKey, token, backend, port: targetPort,
-        ...(host ? { host } : {}), bind, localPort, log,
+        ...(host ? { host } : {}), bind, localPort, log, p2p: o.p2p,
+        ...(o.agentKey ? { agentKey: decodeKeyOrConfigError(o.agentKey, '--agent-key') } : {}),
+        // Under ssh (--stdio) stderr is the user's terminal: path lines only when asked (DK_LOG_LEVEL=info).
+        onPath: (e) => { if (!o.stdio || log.isLevelEnabled('info')) process.stderr.write(`dk connect: ${e.line}${e.changes > 0 ? ` changes=${e.changes}` : ''}\n`); },
       });
       if (o.stdio) {
         onShutdown(() => fwd.close());

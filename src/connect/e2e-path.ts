@@ -1,0 +1,267 @@
+import { connect, type Socket } from 'node:net';
+import type { KeyObject } from 'node:crypto';
+import { connectLink, logResumeFailures, migrateLink } from '../link/client.ts';
+import type { LinkStream } from '../link/stream.ts';
+import { rendezvous } from '../p2p/coord-client.ts';
+import { decodeE2e, e2eLine, GatewayToClient, TicketAnswer, type ClientToGateway, type E2eGrant } from '../p2p/e2e-messages.ts';
+import { E2E_DEAD_MS, E2E_PING_MS, E2E_PUNCH_DEADLINE_MS } from '../p2p/e2e-timing.ts';
+import { LineDecoder } from '../p2p/lines.ts';
+import { punch } from '../p2p/punch.ts';
+import { failureText, pathLine } from '../p2p/reason.ts';
+import { COORD_MAGIC, encodeRelayHeader, RelaySide } from '../p2p/relay-header.ts';
+import { ticketIdOf, ticketProof } from '../p2p/ticket.ts';
+import { connected } from '../util/connect.ts';
+import type { Logger } from '../util/log.ts';
+import { ConnectRefusedError } from './errors.ts';
+import { readLine } from './protocol.ts';
+
+/** How long the client waits for the gateway's answer to a relay or punch request. */
+const ANSWER_MS = 10_000;
+/** Waits before the next punch after one failed: 10 s, doubling to 5 min. */
+const RETRY_FIRST_MS = 10_000;
+const RETRY_MAX_MS = 300_000;
+/** Wait before punching again after a direct path was lost. */
+const AFTER_LOSS_MS = 1_000;
+/** How often the link's RTT goes to the gateway (GET /api/v1/links). */
+const RTT_REPORT_MS = 5_000;
+
+export type PathName = 'relay' | 'direct';
+
+/** A path decision: what `dk connect` prints (a `path=` line) and tells the gateway. */
+export interface PathEvent {
+  path: PathName;
+  line: string;
+  /** Path changes so far (the first path is not a change). */
+  changes: number;
+}
+
+export interface E2ePathInit {
+  /** The client's link to the gateway after the connect reply: the control channel. */
+  control: LinkStream;
+  grant: E2eGrant;
+  /** The client key the ticket names. */
+  clientKey: KeyObject;
+  gatewayHost: string;
+  gatewayPort: number;
+  resumeForMs: number;
+  log: Logger;
+  onPath?: (e: PathEvent) => void;
+  /** When the first local connection asked for the link (for the time to the direct path). */
+  startedAt: number;
+}
+
+/**
+ * The client's end-to-end path (docs/p2p.md §9): the link to the agent, pinned to the agent's key
+ * the gateway gave, on a relayed transport first, then — if the gateway allows it — moved onto a
+ * direct TCP connection when a punch succeeds, back onto a fresh relay when that dies, and direct
+ * again when a later punch succeeds. Every move is a link resume: the sessions see none of it.
+ * Each path decision is reported (onPath, and to the gateway for its API and metrics).
+ */
+export class E2ePath {
+  readonly #o: E2ePathInit;
+  readonly #waiters: { t: 'relay' | 'punch'; resolve: (v: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
+  #stream: LinkStream | null = null;
+  #path: PathName = 'relay';
+  /** What the next attached transport is: set by whoever attaches it. */
+  #attaching: PathName = 'relay';
+  #changes = 0;
+  #failures = 0;
+  #retry: NodeJS.Timeout | null = null;
+  #rtt: NodeJS.Timeout | null = null;
+  #punching = false;
+  #closed = false;
+  readonly #abort = new AbortController();
+  /** Outcomes: punches that went direct and that failed. */
+  readonly punches = { direct: 0, failed: 0 };
+
+  constructor(o: E2ePathInit) {
+    this.#o = o;
+    const lines = new LineDecoder(8192);
+    o.control.on('data', (chunk: Buffer) => {
+      try {
+        for (const line of lines.push(chunk)) this.#onControl(decodeE2e(GatewayToClient, line));
+      } catch (err) {
+        o.log.warn({ err: (err as Error).message }, 'dk connect: bad message from the gateway; control link closed');
+        o.control.destroy();
+      }
+    });
+    o.control.once('close', () => {
+      for (const w of this.#waiters.splice(0)) {
+        clearTimeout(w.timer);
+        w.reject(new Error('the link to the gateway ended'));
+      }
+      // The gateway ends the agent's side too: the end-to-end link goes with the control link.
+      this.close();
+    });
+    o.control.resume();
+  }
+
+  get path(): PathName {
+    return this.#path;
+  }
+  get changes(): number {
+    return this.#changes;
+  }
+  get stream(): LinkStream | null {
+    return this.#stream;
+  }
+
+  /** Opens the end-to-end link on a relay and presents the ticket; resolves with the link once the agent accepted it. */
+  async open(): Promise<LinkStream> {
+    const { grant, log } = this.#o;
+    const stream = await connectLink({
+      host: this.#o.gatewayHost, port: this.#o.gatewayPort, serverKey: Buffer.from(grant.agent_key, 'base64url'),
+      dial: () => this.#relay(), resumeForMs: this.#o.resumeForMs, pingMs: E2E_PING_MS, deadMs: E2E_DEAD_MS,
+    });
+    stream.on('error', () => undefined);
+    logResumeFailures(stream, log, 'end-to-end link');
+    const ticketId = ticketIdOf(grant.ticket);
+    stream.write(e2eLine({ ticket: grant.ticket, proof: ticketProof(this.#o.clientKey, stream.secrets.sessionId, ticketId) }));
+    let answer: TicketAnswer;
+    try {
+      answer = decodeE2e(TicketAnswer, await readLine(stream, ANSWER_MS));
+    } catch (e) {
+      stream.destroy();
+      throw new ConnectRefusedError('agent_no_answer', `the agent did not answer the ticket: ${(e as Error).message}`);
+    }
+    if (!answer.ok) {
+      stream.destroy();
+      throw new ConnectRefusedError(answer.code, `the agent refused the end-to-end link: ${answer.message}`);
+    }
+    this.#stream = stream;
+    stream.on('attached', () => this.#onAttached());
+    stream.on('detached', (why: string) => { if (this.#path === 'direct') this.#lostDirect = why; });
+    stream.once('close', () => this.close());
+    this.#report('relay', grant.direct ? 'path=relay reason="the link starts on the relay; trying a direct path"' : `path=relay reason=${JSON.stringify(`direct paths are off: ${grant.why ?? 'not allowed'}`)}`);
+    if (grant.direct) this.#schedule(0);
+    this.#rtt = setInterval(() => { if (stream.rttMs !== null) this.#send({ t: 'rtt', rtt_ms: stream.rttMs }); }, RTT_REPORT_MS);
+    this.#rtt.unref();
+    return stream;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#retry) clearTimeout(this.#retry);
+    if (this.#rtt) clearInterval(this.#rtt);
+    this.#abort.abort();
+    this.#stream?.destroy();
+  }
+
+  #lostDirect: string | null = null;
+
+  #onAttached(): void {
+    const kind = this.#attaching;
+    this.#attaching = 'relay';
+    if (kind === 'relay' && this.#path === 'direct') {
+      const why = this.#lostDirect ?? 'the direct connection ended';
+      this.#lostDirect = null;
+      this.#report('relay', `path=relay reason=${JSON.stringify(`direct path lost (${why}); resumed on a fresh relay`)}`);
+      this.#schedule(AFTER_LOSS_MS);
+    }
+  }
+
+  #report(path: PathName, line: string, extra: Partial<ClientToGateway & { t: 'path' }> = {}): void {
+    if (path !== this.#path) this.#changes++;
+    this.#path = path;
+    this.#o.onPath?.({ path, line, changes: this.#changes });
+    const rtt = this.#stream?.rttMs;
+    this.#send({ t: 'path', path, reason: line.slice(0, 1000), ...(rtt !== null && rtt !== undefined ? { rtt_ms: rtt } : {}), ...extra });
+  }
+
+  #send(m: ClientToGateway): void {
+    const c = this.#o.control;
+    if (!c.destroyed && c.writable) c.write(e2eLine(m));
+  }
+
+  #onControl(m: GatewayToClient): void {
+    const w = this.#waiters.shift();
+    if (!w) return;
+    clearTimeout(w.timer);
+    if (m.t === 'error') w.reject(new Error(`the gateway: ${m.message}`));
+    else if (m.t !== w.t) w.reject(new Error(`the gateway answered ${m.t} to ${w.t}`));
+    else w.resolve(m.t === 'relay' ? m.token : m.session);
+  }
+
+  #ask(t: 'relay' | 'punch'): Promise<string> {
+    return new Promise((resolve, reject) => {
+      if (this.#o.control.destroyed) return reject(new Error('the link to the gateway ended'));
+      const timer = setTimeout(() => {
+        const i = this.#waiters.findIndex((w) => w.timer === timer);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(new Error(`no ${t} answer from the gateway within ${ANSWER_MS} ms`));
+      }, ANSWER_MS);
+      timer.unref();
+      this.#waiters.push({ t, resolve, reject, timer });
+      this.#send({ t });
+    });
+  }
+
+  /** A fresh relayed transport: a token from the gateway, then a connection that joins it. */
+  async #relay(): Promise<Socket> {
+    const token = await this.#ask('relay');
+    const s = connect({ host: this.#o.gatewayHost, port: this.#o.gatewayPort, noDelay: true });
+    s.write(encodeRelayHeader(RelaySide.CLIENT, Buffer.from(token, 'hex')));
+    this.#attaching = 'relay';
+    return connected(s);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#closed || this.#retry || this.#punching) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = null;
+      void this.#punchOnce();
+    }, ms);
+    this.#retry.unref();
+  }
+
+  async #punchOnce(): Promise<void> {
+    const stream = this.#stream;
+    if (this.#closed || !stream || this.#path === 'direct' || this.#punching) return;
+    this.#punching = true;
+    let next: number | null = null;
+    try {
+      const session = await this.#ask('punch');
+      const r = await rendezvous({ host: this.#o.gatewayHost, port: this.#o.gatewayPort, session, prefix: COORD_MAGIC, timeoutMs: 10_000, signal: this.#abort.signal });
+      const result = await punch({
+        localPort: r.localPort, candidates: r.candidates, role: r.go.role, token: r.token, delayMs: r.go.delayMs, deadlineMs: E2E_PUNCH_DEADLINE_MS, signal: this.#abort.signal,
+      });
+      r.socket.destroy();
+      if (!result.ok) {
+        this.punches.failed++;
+        this.#report('relay', `path=relay reason=${JSON.stringify(failureText(result))}`, { punch: 'failed' });
+        next = this.#backoff();
+        return;
+      }
+      if (this.#closed) {
+        result.socket.destroy();
+        return;
+      }
+      this.#attaching = 'direct';
+      try {
+        await migrateLink(stream, result.socket, { timeoutMs: 5_000 });
+      } catch (err) {
+        this.#attaching = 'relay';
+        this.punches.failed++;
+        this.#report('relay', `path=relay reason=${JSON.stringify(`a direct connection formed (${result.candidate.host}:${result.candidate.port}) but the link could not move onto it: ${(err as Error).message}`)}`, { punch: 'failed' });
+        next = this.#backoff();
+        return;
+      }
+      this.punches.direct++;
+      this.#failures = 0;
+      this.#report('direct', `${pathLine(result)} after_ms=${Math.round(performance.now() - this.#o.startedAt)}`, { punch: 'direct' });
+    } catch (err) {
+      if (this.#closed) return;
+      this.punches.failed++;
+      this.#report('relay', `path=relay reason=${JSON.stringify(`no direct path: ${(err as Error).message}`)}`, { punch: 'failed' });
+      next = this.#backoff();
+    } finally {
+      this.#punching = false;
+      if (next !== null && !this.#closed) this.#schedule(next);
+    }
+  }
+
+  #backoff(): number {
+    return Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** this.#failures++);
+  }
+}
