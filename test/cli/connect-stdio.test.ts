@@ -23,11 +23,11 @@ async function stack(t: TestContext) {
   const gatewayKey = gw.gateway.linkKey.publicRaw.toString('base64url');
   t.after(async () => { proxy.close(); await ag.stop(); await gw.cleanup(); });
   const connectArgs = (port: number): string[] => ['connect', 'home', String(port), '--stdio', '--gateway', `127.0.0.1:${proxy.port}`, '--gateway-key', gatewayKey];
-  return { gw, proxy, gatewayKey, connectArgs };
+  return { gw, ag, proxy, gatewayKey, connectArgs };
 }
 
 test('dk connect --stdio: the session is stdin/stdout, exact through link cuts; stdout holds nothing else; exit 0 at a clean end', async (t) => {
-  const { gw, proxy, connectArgs } = await stack(t);
+  const { gw, proxy, connectArgs, ag } = await stack(t);
   const echo = await echoServer();
   t.after(() => echo.server.close());
   const p = dk(connectArgs(echo.port), { stdin: 'pipe', env: { DK_TOKEN: ADMIN } });
@@ -43,7 +43,10 @@ test('dk connect --stdio: the session is stdin/stdout, exact through link cuts; 
   }
   assert.ok(proxy.counts.reset >= 3, 'the link was cut');
   assert.ok(proxy.connections > proxy.counts.reset, `the link came back through the proxy (${proxy.connections} connections)`);
-  assert.equal(gw.gateway.sessions.size, 1, 'one session all along');
+  // The session runs end to end with the agent (docs/p2p.md): one end-to-end client at the gateway, which carries no session itself.
+  assert.equal(gw.gateway.e2e.clients.size, 1, 'one end-to-end client all along');
+  assert.equal(gw.gateway.sessions.size, 0, 'the gateway carries no session of its own: it relays ciphertext');
+  assert.equal(ag.e2e?.links, 1, 'the agent carries one end-to-end link');
   p.stdin!.end();
   const { code } = await p.exited;
   assert.equal(code, 0, p.err());

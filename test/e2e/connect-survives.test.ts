@@ -10,7 +10,8 @@ import { generateKeyPair } from '../../src/link/crypto.ts';
 import { connectLink } from '../../src/link/client.ts';
 import { Purpose, readLine } from '../../src/connect/protocol.ts';
 
-const LINK = { link_keepalive: 0.1, link_detach_timeout: 10 };
+/** These tests are of the gateway's path (p2p: off): the gateway carries each session; test/p2p/e2e-*.test.ts has the end-to-end path. */
+const LINK = { link_keepalive: 0.1, link_detach_timeout: 10, p2p: 'off' };
 
 async function stack(t: { after(f: () => unknown): void }) {
   const gw = await gateway(LINK);

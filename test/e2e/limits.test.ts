@@ -53,6 +53,7 @@ test('max_sessions_per_link on a dk connect link: the (cap+1)th OPN is refused w
   const fw = new Forwarder({
     gatewayHost: '127.0.0.1', gatewayPort: gw.servPort, gatewayKey: gw.gateway.linkKey.publicRaw, token: ADMIN,
     backend: 'home', port: echo.port, bind: '127.0.0.1', localPort: 0, log: silentLogger,
+    e2e: false, // the gateway's own cap: on the gateway's path (an end-to-end link's is the agent's max_sessions)
   });
   try {
     const mux: Mux = await fw.open();

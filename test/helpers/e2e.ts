@@ -1,0 +1,85 @@
+/**
+ * Driving the end-to-end path by hand (docs/p2p.md §9), for tests that play a client the real
+ * `dk connect` would never be: one that replays a ticket, presents an old one, or opens a target
+ * outside it. Each step is the protocol's own: the connect request on a link to the gateway, a
+ * relay token on that link, a relay join on serv_port, the link to the agent, the ticket line.
+ */
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { once } from 'node:events';
+import type { KeyObject } from 'node:crypto';
+import { connectLink } from '../../src/link/client.ts';
+import type { LinkStream } from '../../src/link/stream.ts';
+import { Purpose, readLine, type ConnectReply } from '../../src/connect/protocol.ts';
+import { e2eLine, type E2eGrant } from '../../src/p2p/e2e-messages.ts';
+import { encodeRelayHeader, RelaySide } from '../../src/p2p/relay-header.ts';
+import { generateEd25519, ticketIdOf, ticketProof, type Ed25519Pair } from '../../src/p2p/ticket.ts';
+import { connected } from '../../src/util/connect.ts';
+
+export interface Asked {
+  control: LinkStream;
+  grant: E2eGrant;
+  key: Ed25519Pair;
+}
+
+/** A client's link to the gateway that asked for the end-to-end path to backend `home`. */
+export async function askE2e(servPort: number, gatewayKey: Buffer, token: string, port: number, o: { key?: Ed25519Pair; p2p?: 'auto' | 'off'; host?: string } = {}): Promise<Asked & { reply: ConnectReply }> {
+  const key = o.key ?? generateEd25519();
+  const control = await connectLink({ host: '127.0.0.1', port: servPort, serverKey: gatewayKey, purpose: Purpose.CLIENT });
+  control.on('error', () => undefined);
+  control.write(JSON.stringify({ token, backend: 'home', port, ...(o.host ? { host: o.host } : {}), mux: true, e2e: { client_key: key.publicRaw.toString('base64url'), p2p: o.p2p ?? 'off' } }) + '\n');
+  const reply = JSON.parse(await readLine(control, 10_000)) as ConnectReply;
+  if (!reply.e2e) throw new Error(`no end-to-end grant: ${JSON.stringify(reply)}`);
+  return { control, grant: reply.e2e, key, reply };
+}
+
+/** Asks the gateway for a relay token on the control link and joins it as the client. */
+export async function relay(control: LinkStream, servPort: number): Promise<Socket> {
+  control.write(e2eLine({ t: 'relay' }));
+  const answer = JSON.parse(await readLine(control, 10_000)) as { t: string; token?: string; message?: string };
+  if (answer.t !== 'relay' || !answer.token) throw new Error(`no relay: ${JSON.stringify(answer)}`);
+  const s = connect({ host: '127.0.0.1', port: servPort, noDelay: true });
+  s.write(encodeRelayHeader(RelaySide.CLIENT, Buffer.from(answer.token, 'hex')));
+  return connected(s);
+}
+
+/**
+ * The link to the agent over a fresh relay, and the agent's answer to `ticket` proved with
+ * `proveWith` (the ticket's own client key by default).
+ */
+export async function presentTicket(a: Asked, servPort: number, o: { ticket?: string; proveWith?: KeyObject; serverKey?: Buffer } = {}): Promise<{ stream: LinkStream; answer: { ok: boolean; code?: string; message?: string } }> {
+  const stream = await connectLink({
+    host: '127.0.0.1', port: servPort, serverKey: o.serverKey ?? Buffer.from(a.grant.agent_key, 'base64url'), dial: () => relay(a.control, servPort), resumeForMs: 2_000,
+  });
+  stream.on('error', () => undefined);
+  const ticket = o.ticket ?? a.grant.ticket;
+  stream.write(e2eLine({ ticket, proof: ticketProof(o.proveWith ?? a.key.privateKey, stream.secrets.sessionId, ticketIdOf(ticket)) }));
+  const answer = JSON.parse(await readLine(stream, 10_000)) as { ok: boolean; code?: string; message?: string };
+  return { stream, answer };
+}
+
+/** A TCP proxy that keeps every byte it carries, both ways (what a gateway's operator could see on the wire). */
+export async function tap(targetPort: number): Promise<{ port: number; bytes: () => Buffer; total: () => number; close(): void }> {
+  const seen: Buffer[] = [];
+  let total = 0;
+  const socks = new Set<Socket>();
+  const server: Server = createServer({ allowHalfOpen: true }, (c) => {
+    const u = connect({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true });
+    socks.add(c).add(u);
+    const keep = (b: Buffer): void => { seen.push(b); total += b.length; };
+    c.on('data', keep);
+    u.on('data', keep);
+    c.pipe(u);
+    u.pipe(c);
+    const kill = (): void => { c.destroy(); u.destroy(); socks.delete(c); socks.delete(u); };
+    c.on('error', kill).on('close', kill);
+    u.on('error', kill).on('close', kill);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as { port: number }).port,
+    bytes: () => Buffer.concat(seen),
+    total: () => total,
+    close() { server.close(); for (const s of socks) s.destroy(); },
+  };
+}
