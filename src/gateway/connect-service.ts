@@ -90,7 +90,7 @@ export class ConnectService {
     const target = this.#target(user, req.backend, host, req.port);
     if ('code' in target) return refuse(target.code, target.message);
     if (req.mux && req.e2e) {
-      const offer = this.#init.e2e.offer({ user: user.name, backend: req.backend, host, port: req.port, req: req.e2e, link: target.link });
+      const offer = await this.#init.e2e.offer({ user: user.name, backend: req.backend, host, port: req.port, req: req.e2e, link: target.link });
       if ('grant' in offer) {
         const ok: ConnectReply = { ok: true, e2e: offer.grant };
         stream.write(JSON.stringify(ok) + '\n');

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Socket } from 'node:net';
 import type { LinkStream } from '../link/stream.ts';
 import { Coordinator } from '../p2p/coordinator.ts';
@@ -26,6 +27,8 @@ const PUNCH_SESSION_TTL_MS = 20_000;
 const MAX_PUNCH_SESSIONS = 1024;
 /** How often a client's permission is checked again while its end-to-end link lives. */
 const RECHECK_MS = 5_000;
+const KEY_WAIT_STEPS = 20;
+const KEY_WAIT_STEP_MS = 100;
 
 export interface PathChange {
   at: number;
@@ -100,11 +103,14 @@ export class E2eService {
    * What a client that asked for the end-to-end path gets: the agent's key and a ticket, or why it
    * goes through the gateway instead.
    */
-  offer(o: { user: string; backend: string; host: string; port: number; req: E2eRequest; link: AgentLink }): { grant: E2eGrant; ticketId: string } | { why: string } {
+  async offer(o: { user: string; backend: string; host: string; port: number; req: E2eRequest; link: AgentLink }): Promise<{ grant: E2eGrant; ticketId: string } | { why: string }> {
     if (this.#init.p2p === 'off') return { why: 'the gateway has end-to-end paths off (p2p: off)' };
     if (!o.link.encrypted) return { why: `backend "${o.backend}"'s agent uses the plain protocol` };
+    // An agent that just came online says HELLO, then its key: give it a moment.
+    const settled = (): boolean => o.link.mux.closed || (o.link.mux.peerHello !== null && (!(o.link.mux.features & Feature.E2E) || o.link.e2eKey !== null));
+    for (let i = 0; i < KEY_WAIT_STEPS && !settled(); i++) await sleep(KEY_WAIT_STEP_MS);
     if (!(o.link.mux.features & Feature.E2E)) return { why: `backend "${o.backend}"'s agent does not speak end-to-end links (older agent)` };
-    if (!o.link.e2eKey) return { why: `backend "${o.backend}"'s agent has not told its link key yet` };
+    if (!o.link.e2eKey) return { why: `backend "${o.backend}"'s agent has not told its link key` };
     const now = Date.now();
     const id = randomBytes(16).toString('hex');
     const ticket = signTicket(this.#init.ticketKey.privateKey, {
