@@ -205,6 +205,8 @@ export class E2eEndpoint {
           session.close();
           return;
         }
+        // The gateway sees no session of an end-to-end link: the agent's log is where each one shows.
+        log.info({ user: claims.user, target: `${host}:${port}` }, 'end-to-end session');
         this.#init.open(session, port, host);
       },
       onClose: () => stream.destroy(),

@@ -15,6 +15,7 @@ import { loginCommands } from './commands/login.ts';
 import { pubkeyCommand } from './commands/pubkey.ts';
 import { rendezvousCommands } from './commands/rendezvous.ts';
 import { sessionCommands } from './commands/sessions.ts';
+import { linksCommand } from './commands/links.ts';
 import { userCommands } from './commands/user.ts';
 import { usersCommands } from './commands/users.ts';
 
@@ -39,6 +40,7 @@ loginCommands(program);
 backendsCommand(program);
 grantCommands(program);
 sessionCommands(program);
+linksCommand(program);
 auditCommand(program);
 usersCommands(program);
 

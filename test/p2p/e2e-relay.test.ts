@@ -5,6 +5,7 @@ import { silentLogger } from '../../src/util/log.ts';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
 import { dial, echoServer, hashUntilEnd, http, listen, readAll, sendPattern, waitFor } from '../helpers/net.ts';
 import { tap } from '../helpers/e2e.ts';
+import { dk } from '../helpers/cli.ts';
 import { parseProm, sample } from '../helpers/prom.ts';
 
 const metricValue = (text: string, name: string, labels: Record<string, string> = {}): number | undefined => sample(parseProm(text), name, labels);
@@ -100,6 +101,12 @@ test('GET /api/v1/links lists the agent and the end-to-end client with its path;
   assert.equal(metricValue(text, 'dk_p2p_punches_total', { outcome: 'failed' }), 1);
   assert.ok((metricValue(text, 'dk_p2p_relay_pairs_total') ?? 0) >= 1);
   assert.equal(metricValue(text, 'dk_p2p_clients', { path: 'relay' }), 1);
+  // The same through the real CLI: the agent link, then the client with its path and last reason.
+  const cli = dk(['links', '--api', gw.api], { env: { DK_TOKEN: ADMIN, XDG_CONFIG_HOME: gw.dataDir } });
+  const { code } = await cli.exited;
+  assert.equal(code, 0, cli.err());
+  assert.match(cli.out(), /^BACKEND\s+REMOTE\s+SINCE\s+RTT\s+RESUMES\s+E2E\nhome\s+127\.0\.0\.1:\d+\s+.*\byes\n\nCLIENT\s+USER\s+BACKEND\s+TARGET\s+PATH\s+RTT\s+SINCE\s+CHANGES\s+WHY\n/);
+  assert.match(cli.out(), new RegExp(`\\badmin\\s+home\\s+127\\.0\\.0\\.1:${echo.port}\\s+relay\\s+.*path=relay reason="no direct path`));
   // The audit names the authorization (the gateway sees no session of an end-to-end link).
   assert.ok(gw.gateway.audit.recent(50).some((row) => row.event === 'e2e_link' && row.user === 'admin'));
   fwd.close();
