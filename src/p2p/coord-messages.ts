@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { MAX_CANDIDATES } from './candidate.ts';
-import { P2pProtocolError } from './errors.ts';
+import { decodeJson } from './json-message.ts';
 
 /**
  * The coordination protocol of the lab's coordinator (docs/p2p.md §5): newline-delimited JSON over
@@ -54,18 +54,7 @@ export function encodeLine(msg: ToCoordinator | ToSide): Buffer {
 }
 
 function decodeWith<T>(schema: z.ZodType<T>, line: string): T {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch {
-    throw new P2pProtocolError('coordination line is not JSON');
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new P2pProtocolError(`bad coordination message: ${issue ? `${issue.path.join('.') || '(message)'}: ${issue.message}` : 'invalid'}`);
-  }
-  return parsed.data;
+  return decodeJson(schema, line, 'coordination message');
 }
 
 /** A line a side sent to the coordinator; throws P2pProtocolError. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { P2pProtocolError } from './errors.ts';
 import { MAX_TICKET_CHARS } from './ticket.ts';
+import { decodeJson } from './json-message.ts';
 
 /**
  * The end-to-end path's small messages (docs/p2p.md §9), each one JSON object:
@@ -91,18 +92,7 @@ export type TicketAnswer = z.infer<typeof TicketAnswer>;
 /** One message from text; throws P2pProtocolError with the first problem. */
 export function decodeE2e<T>(schema: z.ZodType<T>, text: string): T {
   if (text.length > MAX_E2E_LINE) throw new P2pProtocolError(`message longer than ${MAX_E2E_LINE} bytes`);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new P2pProtocolError('message is not JSON');
-  }
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new P2pProtocolError(`bad message: ${issue ? `${issue.path.join('.') || '(message)'}: ${issue.message}` : 'invalid'}`);
-  }
-  return parsed.data;
+  return decodeJson(schema, text, 'message');
 }
 
 export function e2eLine(msg: object): string {
