@@ -27,6 +27,7 @@ const TICKET_LINE_MS = 10_000;
 const MAX_JOINS = 64;
 /** A ticket issued this far in the future (clock steps) is refused. */
 const CLOCK_SLACK_MS = 30_000;
+const JOIN_TIMEOUT_MS = 15_000;
 
 export interface E2eEndpointInit {
   name: string;
@@ -122,7 +123,11 @@ export class E2eEndpoint {
     const s = connect({ host: this.#init.gatewayHost, port: this.#init.gatewayPort, noDelay: true });
     this.#joins.add(s);
     s.on('error', () => undefined);
+    // The gateway keeps a relay token 15 s: a join that has not connected by then is useless.
+    const timer = setTimeout(() => s.destroy(), JOIN_TIMEOUT_MS);
+    timer.unref();
     s.once('connect', () => {
+      clearTimeout(timer);
       this.#joins.delete(s);
       this.counts.relays++;
       s.write(encodeRelayHeader(RelaySide.AGENT, token));

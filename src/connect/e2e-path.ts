@@ -203,7 +203,14 @@ export class E2ePath {
     const s = connect({ host: this.#o.gatewayHost, port: this.#o.gatewayPort, noDelay: true });
     s.write(encodeRelayHeader(RelaySide.CLIENT, Buffer.from(token, 'hex')));
     this.#attaching = 'relay';
-    return connected(s);
+    // The gateway pairs within 15 s or not at all: a connection that cannot even form by then is given up.
+    const timer = setTimeout(() => s.destroy(new Error(`no connection to the gateway's relay within ${ANSWER_MS} ms`)), ANSWER_MS);
+    timer.unref();
+    try {
+      return await connected(s);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #schedule(ms: number): void {
