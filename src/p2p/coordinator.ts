@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { unmapIPv4 } from './candidate.ts';
+import { KeyCount } from '../util/key-count.ts';
 import { rttEstimate, schedule } from './coord-schedule.ts';
 import { MAX_LINE_BYTES, decodeToCoordinator, encodeLine, type Hello, type ToSide } from './coord-messages.ts';
 import { LineDecoder } from './lines.ts';
@@ -21,6 +22,8 @@ export interface CoordinatorInit {
   readonly port?: number;
   /** Open connections at most (each side is one). */
   readonly maxConnections?: number;
+  /** Open connections from one address at most (a side is one; a NAT shared by many users has several). */
+  readonly maxPerAddress?: number;
   /** Sessions waiting for their second side at most. */
   readonly maxWaiting?: number;
   /** A side must say hello within this. */
@@ -38,7 +41,7 @@ export interface CoordinatorInit {
 }
 
 export const COORDINATOR_DEFAULTS = {
-  maxConnections: 512, maxWaiting: 256, helloTimeoutMs: 5_000, pairTimeoutMs: 15_000, pings: 3, pingTimeoutMs: 2_000, lingerMs: 30_000,
+  maxConnections: 512, maxPerAddress: 64, maxWaiting: 256, helloTimeoutMs: 5_000, pairTimeoutMs: 15_000, pings: 3, pingTimeoutMs: 2_000, lingerMs: 30_000,
 } as const;
 
 interface Side {
@@ -60,6 +63,7 @@ export class Coordinator {
   readonly #server: Server;
   readonly #waiting = new Map<string, Side>();
   readonly #sides = new Set<Side>();
+  readonly #perAddress = new KeyCount();
   /** Pairs that got `go`, for tests and logs. */
   paired = 0;
 
@@ -105,6 +109,12 @@ export class Coordinator {
       socket.destroy();
       return;
     }
+    const address = unmapIPv4(socket.remoteAddress);
+    if (!this.#perAddress.take(address, this.#init.maxPerAddress)) {
+      socket.destroy();
+      return;
+    }
+    socket.once('close', () => this.#perAddress.give(address));
     socket.setNoDelay(true);
     const side: Side = {
       socket, observed: { host: unmapIPv4(socket.remoteAddress), port: socket.remotePort },

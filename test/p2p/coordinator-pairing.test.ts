@@ -132,3 +132,24 @@ test('a side with more LAN addresses than the coordinator takes sends its first 
     await c.close();
   }
 });
+
+test('cap per address: one address holds at most maxPerAddress connections; another address still gets in', async () => {
+  const { c, port } = await started({ host: '127.0.0.1', maxPerAddress: 2, maxConnections: 10 });
+  try {
+    const held = [connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' }), connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' })];
+    for (const h of held) h.on('error', () => undefined);
+    for (let i = 0; i < 100 && c.connections < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(c.connections, 2);
+    // A third from 127.0.0.2 is closed at once; one from 127.0.0.3 is taken.
+    const third = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' });
+    third.on('error', () => undefined);
+    await new Promise<void>((resolve) => third.once('close', () => resolve()));
+    const other = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.3' });
+    other.on('error', () => undefined);
+    for (let i = 0; i < 100 && c.connections < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(c.connections, 3);
+    for (const h of [...held, other]) h.destroy();
+  } finally {
+    await c.close();
+  }
+});
