@@ -23,6 +23,7 @@ const MAX_CHANGES = 16;
 /** Requests a client may make per minute on its control link (relays and punches each). */
 const MAX_RELAYS_PER_MIN = 30;
 const MAX_PUNCHES_PER_MIN = 12;
+const MAX_LINES_PER_MIN = 600;
 const PUNCH_SESSION_TTL_MS = 20_000;
 const MAX_PUNCH_SESSIONS = 1024;
 /** How often a client's permission is checked again while its end-to-end link lives. */
@@ -135,10 +136,12 @@ export class E2eService {
     this.clients.set(o.id, client);
     const send = (m: GatewayToClient): void => { if (!stream.destroyed) stream.write(e2eLine(m)); };
     const lines = new LineDecoder(8192);
-    const window = { start: Date.now(), relays: 0, punches: 0 };
+    const window = { start: Date.now(), relays: 0, punches: 0, lines: 0 };
     const onLine = (line: string): void => {
+      if (Date.now() - window.start > 60_000) Object.assign(window, { start: Date.now(), relays: 0, punches: 0, lines: 0 });
+      // dk connect sends a few lines a minute (an RTT every 5 s, a report per path decision).
+      if (++window.lines > MAX_LINES_PER_MIN) throw new Error(`more than ${MAX_LINES_PER_MIN} control messages in a minute`);
       const msg = decodeE2e(ClientToGateway, line);
-      if (Date.now() - window.start > 60_000) Object.assign(window, { start: Date.now(), relays: 0, punches: 0 });
       if (msg.t === 'rtt') {
         client.rtt_ms = msg.rtt_ms;
         return;
