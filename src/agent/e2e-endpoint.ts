@@ -24,7 +24,7 @@ const MAX_E2E_LINKS = 1024;
 const MAX_E2E_LINKS_PER_USER = 64;
 const TICKET_LINE_MS = 10_000;
 /** Relay joins and punches running at once (each is a socket or a few). */
-const MAX_JOINS = 64;
+const MAX_JOINS = 256;
 /** A ticket issued this far in the future (clock steps) is refused. */
 const CLOCK_SLACK_MS = 30_000;
 const JOIN_TIMEOUT_MS = 15_000;

@@ -163,3 +163,27 @@ test('relay joins: an unknown token, and a second join of the same side, are clo
   assert.equal(gw.gateway.e2e.relay.halfJoined, 1, 'the agent\'s half still waits for the real client');
   assert.equal(gw.gateway.e2e.relay.pairCount, 0, 'nothing paired');
 });
+
+test('a client flooding its control link: relay requests past 30 a minute get an error; past 600 messages a minute the link is closed', async (t) => {
+  const { gw, echo, gatewayKey } = await stack(t);
+  const a = await askE2e(gw.servPort, gatewayKey, ADMIN, echo.port);
+  t.after(() => a.control.destroy());
+  const answers: string[] = [];
+  let buf = '';
+  a.control.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) { answers.push(buf.slice(0, nl)); buf = buf.slice(nl + 1); }
+  });
+  a.control.resume();
+  for (let i = 0; i < 31; i++) a.control.write('{"t":"relay"}\n');
+  await waitFor(() => answers.length === 31, 5000, '31 answers');
+  assert.equal(answers.filter((l) => l.startsWith('{"t":"relay"')).length, 30);
+  assert.match(answers[30]!, /^\{"t":"error","message":"more than 30 relay requests in a minute"\}$/);
+  assert.equal(gw.gateway.e2e.clients.size, 1);
+  const closed = new Promise<void>((resolve) => a.control.once('close', () => resolve()));
+  for (let i = 0; i < 600; i++) a.control.write('{"t":"rtt","rtt_ms":1}\n');
+  await closed;
+  await waitFor(() => gw.gateway.e2e.clients.size === 0, 5000, 'the client gone');
+  // The relay tokens the flood made are capped per user (64) and expire unpaired after 15 s.
+  assert.ok(gw.gateway.e2e.relay.pendingCount <= 64);
+});
