@@ -44,6 +44,8 @@ export interface ConnectServiceInit {
 export class ConnectService {
   /** The muxes of live `dk connect` links (by their link stream). */
   readonly muxes = new Map<Duplex, Mux>();
+  /** dk connect clients on the gateway's path (with mux), for GET /api/v1/links. */
+  readonly gatewayClients = new Map<LinkStream, { id: string; user: string; backend: string; target: string; client_ip: string; since: number }>();
   readonly #links = new KeyCount();
   readonly #init: ConnectServiceInit;
   #e2eIds = 0;
@@ -111,13 +113,13 @@ export class ConnectService {
       }
       const ok: ConnectReply = { ok: true, why: offer.why };
       stream.write(JSON.stringify(ok) + '\n');
-      this.#serveMux(stream, ip, req);
+      this.#serveMux(stream, ip, req, user.name);
       return;
     }
     if (req.mux) {
       const ok: ConnectReply = { ok: true };
       stream.write(JSON.stringify(ok) + '\n');
-      this.#serveMux(stream, ip, req);
+      this.#serveMux(stream, ip, req, user.name);
       return;
     }
     if (target.link.mux.sessions.size >= config.max_sessions_per_link) {
@@ -150,8 +152,9 @@ export class ConnectService {
    * target, the backend is online) and spliced to a session on the agent's link. A token that no
    * longer authenticates ends the whole link, so the client's next connection learns why.
    */
-  #serveMux(stream: LinkStream, ip: string, req: ConnectRequest): void {
+  #serveMux(stream: LinkStream, ip: string, req: ConnectRequest, userName: string): void {
     const { config, metrics, log, refusals } = this.#init;
+    this.gatewayClients.set(stream, { id: `g${(++this.#e2eIds).toString(36)}`, user: userName, backend: req.backend, target: `${req.host ?? '127.0.0.1'}:${req.port}`, client_ip: ip, since: Date.now() });
     const mux: Mux = new Mux(stream, {
       role: 'agent',
       maxSessions: config.max_sessions_per_link,
@@ -181,6 +184,7 @@ export class ConnectService {
       },
       onClose: (err) => {
         this.muxes.delete(stream);
+        this.gatewayClients.delete(stream);
         log.debug({ client: ip, err: err?.message }, 'dk connect link ended');
       },
     });

@@ -45,8 +45,8 @@ export interface E2eClient {
   target: string;
   client_ip: string;
   since: number;
-  /** `connecting` until the client reports its first path. */
-  path: 'connecting' | 'relay' | 'direct';
+  /** `connecting` until the client reports its first path; `gateway` for a client on the gateway's path (not end to end). */
+  path: 'connecting' | 'relay' | 'direct' | 'gateway';
   rtt_ms: number | null;
   changes: PathChange[];
   relays: number;

@@ -232,7 +232,13 @@ export class Gateway {
         agents: this.agents.list().map((a) => ({
           backend: a.name, remote: a.remote, since: a.since, encrypted: a.encrypted, rttMs: a.mux.rttMs ?? null, resumes: a.resumes, e2e: a.e2eKey !== null,
         })),
-        clients: [...this.e2e.clients.values()],
+        clients: [
+          ...this.e2e.clients.values(),
+          // dk connect clients on the gateway's path: the gateway terminates their link, so its RTT is the link's.
+          ...[...this.#connect.gatewayClients].map(([stream, c]) => ({
+            ...c, path: 'gateway' as const, rtt_ms: stream.rttMs, changes: [], relays: 0, punches: { direct: 0, failed: 0 },
+          })),
+        ],
       }),
       grants: () => this.grants.all(),
       activeSessions: (id) => this.grants.activeSessions(id),

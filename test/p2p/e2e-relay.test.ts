@@ -129,6 +129,9 @@ test('p2p switches: the gateway\'s "relay" gives no direct path and says why; "o
     assert.equal((await readAll(s)).data.toString(), `via ${mode}`);
     assert.match(paths[0] ?? '', want, `gateway ${mode}, client ${clientP2p}`);
     assert.equal(gw.gateway.e2e.clients.size, mode === 'off' ? 0 : 1, `gateway ${mode}: end-to-end clients`);
+    // GET /api/v1/links lists every dk connect client, on the gateway's path too.
+    const links = await http('GET', `${gw.api}/api/v1/links`, { token: ADMIN });
+    assert.deepEqual(links.json.clients.map((c: { path: string; user: string }) => [c.user, c.path]), [['admin', mode === 'off' ? 'gateway' : 'relay']], links.text);
     fwd.close();
   }
 });

@@ -6,10 +6,11 @@ import { cell, relative, table } from '../format.ts';
 /** `dk links`: agent links and end-to-end dk connect clients with their path (GET /api/v1/links). */
 export function linksCommand(program: Command): void {
   apiOptions(program.command('links')
-    .description('list agent links and end-to-end dk connect clients with their path (relay or direct), RTT and last path change'))
+    .description('list agent links and dk connect clients with their path (relay or direct end to end, or gateway), RTT and last path change'))
     .addHelpText('after', `
 PATH is relay (through the gateway's relay, end to end encrypted), direct (peer to peer through
-the NATs) or connecting. WHY is the reason of the last path decision (docs/p2p.md §9.5).
+the NATs), connecting, or gateway (not end to end: the gateway's p2p is off or the agent is older).
+WHY is the reason of the last path decision (docs/p2p.md §9.5).
 Agent links are shown to admins only.
 
 Examples:
@@ -30,7 +31,7 @@ Examples:
         ])));
         process.stdout.write('\n');
       }
-      if (clients.length === 0) return void process.stdout.write(`no end-to-end dk connect clients (gateway p2p: ${cell(r.p2p)})\n`);
+      if (clients.length === 0) return void process.stdout.write(`no dk connect clients (gateway p2p: ${cell(r.p2p)})\n`);
       process.stdout.write(table(['CLIENT', 'USER', 'BACKEND', 'TARGET', 'PATH', 'RTT', 'SINCE', 'CHANGES', 'WHY'], clients.map((c) => {
         const changes = (c.changes ?? []) as { reason?: string }[];
         const why = changes.at(-1)?.reason ?? '';
