@@ -42,6 +42,7 @@ expose: []
   #   allow: [203.0.113.0/24]   # empty = anyone
 reconnect_min: 0.5     # seconds; backoff doubles up to reconnect_max, with jitter
 reconnect_max: 30
+data_dir: dk-agent-data   # beside this file: the agent's key for end-to-end dk connect links
 log_level: info
 `;
 }

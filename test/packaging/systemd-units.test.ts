@@ -31,10 +31,10 @@ for (const [unit, role] of [['dk-gateway.service', 'gateway'], ['dk-agent.servic
     assert.match(s.get('ExecStart')![0]!, new RegExp(`^/usr/local/bin/dk ${role} --config %d/${role}\\.yaml( |$)`));
     // A configuration error (exit 2) is not retried (docs/errors.md).
     assert.ok(s.get('RestartPreventExitStatus')![0]!.split(' ').includes('2'));
-    if (role === 'gateway') {
-      assert.deepEqual(s.get('StateDirectory'), ['doorkeeper']);
-      assert.match(s.get('ExecStart')![0]!, / --data-dir %S\/doorkeeper$/);
-    }
+    // Each keeps its keys in its own state directory (the agent: its end-to-end link key).
+    const state = role === 'gateway' ? 'doorkeeper' : 'dk-agent';
+    assert.deepEqual(s.get('StateDirectory'), [state]);
+    assert.match(s.get('ExecStart')![0]!, new RegExp(` --data-dir %S/${state}$`));
   });
 
   test(`${unit}: systemd-analyze verify finds nothing, and its offline security review rates it at most 2.0`, { skip }, () => {
