@@ -23,9 +23,9 @@ export function decodeKeyOrConfigError(text: string, flag = '--gateway-key'): Bu
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 /** The gateway's link key in a data dir (made if absent); a data dir that cannot hold it is a configuration error. */
-export function gatewayKeyIn(dataDir: string): ReturnType<typeof loadOrCreateStaticKey> {
+export function gatewayKeyIn(dataDir: string, file = 'link_key'): ReturnType<typeof loadOrCreateStaticKey> {
   try {
-    return loadOrCreateStaticKey(dataDir);
+    return loadOrCreateStaticKey(dataDir, file);
   } catch (e) {
     throw (e as NodeJS.ErrnoException).code ? dataDirError(dataDir, e) : new ConfigError(`--data-dir ${dataDir}: ${(e as Error).message}`);
   }
