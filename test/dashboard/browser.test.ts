@@ -17,6 +17,8 @@ import { launchChromium } from '../helpers/browser.ts';
 import { UdpPeer } from '../helpers/rustdesk.ts';
 import type { Agent } from '../../src/agent/agent.ts';
 import { packageVersion } from '../../src/util/version.ts';
+import { Forwarder } from '../../src/connect/forwarder.ts';
+import { silentLogger } from '../../src/util/log.ts';
 
 /**
  * Screenshots of every view: into docs/dashboard/ with DK_SCREENSHOTS=docs (`npm run screenshots`),
@@ -147,6 +149,28 @@ test('create a grant on the page, watch a live session\'s bytes grow, kill it', 
   await page.getByRole('button', { name: /^Kill session/ }).click();
   await closed;
   await page.getByText('No live sessions.').waitFor();
+});
+
+test('links: an end-to-end dk connect client shows with its path and the reason of its last decision', { skip }, async () => {
+  const fwd = new Forwarder({
+    gatewayHost: '127.0.0.1', gatewayPort: g.servPort, gatewayKey: g.gateway.linkKey.publicRaw, token: ADMIN,
+    backend: 'home', port: echo.port, bind: '127.0.0.1', localPort: 0, log: silentLogger,
+  });
+  try {
+    const s = await dial(await fwd.listen());
+    open.push(s);
+    s.write('hi');
+    await go('links');
+    const row = page.getByRole('row').filter({ hasText: `127.0.0.1:${echo.port}` });
+    await row.getByText('relay', { exact: true }).waitFor();
+    // On loopback the punch has no candidate to dial: the last decision says so.
+    await row.getByText(/^path=relay reason="no direct path/).waitFor({ timeout: 20_000 });
+    await page.getByRole('region', { name: 'Agent links' }).getByRole('row').filter({ hasText: 'home' }).getByText('yes', { exact: true }).waitFor();
+    await shot(page, 'links');
+  } finally {
+    fwd.close();
+  }
+  await page.getByText('No dk connect clients.').waitFor();
 });
 
 test('overview and audit views; the audit filter by user', { skip }, async () => {

@@ -19,7 +19,7 @@ const field = (f: FormData, k: string): string => {
   return typeof v === 'string' ? v.trim() : '';
 };
 
-const VIEWS = ['overview', 'backends', 'grants', 'sessions', 'audit', 'users', 'peers'] as const;
+const VIEWS = ['overview', 'backends', 'grants', 'sessions', 'links', 'audit', 'users', 'peers'] as const;
 type View = (typeof VIEWS)[number];
 const viewOf = (): View => {
   const v = location.hash.replace(/^#\/?/, '') as View;
@@ -161,6 +161,37 @@ function Sessions(props: { state: State; act: (f: () => Promise<unknown>, ok: st
           <span class="num" data-session-up={s.id}>{bytes(s.bytes_up)}</span>, <span class="num" data-session-down={s.id}>{bytes(s.bytes_down)}</span>, ago(s.started_at),
           <button class="danger" aria-label={`Kill session ${s.id}`} onClick={() => void props.act(() => api('DELETE', `/api/v1/sessions/${encodeURIComponent(s.id)}`), 'Session killed.')}>Kill</button>,
         ])} />
+    </section>
+  );
+}
+
+/** dk connect clients and their path (docs/p2p.md §9.5), and for an admin the agent links; read every 2 s. */
+function Links(props: { admin: boolean }) {
+  const [links, setLinks] = useState<{ p2p: string; agents: Row[]; clients: Row[] } | null>(null);
+  const [err, setErr] = useState('');
+  useEffect(() => {
+    const load = () => api<{ p2p: string; agents: Row[]; clients: Row[] }>('GET', '/api/v1/links').then((l) => { setErr(''); setLinks(l); }, (x: Error) => setErr(x.message));
+    void load();
+    const t = setInterval(() => void load(), 2000);
+    return () => clearInterval(t);
+  }, []);
+  const ms = (v: unknown) => (typeof v === 'number' ? `${Math.round(v)} ms` : '—');
+  return (
+    <section aria-labelledby="h-links">
+      <h2 id="h-links">Links</h2>
+      {err && <p class="error" role="alert">{err}</p>}
+      {links && <p class="muted">dk connect sessions run end to end with the agent: relayed through this gateway, or direct when the NATs allow (gateway setting p2p: {links.p2p}).</p>}
+      <h3>dk connect clients</h3>
+      <Table caption="dk connect clients" cols={['User', 'Backend', 'Target', 'Path', 'RTT', 'Punches', 'Since', 'Last decision']} empty="No dk connect clients."
+        rows={(links?.clients ?? []).map((c) => [
+          c.user, c.backend, c.target, <strong class={c.path === 'direct' ? 'ok' : undefined} data-path={c.id}>{c.path}</strong>, ms(c.rtt_ms),
+          `${c.punches.direct} direct, ${c.punches.failed} failed`, ago(c.since), <span class="why">{c.changes.at(-1)?.reason ?? '—'}</span>,
+        ])} />
+      {props.admin && <>
+        <h3>Agent links</h3>
+        <Table caption="Agent links" cols={['Backend', 'Remote', 'RTT', 'Resumes', 'End to end', 'Since']} empty="No agents online."
+          rows={(links?.agents ?? []).map((a) => [<strong>{a.backend}</strong>, a.remote, ms(a.rtt_ms), a.resumes, a.e2e ? 'yes' : 'no', ago(a.since)])} />
+      </>}
     </section>
   );
 }
@@ -342,6 +373,7 @@ function Dashboard(props: { me: Me; onOut: () => void }) {
           : view === 'backends' ? <Backends state={state} />
           : view === 'grants' ? <Grants state={state} act={act} />
           : view === 'sessions' ? <Sessions state={state} act={act} />
+          : view === 'links' ? <Links admin={props.me.admin} />
           : view === 'audit' && props.me.admin ? <Audit />
           : view === 'users' && props.me.admin ? <Users act={act} />
           : view === 'peers' && props.me.rendezvous ? <Peers state={state} />
