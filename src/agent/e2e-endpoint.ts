@@ -62,6 +62,11 @@ export class E2eEndpoint {
   /** Gateway clock minus ours, from the ticket_key message. */
   #offsetMs = 0;
   readonly #used = new ReplayCache(10 * 60_000, 100_000);
+  /**
+   * Tickets the gateway ended before their link was opened here (the client's control link went
+   * first): refused when presented, or the link would live with nothing left to end it.
+   */
+  readonly #ended = new ReplayCache(10 * 60_000, 100_000);
   readonly #live = new Map<string, Live>();
   readonly #perUser = new KeyCount();
   readonly #joins = new Set<Socket>();
@@ -108,6 +113,8 @@ export class E2eEndpoint {
       if (live) {
         log.info({ user: live.claims.user }, 'the gateway ended an end-to-end link (client gone or no longer allowed)');
         live.stream.destroy();
+      } else {
+        this.#ended.check(Buffer.from(msg.ticket, 'hex'));
       }
     }
   }
@@ -182,6 +189,7 @@ export class E2eEndpoint {
       if (claims.exp <= now) return answer({ ok: false, code: 'ticket_expired', message: `the ticket expired ${Math.round((now - claims.exp) / 1000)} s ago` });
       if (claims.iat > now + CLOCK_SLACK_MS) return answer({ ok: false, code: 'ticket_future', message: 'the ticket is from the future' });
       if (!checkTicketProof(claims, stream.secrets.sessionId, line.proof)) return answer({ ok: false, code: 'ticket_not_yours', message: 'the client does not hold the key the ticket names' });
+      if (this.#ended.has(Buffer.from(claims.id, 'hex'))) return answer({ ok: false, code: 'ticket_ended', message: 'the gateway ended this ticket (its client\'s link to the gateway is gone)' });
       if (!this.#used.check(Buffer.from(claims.id, 'hex'))) return answer({ ok: false, code: 'ticket_used', message: 'the ticket was used already' });
     } catch (err) {
       return answer({ ok: false, code: 'bad_ticket', message: (err as Error).message.slice(0, 400) });

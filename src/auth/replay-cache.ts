@@ -28,6 +28,12 @@ export class ReplayCache {
     return true;
   }
 
+  /** Whether the seed was recorded within the TTL (records nothing). */
+  has(seed: Buffer): boolean {
+    const t = this.#seen.get(seed.toString('base64'));
+    return t !== undefined && this.#now() - t < this.#ttlMs;
+  }
+
   get size(): number {
     return this.#seen.size;
   }
