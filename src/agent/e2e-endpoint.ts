@@ -10,7 +10,7 @@ import { Mux } from '../mux/mux.ts';
 import type { MuxSession } from '../mux/session.ts';
 import { rendezvous } from '../p2p/coord-client.ts';
 import { decodeE2e, e2eLine, GatewayToAgent, TicketLine, type TicketAnswer } from '../p2p/e2e-messages.ts';
-import { E2E_DEAD_MS, E2E_DETACH_MS, E2E_PING_MS, E2E_PUNCH_DEADLINE_MS } from '../p2p/e2e-timing.ts';
+import { E2E_DEAD_MS, E2E_DETACH_MS, E2E_LEASE_MS, E2E_PING_MS, E2E_PUNCH_DEADLINE_MS } from '../p2p/e2e-timing.ts';
 import { punch } from '../p2p/punch.ts';
 import { failureText } from '../p2p/reason.ts';
 import { COORD_MAGIC, encodeRelayHeader, RelaySide } from '../p2p/relay-header.ts';
@@ -45,6 +45,8 @@ export interface E2eEndpointInit {
 interface Live {
   stream: LinkStream;
   claims: TicketClaims;
+  /** When the gateway last said to keep it (or it opened). */
+  keptAt: number;
 }
 
 /**
@@ -71,8 +73,9 @@ export class E2eEndpoint {
   readonly #perUser = new KeyCount();
   readonly #joins = new Set<Socket>();
   readonly #aborts = new Set<AbortController>();
-  /** Tickets refused, relays joined, punches that went direct / failed (tests and logs). */
-  readonly counts = { refused: 0, relays: 0, direct: 0, failed: 0 };
+  readonly #leases: NodeJS.Timeout;
+  /** Tickets refused, relays joined, punches that went direct / failed, keeps of live links (tests and logs). */
+  readonly counts = { refused: 0, relays: 0, direct: 0, failed: 0, kept: 0 };
   lastRefusal: string | null = null;
 
   constructor(init: E2eEndpointInit) {
@@ -86,6 +89,8 @@ export class E2eEndpoint {
       onStream: (stream) => void this.#onStream(stream),
       onError: (err) => init.log.debug({ err: err.message }, 'end-to-end link handshake failed'),
     });
+    this.#leases = setInterval(() => this.#expireLeases(), E2E_LEASE_MS / 6);
+    this.#leases.unref();
   }
 
   /** The static link key's public half, base64url: what the gateway gives clients to pin. */
@@ -108,6 +113,12 @@ export class E2eEndpoint {
       this.#joinRelay(Buffer.from(msg.token, 'hex'));
     } else if (msg.t === 'punch') {
       void this.#punch(msg.session).catch((err: Error) => log.info({ err: err.message }, 'end-to-end punch failed'));
+    } else if (msg.t === 'keep') {
+      const live = this.#live.get(msg.ticket);
+      if (live) {
+        live.keptAt = Date.now();
+        this.counts.kept++;
+      }
     } else {
       const live = this.#live.get(msg.ticket);
       if (live) {
@@ -120,9 +131,20 @@ export class E2eEndpoint {
   }
 
   close(): void {
+    clearInterval(this.#leases);
     for (const a of this.#aborts) a.abort();
     for (const s of this.#joins) s.destroy();
     this.#server.close();
+  }
+
+  /** Ends the links the gateway has not said to keep for E2E_LEASE_MS (its "end" may have been lost). */
+  #expireLeases(): void {
+    const now = Date.now();
+    for (const live of this.#live.values()) {
+      if (now - live.keptAt <= E2E_LEASE_MS) continue;
+      this.#init.log.info({ user: live.claims.user }, 'the gateway has not kept an end-to-end link alive; it ends');
+      live.stream.destroy();
+    }
   }
 
   #joinRelay(token: Buffer): void {
@@ -195,7 +217,7 @@ export class E2eEndpoint {
       return answer({ ok: false, code: 'bad_ticket', message: (err as Error).message.slice(0, 400) });
     }
     if (!this.#perUser.take(claims.user, MAX_E2E_LINKS_PER_USER)) return answer({ ok: false, code: 'too_many_links', message: `user "${claims.user}" has ${MAX_E2E_LINKS_PER_USER} end-to-end links to this agent` });
-    this.#live.set(claims.id, { stream, claims });
+    this.#live.set(claims.id, { stream, claims, keptAt: Date.now() });
     stream.once('close', () => {
       this.#live.delete(claims.id);
       this.#perUser.give(claims.user);

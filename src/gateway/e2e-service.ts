@@ -6,6 +6,7 @@ import { Coordinator } from '../p2p/coordinator.ts';
 import {
   AgentToGateway, ClientToGateway, decodeE2e, e2eLine, type E2eGrant, type E2eRequest, type GatewayToAgent, type GatewayToClient,
 } from '../p2p/e2e-messages.ts';
+import { E2E_KEEP_MS } from '../p2p/e2e-timing.ts';
 import { LineDecoder } from '../p2p/lines.ts';
 import { signTicket, type Ed25519Pair } from '../p2p/ticket.ts';
 import { Command, Feature } from '../protocol/index.ts';
@@ -26,8 +27,8 @@ const MAX_PUNCHES_PER_MIN = 12;
 const MAX_LINES_PER_MIN = 600;
 const PUNCH_SESSION_TTL_MS = 20_000;
 const MAX_PUNCH_SESSIONS = 1024;
-/** How often a client's permission is checked again while its end-to-end link lives. */
-const RECHECK_MS = 5_000;
+/** How often a client's permission is checked again while its end-to-end link lives (and the agent told to keep it). */
+const RECHECK_MS = E2E_KEEP_MS;
 const KEY_WAIT_STEPS = 20;
 const KEY_WAIT_STEP_MS = 100;
 
@@ -195,7 +196,11 @@ export class E2eService {
     });
     // A token revoked or a permission taken away ends the control link, and so the end-to-end link.
     const recheck = setInterval(() => {
-      if (o.allowed()) return;
+      if (o.allowed()) {
+        const link = o.agent();
+        if (link) this.#toAgent(link, { t: 'keep', ticket: o.ticketId });
+        return;
+      }
       log.info({ client: o.ip, user: o.user, backend: o.backend }, 'dk connect: end-to-end client no longer allowed; its link ends');
       stream.destroy();
     }, RECHECK_MS);

@@ -75,6 +75,8 @@ export const GatewayToAgent = z.discriminatedUnion('t', [
   z.strictObject({ t: z.literal('punch'), session: hex16 }),
   /** The client of ticket `ticket` is gone or no longer allowed: end its end-to-end link. */
   z.strictObject({ t: z.literal('end'), ticket: hex16 }),
+  /** The client of ticket `ticket` is still allowed: its link lives on (e2e-timing.ts E2E_LEASE_MS). */
+  z.strictObject({ t: z.literal('keep'), ticket: hex16 }),
 ]);
 export type GatewayToAgent = z.infer<typeof GatewayToAgent>;
 

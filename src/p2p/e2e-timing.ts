@@ -9,3 +9,11 @@ export const E2E_DEAD_MS = 4_000;
 export const E2E_DETACH_MS = 60_000;
 /** A punch's own deadline once both sides have their `go`. */
 export const E2E_PUNCH_DEADLINE_MS = 3_000;
+/**
+ * The gateway says "keep" for each end-to-end link whose client it still allows, every
+ * E2E_KEEP_MS; the agent ends a link not kept for E2E_LEASE_MS. The gateway's "end" ends a link
+ * at once; the lease ends it when that "end" was lost (the agent offline then, the gateway
+ * restarted), so the gateway's revocation holds even when its agent link was down.
+ */
+export const E2E_KEEP_MS = 5_000;
+export const E2E_LEASE_MS = 30_000;

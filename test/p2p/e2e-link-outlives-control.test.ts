@@ -61,6 +61,8 @@ test('an end-to-end link whose control link ended while the agent was offline (t
   stream.resume();
   assert.deepEqual(answer, { ok: true });
   assert.equal(ag.e2e?.links, 1);
+  // While its control link lives, the gateway keeps the link alive at the agent.
+  await waitFor(() => (ag.e2e?.counts.kept ?? 0) >= 1, 15_000, 'the gateway kept the link alive');
   // The agent's link to the gateway ends for good; then the client drops its control link and keeps the other.
   gw.gateway.agents.get('home')!.mux.destroy();
   a.control.destroy();
