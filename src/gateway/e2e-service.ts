@@ -215,9 +215,9 @@ export class E2eService {
     stream.resume();
   }
 
-  /** A connection to the punch coordinator on serv_port. */
-  coord(socket: Socket, rest: Buffer): void {
-    this.coordinator.handle(socket, rest);
+  /** A connection to the punch coordinator on serv_port; `admitted` once its hello names a session of ours. */
+  coord(socket: Socket, rest: Buffer, admitted: () => void): void {
+    this.coordinator.handle(socket, rest, admitted);
   }
 
   close(): void {

@@ -166,7 +166,7 @@ export class Gateway {
       onAgent: (name, conn, remote, rest, overLink) => this.#agents.attach(name, conn, remote, rest, overLink),
       onConnectClient: (stream, ip, authenticated) => void this.#connect.accept(stream, ip, authenticated),
       onRelay: (socket, head) => this.e2e.relay.join(socket, head),
-      onCoord: (socket, rest) => this.e2e.coord(socket, rest),
+      onCoord: (socket, rest, admitted) => this.e2e.coord(socket, rest, admitted),
     });
     this.#sweeper = setInterval(() => this.sweep(), this.config.sweep_interval * 1000);
     this.#sweeper.unref();

@@ -41,8 +41,12 @@ export interface ServPortHandlers {
    * its header. True when its token was one the gateway handed out (it is then authenticated).
    */
   onRelay?: (socket: Socket, head: Buffer) => boolean;
-  /** A connection to the punch coordinator ("DKC1"); `rest` is what came after the magic. */
-  onCoord?: (socket: Socket, rest: Buffer) => void;
+  /**
+   * A connection to the punch coordinator ("DKC1"); `rest` is what came after the magic. It stays
+   * pending (the pre-auth limits and deadline hold) until `admitted()`: its hello named a punch
+   * session the gateway made.
+   */
+  onCoord?: (socket: Socket, rest: Buffer, admitted: () => void) => void;
 }
 
 interface Serving {
@@ -175,9 +179,9 @@ export class ServPort {
         if (h.onRelay!(socket, head)) this.#gate.release(socket);
         else metrics.preAuthRefused.inc({ reason: 'relay_token' });
       } else if (h.onCoord !== undefined && head.subarray(0, 4).equals(COORD_MAGIC)) {
-        // The coordinator has its own caps and deadlines; a punch's connection lives past `handshake`.
-        this.#gate.release(socket);
-        h.onCoord(socket, head.subarray(4));
+        // Pending until its hello names a session the gateway made; then the coordinator's own
+        // caps and deadlines hold (a punch's connection lives past `handshake`).
+        h.onCoord(socket, head.subarray(4), () => this.#gate.release(socket));
       } else if (head.subarray(0, 4).equals(LINK_MAGIC)) {
         // A NEW handshake hands its pending entry on to the stream (#onLinkStream); a resume
         // proved the session's keys, so the connection is authenticated once it is attached.

@@ -56,6 +56,8 @@ interface Side {
   rtt: number | undefined;
   timer: NodeJS.Timeout | undefined;
   done: boolean;
+  /** Told once the side's hello named an admitted session (handle()). */
+  admitted: (() => void) | undefined;
 }
 
 export class Coordinator {
@@ -95,15 +97,16 @@ export class Coordinator {
 
   /**
    * Takes a connection accepted elsewhere (the gateway's serv_port, after the "DKC1" magic):
-   * `rest` is what arrived after the magic.
+   * `rest` is what arrived after the magic; `admitted` is called once its hello names a session
+   * `admit` lets in (until then the caller counts it as unauthenticated).
    */
-  handle(socket: Socket, rest: Buffer): void {
+  handle(socket: Socket, rest: Buffer, admitted?: () => void): void {
     if (rest.length > 0) socket.unshift(rest);
-    this.#accept(socket);
+    this.#accept(socket, admitted);
     socket.resume();
   }
 
-  #accept(socket: Socket): void {
+  #accept(socket: Socket, admitted?: () => void): void {
     socket.on('error', () => undefined);
     if (this.#sides.size >= this.#init.maxConnections || socket.remoteAddress === undefined || socket.remotePort === undefined) {
       socket.destroy();
@@ -118,7 +121,7 @@ export class Coordinator {
     socket.setNoDelay(true);
     const side: Side = {
       socket, observed: { host: unmapIPv4(socket.remoteAddress), port: socket.remotePort },
-      hello: undefined, peer: undefined, first: false, samples: [], pingSentAt: 0, rtt: undefined, timer: undefined, done: false,
+      hello: undefined, peer: undefined, first: false, samples: [], pingSentAt: 0, rtt: undefined, timer: undefined, done: false, admitted,
     };
     this.#sides.add(side);
     this.#arm(side, this.#init.helloTimeoutMs, 'no hello in time');
@@ -182,6 +185,7 @@ export class Coordinator {
       if (side.hello) { this.#fail(side, 'hello sent twice'); return; }
       side.hello = msg;
       if (this.#init.admit && !this.#init.admit(msg.session)) { this.#fail(side, 'no such punch session'); return; }
+      side.admitted?.();
       const waiting = this.#waiting.get(msg.session);
       if (waiting) {
         this.#waiting.delete(msg.session);
