@@ -72,7 +72,8 @@ export class E2eService {
   readonly coordinator: Coordinator;
   readonly clients = new Map<string, E2eClient>();
   readonly #init: E2eServiceInit;
-  readonly #punchSessions = new Map<string, NodeJS.Timeout>();
+  /** Punch sessions the gateway made, each with its hellos so far: two sides get in, once each. */
+  readonly #punchSessions = new Map<string, { timer: NodeJS.Timeout; joins: number }>();
 
   constructor(init: E2eServiceInit) {
     this.#init = init;
@@ -81,7 +82,7 @@ export class E2eService {
       onPaired: () => m.p2pRelayPairs.inc(),
       onEnd: (_user, _reason, bytes) => m.p2pRelayBytes.inc(bytes),
     });
-    this.coordinator = new Coordinator({ host: '127.0.0.1', maxConnections: 2 * MAX_PUNCH_SESSIONS, admit: (s) => this.#punchSessions.has(s) });
+    this.coordinator = new Coordinator({ host: '127.0.0.1', maxConnections: 2 * MAX_PUNCH_SESSIONS, admit: (s) => this.#admit(s) });
   }
 
   get mode(): GatewayP2p {
@@ -182,7 +183,7 @@ export class E2eService {
       const session = randomBytes(16).toString('hex');
       const timer = setTimeout(() => this.#punchSessions.delete(session), PUNCH_SESSION_TTL_MS);
       timer.unref();
-      this.#punchSessions.set(session, timer);
+      this.#punchSessions.set(session, { timer, joins: 0 });
       this.#toAgent(link, { t: 'punch', session });
       send({ t: 'punch', session });
     };
@@ -223,8 +224,16 @@ export class E2eService {
   close(): void {
     this.relay.close();
     void this.coordinator.close();
-    for (const t of this.#punchSessions.values()) clearTimeout(t);
+    for (const p of this.#punchSessions.values()) clearTimeout(p.timer);
     this.#punchSessions.clear();
+  }
+
+  /** A hello for `session`: the client's and the agent's get in; any further one does not. */
+  #admit(session: string): boolean {
+    const p = this.#punchSessions.get(session);
+    if (!p || p.joins >= 2) return false;
+    p.joins++;
+    return true;
   }
 
   #usable(link: AgentLink): boolean {
