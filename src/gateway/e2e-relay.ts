@@ -15,6 +15,8 @@ import { KeyCount } from '../util/key-count.ts';
 export interface E2eRelayInit {
   maxPending: number;
   maxPendingPerUser: number;
+  /** Relays of one user, waiting or paired: a pair lives while it carries bytes, so this is what bounds a user's share of maxPairs. */
+  maxPairsPerUser: number;
   maxPairs: number;
   pairTimeoutMs: number;
   idleTimeoutMs: number;
@@ -22,7 +24,8 @@ export interface E2eRelayInit {
   onEnd?: (user: string, reason: PipeEndReason, bytes: number) => void;
 }
 
-export const E2E_RELAY_DEFAULTS = { maxPending: 4096, maxPendingPerUser: 64, maxPairs: 8192, pairTimeoutMs: 15_000, idleTimeoutMs: 300_000 } as const;
+// maxPairsPerUser: a dk connect link uses one relay at a time, and a user holds max_links_per_user (64) links; twice that covers the moves.
+export const E2E_RELAY_DEFAULTS = { maxPending: 4096, maxPendingPerUser: 64, maxPairsPerUser: 128, maxPairs: 8192, pairTimeoutMs: 15_000, idleTimeoutMs: 300_000 } as const;
 
 interface Pending {
   readonly user: string;
@@ -34,6 +37,8 @@ export class E2eRelay {
   readonly #init: E2eRelayInit;
   readonly #pending = new Map<string, Pending>();
   readonly #perUser = new KeyCount();
+  /** Per user: pending tokens and live pairs together. */
+  readonly #heldPerUser = new KeyCount();
   readonly #pairs = new Set<RelayPipe>();
   readonly #sweep: NodeJS.Timeout;
   /** Bytes relayed by pairs that have ended, and pairs made. */
@@ -62,7 +67,11 @@ export class E2eRelay {
   /** A token for one new pair of `user`'s, or null when a cap is reached. */
   expect(user: string): Buffer | null {
     if (this.#pending.size >= this.#init.maxPending || this.#pairs.size >= this.#init.maxPairs) return null;
-    if (!this.#perUser.take(user, this.#init.maxPendingPerUser)) return null;
+    if (!this.#heldPerUser.take(user, this.#init.maxPairsPerUser)) return null;
+    if (!this.#perUser.take(user, this.#init.maxPendingPerUser)) {
+      this.#heldPerUser.give(user);
+      return null;
+    }
     const token = randomBytes(16);
     const key = token.toString('hex');
     const timer = setTimeout(() => this.#forget(key, true), this.#init.pairTimeoutMs);
@@ -104,13 +113,14 @@ export class E2eRelay {
       return true;
     }
     const w = p.waiting;
-    this.#forget(key, false);
+    this.#forget(key, false, true);
     const user = p.user;
     const pipe: RelayPipe = new RelayPipe({
       a: new TcpEnd(w.socket), b: new TcpEnd(socket), earlyA: w.early, earlyB: early,
       maxMessageSize: 1 << 20, closeGraceMs: 2000,
       onEnd: (reason, s) => {
         this.#pairs.delete(pipe);
+        this.#heldPerUser.give(user);
         this.bytes += s.bytesAtoB + s.bytesBtoA;
         this.#init.onEnd?.(user, reason, s.bytesAtoB + s.bytesBtoA);
       },
@@ -134,12 +144,14 @@ export class E2eRelay {
     for (const p of [...this.#pairs]) p.close();
   }
 
-  #forget(key: string, dropWaiting: boolean): void {
+  /** A pending token gone: unpaired (its user's place is free again), or `paired` (the pair holds the place until it ends). */
+  #forget(key: string, dropWaiting: boolean, paired = false): void {
     const p = this.#pending.get(key);
     if (!p) return;
     this.#pending.delete(key);
     clearTimeout(p.timer);
     this.#perUser.give(p.user);
+    if (!paired) this.#heldPerUser.give(p.user);
     if (dropWaiting) p.waiting?.socket.destroy();
   }
 }

@@ -171,7 +171,7 @@ export class E2eService {
       if (msg.t === 'relay') {
         if (++window.relays > MAX_RELAYS_PER_MIN) return send({ t: 'error', message: `more than ${MAX_RELAYS_PER_MIN} relay requests in a minute` });
         const token = this.relay.expect(o.user);
-        if (!token) return send({ t: 'error', message: 'the gateway holds as many waiting relays as it may (for this user or in total)' });
+        if (!token) return send({ t: 'error', message: 'the gateway holds as many relays as it may (for this user or in total)' });
         client.relays++;
         this.#toAgent(link, { t: 'relay', token: token.toString('hex') });
         return send({ t: 'relay', token: token.toString('hex') });
