@@ -47,6 +47,7 @@ interface Live {
   claims: TicketClaims;
   /** When the gateway last said to keep it (or it opened). */
   keptAt: number;
+  mux: Mux | null;
 }
 
 /**
@@ -217,7 +218,8 @@ export class E2eEndpoint {
       return answer({ ok: false, code: 'bad_ticket', message: (err as Error).message.slice(0, 400) });
     }
     if (!this.#perUser.take(claims.user, MAX_E2E_LINKS_PER_USER)) return answer({ ok: false, code: 'too_many_links', message: `user "${claims.user}" has ${MAX_E2E_LINKS_PER_USER} end-to-end links to this agent` });
-    this.#live.set(claims.id, { stream, claims, keptAt: Date.now() });
+    const live: Live = { stream, claims, keptAt: Date.now(), mux: null };
+    this.#live.set(claims.id, live);
     stream.once('close', () => {
       this.#live.delete(claims.id);
       this.#perUser.give(claims.user);
@@ -240,13 +242,40 @@ export class E2eEndpoint {
           session.close();
           return;
         }
+        const over = this.#overCap(claims);
+        if (over) {
+          this.counts.refused++;
+          this.lastRefusal = over;
+          log.warn({ user: claims.user, target: `${host}:${port}` }, `end-to-end session refused: ${over}`);
+          session.close();
+          return;
+        }
         // The gateway sees no session of an end-to-end link: the agent's log is where each one shows.
         log.info({ user: claims.user, target: `${host}:${port}` }, 'end-to-end session');
         this.#init.open(session, port, host);
       },
       onClose: () => stream.destroy(),
     });
+    live.mux = mux;
     stream.resume(); // readLine paused it
-    void mux;
+  }
+
+  /**
+   * Why a new session of `claims`' user (already counted in its link's mux) is over a cap, if it
+   * is: the user's sessions on all its end-to-end links (the ticket's max_sessions), or all
+   * end-to-end sessions (the agent's max_sessions, as its gateway link has). Each link's mux alone
+   * caps only its own.
+   */
+  #overCap(claims: TicketClaims): string | null {
+    let all = 0;
+    let user = 0;
+    for (const l of this.#live.values()) {
+      const n = l.mux?.sessions.size ?? 0;
+      all += n;
+      if (l.claims.user === claims.user) user += n;
+    }
+    if (claims.max_sessions !== undefined && user > claims.max_sessions) return `user "${claims.user}" has ${claims.max_sessions} end-to-end sessions open (the gateway's max_sessions_per_user)`;
+    if (all > this.#init.maxSessions) return `${this.#init.maxSessions} end-to-end sessions are open (max_sessions)`;
+    return null;
   }
 }

@@ -56,6 +56,8 @@ export interface E2eClient {
 
 export interface E2eServiceInit {
   p2p: GatewayP2p;
+  /** max_sessions_per_user, named in each ticket: the agent holds a user's end-to-end sessions to it. */
+  maxSessionsPerUser: number;
   ticketKey: Ed25519Pair;
   metrics: GatewayMetrics;
   log: Logger;
@@ -118,6 +120,7 @@ export class E2eService {
     const id = randomBytes(16).toString('hex');
     const ticket = signTicket(this.#init.ticketKey.privateKey, {
       v: 1, id, user: o.user, backend: o.backend, client: o.req.client_key, targets: [{ host: o.host, port: o.port }], iat: now, exp: now + TICKET_TTL_MS,
+      max_sessions: this.#init.maxSessionsPerUser,
     });
     const direct = this.#init.p2p === 'auto' && o.req.p2p === 'auto';
     const why = this.#init.p2p !== 'auto' ? 'the gateway allows relayed paths only (p2p: relay)' : o.req.p2p === 'off' ? 'this client asked for no direct path (--p2p off)' : undefined;

@@ -139,7 +139,7 @@ export class Gateway {
       config, listeners: this.#listeners, sessions: this.sessions, backends: this.backends, metrics, log, refusals: this.#refusals,
       reserved: (port) => port === this.#serv.port || this.#access.inRange(port),
     });
-    this.e2e = new E2eService({ p2p: config.p2p, ticketKey: loadOrCreateTicketKey(config.data_dir), metrics, log });
+    this.e2e = new E2eService({ p2p: config.p2p, maxSessionsPerUser: config.max_sessions_per_user, ticketKey: loadOrCreateTicketKey(config.data_dir), metrics, log });
     this.#agents = new AgentService({ config, backends: this.backends, tunnels: this.#tunnels, metrics, log, onChange: () => this.#updateGauges(), e2e: this.e2e });
     const grants = new GrantService({
       config, repo: stores.grants, backends: this.backends, agents: this.#agents, ports: this.#access, sessions: this.sessions, metrics, log, audit,

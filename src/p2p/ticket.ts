@@ -38,6 +38,8 @@ export const TicketClaimsSchema = z.strictObject({
   /** Issued and expiry times, milliseconds since the epoch on the gateway's clock. */
   iat: z.number().int().nonnegative(),
   exp: z.number().int().nonnegative(),
+  /** Sessions the user may hold open on all its end-to-end links to this agent together (the gateway's max_sessions_per_user). */
+  max_sessions: z.number().int().min(1).optional(),
 });
 export type TicketClaims = z.infer<typeof TicketClaimsSchema>;
 
