@@ -142,6 +142,8 @@ export class E2eService {
     const send = (m: GatewayToClient): void => { if (!stream.destroyed) stream.write(e2eLine(m)); };
     const lines = new LineDecoder(8192);
     const window = { start: Date.now(), relays: 0, punches: 0, lines: 0 };
+    /** Punches coordinated for this client whose outcome it has not reported: the outcomes it may report. */
+    let owed = 0;
     const onLine = (line: string): void => {
       if (Date.now() - window.start > 60_000) Object.assign(window, { start: Date.now(), relays: 0, punches: 0, lines: 0 });
       // dk connect sends a few lines a minute (an RTT every 5 s, a report per path decision).
@@ -152,7 +154,8 @@ export class E2eService {
         return;
       }
       if (msg.t === 'path') {
-        if (msg.punch) {
+        if (msg.punch && owed > 0) {
+          owed--;
           client.punches[msg.punch]++;
           metrics.p2pPunches.inc({ outcome: msg.punch });
         }
@@ -188,6 +191,7 @@ export class E2eService {
       timer.unref();
       this.#punchSessions.set(session, { timer, joins: 0 });
       this.#toAgent(link, { t: 'punch', session });
+      owed = Math.min(owed + 1, MAX_PUNCHES_PER_MIN);
       send({ t: 'punch', session });
     };
     stream.on('data', (chunk: Buffer) => {
