@@ -12,7 +12,7 @@ import { COORD_MAGIC, encodeRelayHeader, RelaySide } from '../p2p/relay-header.t
 import { ticketIdOf, ticketProof } from '../p2p/ticket.ts';
 import { connected } from '../util/connect.ts';
 import type { Logger } from '../util/log.ts';
-import { ConnectRefusedError } from './errors.ts';
+import { CLIENT_CODES, ConnectRefusedError } from './errors.ts';
 import { readLine } from './protocol.ts';
 
 /** How long the client waits for the gateway's answer to a relay or punch request. */
@@ -127,6 +127,11 @@ export class E2ePath {
     if (!answer.ok) {
       stream.destroy();
       throw new ConnectRefusedError(answer.code, `the agent refused the end-to-end link: ${answer.message}`);
+    }
+    // The control link ended meanwhile (close() found no link to end): this link must not outlive it.
+    if (this.#closed) {
+      stream.destroy();
+      throw new ConnectRefusedError(CLIENT_CODES.LINK, 'the link to the gateway ended while the end-to-end link was opening');
     }
     this.#stream = stream;
     stream.on('attached', () => this.#onAttached());
