@@ -147,6 +147,10 @@ export class Forwarder {
       this.paths.add(path);
       this.streams.add(carrier);
       carrier.once('close', () => { this.streams.delete(carrier); this.paths.delete(path!); stream.destroy(); });
+    } else if (this.o.agentKey) {
+      // The pin is there so that the gateway never carries the session's plaintext: its own path would.
+      stream.destroy();
+      throw new ConnectRefusedError('e2e_unavailable', `the gateway offers no end-to-end link to backend "${this.o.backend}" (${reply.why ?? 'it did not say why'}); with --agent-key pinned, dk connect does not let the gateway carry the session itself`);
     } else if (reply.why) {
       this.o.onPath?.({ path: 'gateway', line: `path=gateway reason=${JSON.stringify(reply.why)}`, changes: 0 });
     }

@@ -22,7 +22,7 @@ export function judgeStart(err: unknown, gateway: string): StartVerdict {
   if (err instanceof ServerAuthError && err.answered) {
     return { kind: 'fatal', exitCode: 6, message: `the gateway at ${gateway} does not hold this --gateway-key (its answer proves another key): print the right one on the gateway with \`dk pubkey --data-dir DIR\`` };
   }
-  if (err instanceof ConnectRefusedError && err.code === 'agent_key_mismatch') return { kind: 'fatal', exitCode: 6, message: err.message };
+  if (err instanceof ConnectRefusedError && (err.code === 'agent_key_mismatch' || err.code === 'e2e_unavailable')) return { kind: 'fatal', exitCode: 6, message: err.message };
   if (err instanceof ConnectRefusedError && FINAL_CODES.has(err.code)) {
     const hint = err.code === 'unauthorized' ? ': check --token-file / DK_TOKEN (`dk user add` prints a token once)' : '';
     return { kind: 'fatal', exitCode: 3, message: `the gateway at ${gateway} refused: ${err.code}: ${err.message}${hint}` };

@@ -17,7 +17,7 @@ export function stdioExit(end: CarryEnd): { code: number; message: string | null
     const { code, message, cause } = end.refused;
     // A gateway that answered the handshake without proving the pinned key: the key is wrong (6, as for dk agent).
     if (cause instanceof ServerAuthError && cause.answered) return { code: 6, message: `the gateway at the far end does not hold the pinned --gateway-key: ${message}` };
-    if (code === 'agent_key_mismatch') return { code: 6, message };
+    if (code === 'agent_key_mismatch' || code === 'e2e_unavailable') return { code: 6, message };
     const exit = DENIED.has(code) ? 3 : UNREACHABLE.has(code) ? 5 : 4;
     return { code: exit, message: `the gateway refused the session (${code}): ${message}` };
   }

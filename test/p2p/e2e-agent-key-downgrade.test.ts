@@ -25,6 +25,6 @@ test('dk connect --agent-key refuses the gateway\'s path (exit 6) when the gatew
   const { code } = await p.exited;
   assert.equal(code, 6, p.err());
   assert.equal(p.out(), '', 'not a byte went through the gateway\'s path');
-  assert.match(p.err(), /^dk: .*--agent-key.*p2p: off/m);
+  assert.match(p.err(), /^dk: the gateway offers no end-to-end link to backend "home" \(.*p2p: off.*\); with --agent-key pinned/m);
   assert.equal(gw.gateway.sessions.size, 0);
 });

@@ -35,7 +35,8 @@ Examples:
 With --stdio, stdout carries the session's bytes and nothing else (messages go to stderr), and the
 exit code says how the session ended: 0 cleanly, 3 refused (token, permission, rate limit), 4 refused
 otherwise or ended without a clean close, 5 the gateway unreachable or the link lost for good,
-6 the gateway does not hold the --gateway-key given (or the agent not the --agent-key).
+6 the gateway does not hold the --gateway-key given (or the agent not the --agent-key, or the
+gateway offers no end-to-end link for the --agent-key: it would carry the session itself).
 
 Each path decision is one line on stderr: path=relay reason="…", path=direct via="…" ms=… after_ms=…,
 or path=gateway reason="…" when the gateway or agent cannot run the link end to end (docs/p2p.md).`)
