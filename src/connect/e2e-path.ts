@@ -15,6 +15,8 @@ import type { Logger } from '../util/log.ts';
 import { CLIENT_CODES, ConnectRefusedError } from './errors.ts';
 import { readLine } from './protocol.ts';
 
+/** Requests waiting for the gateway's answer at most (it answers each in order). */
+const MAX_WAITING = 32;
 /** How long the client waits for the gateway's answer to a relay or punch request. */
 const ANSWER_MS = 10_000;
 /** Waits before the next punch after one failed: 10 s, doubling to 5 min. */
@@ -59,7 +61,12 @@ export interface E2ePathInit {
  */
 export class E2ePath {
   readonly #o: E2ePathInit;
-  readonly #waiters: { t: 'relay' | 'punch'; resolve: (v: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
+  /**
+   * Requests in the order sent; the gateway answers each, in order, over a link that loses nothing.
+   * One given up on (no answer in time) stays until its late answer arrives, which is then dropped:
+   * taking it out would hand that answer to the next request.
+   */
+  readonly #waiters: { t: 'relay' | 'punch'; resolve: (v: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; gaveUp: boolean }[] = [];
   #stream: LinkStream | null = null;
   #path: PathName = 'relay';
   /** What the next attached transport is: set by whoever attaches it. */
@@ -181,7 +188,7 @@ export class E2ePath {
 
   #onControl(m: GatewayToClient): void {
     const w = this.#waiters.shift();
-    if (!w) return;
+    if (!w || w.gaveUp) return;
     clearTimeout(w.timer);
     if (m.t === 'error') w.reject(new Error(`the gateway: ${m.message}`));
     else if (m.t !== w.t) w.reject(new Error(`the gateway answered ${m.t} to ${w.t}`));
@@ -191,13 +198,17 @@ export class E2ePath {
   #ask(t: 'relay' | 'punch'): Promise<string> {
     return new Promise((resolve, reject) => {
       if (this.#o.control.destroyed) return reject(new Error('the link to the gateway ended'));
-      const timer = setTimeout(() => {
-        const i = this.#waiters.findIndex((w) => w.timer === timer);
-        if (i >= 0) this.#waiters.splice(i, 1);
+      if (this.#waiters.length >= MAX_WAITING) {
+        // A gateway that has stopped answering: start over with a new link to it.
+        this.#o.control.destroy();
+        return reject(new Error(`the gateway left ${MAX_WAITING} requests unanswered`));
+      }
+      const w = { t, resolve, reject, gaveUp: false, timer: setTimeout(() => {
+        w.gaveUp = true;
         reject(new Error(`no ${t} answer from the gateway within ${ANSWER_MS} ms`));
-      }, ANSWER_MS);
-      timer.unref();
-      this.#waiters.push({ t, resolve, reject, timer });
+      }, ANSWER_MS) };
+      w.timer.unref();
+      this.#waiters.push(w);
       this.#send({ t });
     });
   }
