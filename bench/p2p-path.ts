@@ -33,13 +33,13 @@
  * It asserts nothing.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BIN } from '../test/helpers/cli.ts';
 import { createLab, labUnavailable, LAB_ADDR, type Lab, type LabProcess } from '../test/helpers/natlab.ts';
-import { cpuSeconds, tree } from './lib/proc.ts';
+import { tree } from './lib/proc.ts';
 
 const ENDS = fileURLToPath(new URL('./lib/lab-ends.ts', import.meta.url));
 const ADMIN = 'admin-token-for-the-p2p-bench-0123456789';
@@ -74,11 +74,29 @@ const LABEL: Record<PathKey | 'baseline', string> = {
   baseline: 'no dk: port forward on NAT B',
 };
 
+/** User and system CPU seconds of the processes (/proc/PID/stat utime, stime; USER_HZ 100). */
+function cpuSplit(pids: number[]): { user: number; sys: number } {
+  let user = 0;
+  let sys = 0;
+  for (const p of pids) {
+    try {
+      const st = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      user += Number(f[11]) / 100;
+      sys += Number(f[12]) / 100;
+    } catch { /* gone */ }
+  }
+  return { user, sys };
+}
+
 interface Round {
   upMBps: number;
   downMBps: number;
-  /** CPU seconds per GiB moved (up + down), by process. */
-  cpuPerGiB: { client: number; gateway: number; agent: number };
+  /**
+   * CPU seconds per GiB moved (up + down), by process, and the share of them spent in the kernel
+   * (in the lab, a process sending on a veth also runs the routers' forwarding and NAT for its packets).
+   */
+  cpuPerGiB: { client: number; gateway: number; agent: number; kernelShare: number };
   /** Bytes the public segment forwarded between the two NATs during the up + down transfers. */
   directBytes: number;
   p50us: number;
@@ -218,7 +236,8 @@ async function client(lab: Lab, mode: 'up' | 'down' | 'ping', host: string, port
 }
 
 async function measure(s: Stack, host: string, port: number, bytes: number, pings: number, pids: { client: number[]; gateway: number[]; agent: number[] }): Promise<Round> {
-  const cpu = (): { client: number; gateway: number; agent: number } => ({ client: cpuSeconds(tree(pids.client)), gateway: cpuSeconds(tree(pids.gateway)), agent: cpuSeconds(tree(pids.agent)) });
+  const cpu = (): Record<'client' | 'gateway' | 'agent', { user: number; sys: number }> =>
+    ({ client: cpuSplit(tree(pids.client)), gateway: cpuSplit(tree(pids.gateway)), agent: cpuSplit(tree(pids.agent)) });
   const c0 = cpu();
   const d0 = await directBytes(s.lab);
   const up = await client(s.lab, 'up', host, port, { bytes });
@@ -226,12 +245,22 @@ async function measure(s: Stack, host: string, port: number, bytes: number, ping
   const d1 = await directBytes(s.lab);
   const c1 = cpu();
   const gib = (2 * bytes) / (1024 * MiB);
+  const used = (k: 'client' | 'gateway' | 'agent'): { user: number; sys: number } => ({ user: c1[k].user - c0[k].user, sys: c1[k].sys - c0[k].sys });
+  const perGiB = { client: 0, gateway: 0, agent: 0 };
+  let user = 0;
+  let sys = 0;
+  for (const k of ['client', 'gateway', 'agent'] as const) {
+    const u = used(k);
+    perGiB[k] = round2((u.user + u.sys) / gib);
+    user += u.user;
+    sys += u.sys;
+  }
   const ping = await client(s.lab, 'ping', host, port, { rounds: pings });
   const us = ping.us as number[];
   return {
     upMBps: round1(bytes / 1e6 / ((up.ms as number) / 1000)),
     downMBps: round1(bytes / 1e6 / ((down.ms as number) / 1000)),
-    cpuPerGiB: { client: round2((c1.client - c0.client) / gib), gateway: round2((c1.gateway - c0.gateway) / gib), agent: round2((c1.agent - c0.agent) / gib) },
+    cpuPerGiB: { ...perGiB, kernelShare: round2(sys / Math.max(1e-9, user + sys)) },
     directBytes: d1 - d0,
     p50us: pct(us, 50),
     p99us: pct(us, 99),
@@ -331,6 +360,7 @@ export async function p2pPathSection(o: P2pPathOptions): Promise<P2pPathResults 
       const rs = rounds[k];
       const cpu = k === 'baseline' ? undefined : {
         client: median(rs.map((x) => x.cpuPerGiB.client)), gateway: median(rs.map((x) => x.cpuPerGiB.gateway)), agent: median(rs.map((x) => x.cpuPerGiB.agent)),
+        kernelShare: median(rs.map((x) => x.cpuPerGiB.kernelShare)),
         total: round2(median(rs.map((x) => x.cpuPerGiB.client + x.cpuPerGiB.gateway + x.cpuPerGiB.agent))),
       };
       return {
@@ -362,7 +392,7 @@ export async function p2pPathSection(o: P2pPathOptions): Promise<P2pPathResults 
         throughput: `one stream, ${o.mib} MiB up (client → target), then ${o.mib} MiB down; MB/s = 10^6 B/s, timed in the client from its first byte to the target's receipt (up) or the last byte (down); median of ${o.rounds} rounds`,
         latency: `${o.pings} 1-byte round trips on one connection after 100 for warm-up; p50/p99 per round, median of the rounds; added = path minus the baseline`,
         baseline: `no dk: the same client program in LAN A straight to the same target, through a port forward (DNAT) of NAT B's public port ${FORWARD_PORT}: the routers and links the direct path crosses, without dk connect and the agent`,
-        cpu: 'CPU seconds (user + system, /proc) of dk connect, the gateway and the agent during the up and down transfers, per GiB moved',
+        cpu: 'CPU seconds (user + system, /proc) of dk connect, the gateway and the agent during the up and down transfers, per GiB moved; kernel: the share of them that is system time (in the lab a process that sends on a veth also runs the forwarding and NAT of the namespaces its packets cross)',
         timeToDirect: `${o.starts} fresh starts each; -L: after_ms counts from dk connect's first link request, made at start; --stdio: after_ms counts from the stdio session, the first local connection; wall: from spawning the process to the path=direct line on stderr`,
         machine: `${cpus().length} cores shared by every process of the lab (and by whatever else runs on the machine): the relayed path adds a process that copies every byte (the gateway's relay), the gateway path adds a decryption and an encryption of every byte`,
       },
@@ -388,9 +418,9 @@ export function formatResults(r: P2pPathResults): string {
   const num = (x: number | undefined): string => (x === undefined || Number.isNaN(x) ? '—' : String(x));
   const rows = (['direct', 'relayed', 'gateway', 'baseline'] as const).map((k) => {
     const x = r.median[k];
-    const cpu = x.cpuPerGiB ? `${x.cpuPerGiB.total} (${x.cpuPerGiB.client}+${x.cpuPerGiB.gateway}+${x.cpuPerGiB.agent})` : '—';
+    const cpu = x.cpuPerGiB ? `${x.cpuPerGiB.total} (${x.cpuPerGiB.client}+${x.cpuPerGiB.gateway}+${x.cpuPerGiB.agent}) ${Math.round(x.cpuPerGiB.kernelShare * 100)}%` : '—';
     const added = k === 'baseline' ? '—' : `${r.addedLatency[k].p50us} / ${r.addedLatency[k].p99us}`;
-    return `  ${pad(LABEL[k], 36)} ${pad(num(x.upMBps), 8)} ${pad(num(x.downMBps), 9)} ${pad(cpu, 26)} ${pad(`${x.p50us} / ${x.p99us}`, 14)} ${pad(added, 14)} ${x.directMiB}`;
+    return `  ${pad(LABEL[k], 36)} ${pad(num(x.upMBps), 8)} ${pad(num(x.downMBps), 9)} ${pad(cpu, 32)} ${pad(`${x.p50us} / ${x.p99us}`, 14)} ${pad(added, 14)} ${x.directMiB}`;
   });
   const t = r.timeToDirect;
   const ttd = (k: 'listen' | 'stdio', from: string): string =>
@@ -399,7 +429,7 @@ export function formatResults(r: P2pPathResults): string {
   const verdict = (x: { up: number; down: number; target: number; met: boolean }): string => `up ${x.up}×, down ${x.down}× (target ≥ ${x.target}×): ${x.met ? 'met' : 'NOT met'}`;
   return [
     `dk connect: direct vs relayed vs through the gateway (NAT lab, ${r.nat}; ${r.options.rounds} rounds, medians; ${r.cpus} cores shared by all the lab's processes)`,
-    `  ${pad('path', 36)} ${pad('up MB/s', 8)} ${pad('down MB/s', 9)} ${pad('CPU s/GiB (conn+gw+agent)', 26)} ${pad('RTT p50/p99 µs', 14)} ${pad('added p50/p99', 14)} MiB between NATs`,
+    `  ${pad('path', 36)} ${pad('up MB/s', 8)} ${pad('down MB/s', 9)} ${pad('CPU s/GiB (conn+gw+agent) kernel', 32)} ${pad('RTT p50/p99 µs', 14)} ${pad('added p50/p99', 14)} MiB between NATs`,
     ...rows,
     `  one stream, ${r.options.mib} MiB up then ${r.options.mib} MiB down; RTT: ${r.options.pings} 1-byte round trips; baseline: ${r.method.baseline}`,
     `  direct ÷ relayed:            ${verdict(r.ratios.directOverRelayed)}`,
