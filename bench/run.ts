@@ -21,7 +21,9 @@
  * moved 462 MiB/s at 4.05 s/GiB after them and 652 MiB/s at 2.53 s/GiB fresh (docs/performance.md).
  *
  * Usage: npm run bench [-- --seconds N --rounds N --sessions N --only name,name --pause S --out DIR --baseline DIR]
- * (--only rendezvous: the RustDesk rendezvous and relay section alone, bench/rendezvous.ts)
+ * (--only rendezvous: the RustDesk rendezvous and relay section alone, bench/rendezvous.ts;
+ * --only p2p: dk connect direct vs relayed vs through the gateway in the NAT lab alone, bench/p2p-path.ts,
+ * which needs root, ip and iptables and says why it is skipped otherwise)
  * --baseline DIR adds DoorKeeper's three contenders once more, run from another checkout (an
  * earlier commit, with its own node_modules), so a change is measured against the code before it
  * in the same run and on the same machine state.
@@ -38,6 +40,7 @@ import { connected } from '../src/util/connect.ts';
 import { chartSvg } from './lib/chart.ts';
 import { cpuSeconds, rss, tree } from './lib/proc.ts';
 import { iperf, wrk, type WrkResult } from './lib/tools.ts';
+import { p2pPathSection } from './p2p-path.ts';
 import { rendezvousSection } from './rendezvous.ts';
 
 const arg = (name: string): string | undefined => {
@@ -66,6 +69,10 @@ const ECHO = fileURLToPath(new URL('./echo-target.ts', import.meta.url));
 const FD_LIMIT = Number(spawnSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).stdout.trim()) || 1024;
 const children: ChildProcess[] = [];
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
+/** Sections that --only runs without the side-by-side contenders. */
+const SECTIONS = ['rendezvous', 'p2p'];
+/** dk connect's paths in the NAT lab (issue 20): 256 MiB each way per round, 2,000 round trips, 10 starts of each kind. */
+const p2pSection = (): Promise<unknown> => p2pPathSection({ rounds: ROUNDS, mib: 256, pings: 2000, starts: 10, out: OUT });
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Ports { iperf: number; http: number; echo: number }
@@ -275,8 +282,9 @@ async function launch(def: { start: (dir: string) => Promise<Contender> }, paren
 }
 
 async function main(): Promise<void> {
-  if (ONLY && ONLY.every((o) => o === 'rendezvous')) {
-    await rendezvousSection({ peers: 100_000, seconds: SECONDS, punches: 2000, out: OUT });
+  if (ONLY && ONLY.every((o) => SECTIONS.includes(o))) {
+    if (ONLY.includes('rendezvous')) await rendezvousSection({ peers: 100_000, seconds: SECONDS, punches: 2000, out: OUT });
+    if (ONLY.includes('p2p')) await p2pSection();
     return;
   }
   const base = 21_000 + Math.floor(Math.random() * 9_000); // below the ephemeral range (32768+)
@@ -379,6 +387,12 @@ async function main(): Promise<void> {
       for (const c of children) c.kill('SIGTERM');
       await sleep(500);
       await rendezvousSection({ peers: 100_000, seconds: SECONDS, punches: 2000, out: OUT });
+    }
+    // dk connect direct vs relayed vs through the gateway, in the NAT lab (issue 20): --only p2p runs it alone.
+    if (!ONLY || ONLY.includes('p2p')) {
+      for (const c of children) c.kill('SIGTERM');
+      await sleep(500);
+      await p2pSection();
     }
   } finally {
     for (const c of children) c.kill('SIGTERM');

@@ -76,8 +76,8 @@ export interface Lab {
   readonly natB: NatMode;
   /** The namespace name of a role, for `run` and `exec`. */
   ns(role: LabRole): string;
-  /** Spawns `node FILE ARGS…` (this Node, process.execPath) inside the role's namespace; stdout lines are JSON messages. */
-  run(role: LabRole, file: string, args?: string[]): LabProcess;
+  /** Spawns `node FILE ARGS…` (this Node, process.execPath) inside the role's namespace; stdout lines are JSON messages. `env` adds to the environment. */
+  run(role: LabRole, file: string, args?: string[], env?: Record<string, string>): LabProcess;
   /** Runs a command inside the role's namespace and returns its stdout. */
   exec(role: LabRole, cmd: string, args: string[]): Promise<string>;
   /** Replaces a router's rules with another mode's. */
@@ -264,8 +264,8 @@ export async function createLab(opts: { natA: NatMode; natB: NatMode }): Promise
     throw err;
   }
 
-  const spawnIn = (role: LabRole, file: string, args: string[] = []): LabProcess => {
-    const child = spawn('ip', ['netns', 'exec', ns(role), process.execPath, file, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: ENV });
+  const spawnIn = (role: LabRole, file: string, args: string[] = [], env: Record<string, string> = {}): LabProcess => {
+    const child = spawn('ip', ['netns', 'exec', ns(role), process.execPath, file, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...ENV, ...env } });
     const messages: Record<string, unknown>[] = [];
     const waiters = new Set<() => void>();
     let stderr = '';
