@@ -33,7 +33,7 @@
  * It asserts nothing.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -404,7 +404,10 @@ export async function p2pPathSection(o: P2pPathOptions): Promise<P2pPathResults 
       timeToDirect: { listen: startFig(ttd.listen), stdio: startFig(ttd.stdio) },
     };
     process.stdout.write(`\n${formatResults(results)}\n`);
-    if (o.out) writeFileSync(join(o.out, 'p2p-results.json'), JSON.stringify(results, null, 2) + '\n');
+    if (o.out) {
+      mkdirSync(o.out, { recursive: true });
+      writeFileSync(join(o.out, 'p2p-results.json'), JSON.stringify(results, null, 2) + '\n');
+    }
     return results;
   } finally {
     for (const p of conns) await stop(p).catch(() => undefined);
