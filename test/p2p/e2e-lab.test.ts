@@ -66,8 +66,9 @@ test('path changes under load: relayed, then direct, the direct path blackholed 
   const lab = await dkLab(t, 'cone', 'cone', { targetBytes: BYTES, session: 'moves' });
   if (!lab) return;
   const connect = await lab.connect();
-  // Paced (8 MiB/s each way: 32 s), so the transfer outlives every move below.
-  const user = lab.dial(BYTES, 8);
+  // Paced (6 MiB/s each way: about 43 s), so the transfer outlives every move below with room to spare
+  // (the second direct path came about 20 s in, when measured).
+  const user = lab.dial(BYTES, 6);
   await user.next('connected');
   const first = await pathLine(connect, /^path=direct /, 20_000);
   await new Promise((r) => setTimeout(r, 1000));
