@@ -162,7 +162,10 @@ export class E2eEndpoint {
       s.write(encodeRelayHeader(RelaySide.AGENT, token));
       void this.#server.handle(s, Buffer.alloc(0));
     });
-    s.once('close', () => this.#joins.delete(s));
+    s.once('close', () => {
+      clearTimeout(timer);
+      this.#joins.delete(s);
+    });
   }
 
   async #punch(session: string): Promise<void> {
