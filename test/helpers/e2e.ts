@@ -14,6 +14,8 @@ import { e2eLine, type E2eGrant } from '../../src/p2p/e2e-messages.ts';
 import { encodeRelayHeader, RELAY_HEADER_BYTES, RelaySide } from '../../src/p2p/relay-header.ts';
 import { generateEd25519, ticketIdOf, ticketProof, type Ed25519Pair } from '../../src/p2p/ticket.ts';
 import { connected } from '../../src/util/connect.ts';
+import type { Gateway } from '../../src/gateway/gateway.ts';
+import { waitFor } from './net.ts';
 
 export interface Asked {
   control: LinkStream;
@@ -104,4 +106,12 @@ export async function relayJoinServer(onHeader: (socket: Socket, head: Buffer) =
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { port: (server.address() as { port: number }).port, close: () => server.close() };
+}
+
+/**
+ * Waits until backend `name`'s agent has told the gateway its end-to-end key. An agent not in the
+ * registry has told nothing: `?.e2eKey` alone would be undefined there, which is not null.
+ */
+export async function agentKeyKnown(gw: { gateway: Gateway }, name = 'home'): Promise<void> {
+  await waitFor(() => (gw.gateway.agents.get(name)?.e2eKey ?? null) !== null, 5000, 'the agent told its end-to-end key');
 }

@@ -4,7 +4,7 @@ import { Forwarder } from '../../src/connect/forwarder.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
 import { dial, echoServer, hashUntilEnd, http, listen, readAll, sendPattern, waitFor } from '../helpers/net.ts';
-import { tap } from '../helpers/e2e.ts';
+import { agentKeyKnown, tap } from '../helpers/e2e.ts';
 import { dk } from '../helpers/cli.ts';
 import { parseProm, sample } from '../helpers/prom.ts';
 
@@ -20,7 +20,7 @@ async function stack(t: TestContext, over: Record<string, unknown> = {}) {
   const gw = await gateway({ link_keepalive: 0.2, ...over });
   const ag = await agent(gw.servPort, { keepalive: 0.2 });
   await online(gw);
-  await waitFor(() => gw.gateway.agents.get('home')?.e2eKey !== null, 5000, 'the agent told its end-to-end key');
+  await agentKeyKnown(gw);
   t.after(async () => { await ag.stop(); await gw.cleanup(); });
   return { gw, ag };
 }

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { readLine } from '../../src/connect/protocol.ts';
 import { e2eLine } from '../../src/p2p/e2e-messages.ts';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
-import { askE2e } from '../helpers/e2e.ts';
+import { agentKeyKnown, askE2e } from '../helpers/e2e.ts';
 import { echoServer, http, waitFor } from '../helpers/net.ts';
 import { parseProm, sample } from '../helpers/prom.ts';
 
@@ -17,7 +17,7 @@ test('punch outcomes count once per punch the gateway coordinated for the client
   const gw = await gateway({ link_keepalive: 0.2 });
   const ag = await agent(gw.servPort, { keepalive: 0.2 });
   await online(gw);
-  await waitFor(() => gw.gateway.agents.get('home')?.e2eKey !== null, 5000, 'the agent told its end-to-end key');
+  await agentKeyKnown(gw);
   const echo = await echoServer();
   t.after(async () => { echo.server.close(); await ag.stop(); await gw.cleanup(); });
   const a = await askE2e(gw.servPort, gw.gateway.linkKey.publicRaw, ADMIN, echo.port, { p2p: 'auto' });
