@@ -74,8 +74,8 @@ export class E2eEndpoint {
   readonly #joins = new Set<Socket>();
   readonly #aborts = new Set<AbortController>();
   readonly #leases: NodeJS.Timeout;
-  /** Tickets refused, relays joined, punches that went direct / failed, keeps of live links (tests and logs). */
-  readonly counts = { refused: 0, relays: 0, direct: 0, failed: 0, kept: 0 };
+  /** Tickets and sessions refused, and keeps of live links (tests). */
+  readonly counts = { refused: 0, kept: 0 };
   lastRefusal: string | null = null;
 
   constructor(init: E2eEndpointInit) {
@@ -158,7 +158,6 @@ export class E2eEndpoint {
     s.once('connect', () => {
       clearTimeout(timer);
       this.#joins.delete(s);
-      this.counts.relays++;
       s.write(encodeRelayHeader(RelaySide.AGENT, token));
       void this.#server.handle(s, Buffer.alloc(0));
     });
@@ -175,11 +174,9 @@ export class E2eEndpoint {
     try {
       const result = await punchSession({ host: this.#init.gatewayHost, port: this.#init.gatewayPort, session, signal: abort.signal });
       if (!result.ok) {
-        this.counts.failed++;
         this.#init.log.info({ why: failureText(result) }, 'end-to-end punch: no direct path');
         return;
       }
-      this.counts.direct++;
       // The client resumes its link on this connection; the link server checks that resume.
       void this.#server.handle(result.socket, Buffer.alloc(0));
     } finally {

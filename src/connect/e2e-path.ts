@@ -77,8 +77,6 @@ export class E2ePath {
   #punching = false;
   #closed = false;
   readonly #abort = new AbortController();
-  /** Outcomes: punches that went direct and that failed. */
-  readonly punches = { direct: 0, failed: 0 };
 
   constructor(o: E2ePathInit) {
     this.#o = o;
@@ -246,7 +244,6 @@ export class E2ePath {
       const session = await this.#ask('punch');
       const result = await punchSession({ host: this.#o.gatewayHost, port: this.#o.gatewayPort, session, signal: this.#abort.signal });
       if (!result.ok) {
-        this.punches.failed++;
         this.#report('relay', `path=relay reason=${JSON.stringify(failureText(result))}`, { punch: 'failed' });
         next = this.#backoff();
         return;
@@ -260,17 +257,14 @@ export class E2ePath {
         await migrateLink(stream, result.socket, { timeoutMs: 5_000 });
       } catch (err) {
         this.#attaching = 'relay';
-        this.punches.failed++;
         this.#report('relay', `path=relay reason=${JSON.stringify(`a direct connection formed (${result.candidate.host}:${result.candidate.port}) but the link could not move onto it: ${(err as Error).message}`)}`, { punch: 'failed' });
         next = this.#backoff();
         return;
       }
-      this.punches.direct++;
       this.#failures = 0;
       this.#report('direct', `${pathLine(result)} after_ms=${Math.round(performance.now() - this.#o.startedAt)}`, { punch: 'direct' });
     } catch (err) {
       if (this.#closed) return;
-      this.punches.failed++;
       this.#report('relay', `path=relay reason=${JSON.stringify(`no direct path: ${(err as Error).message}`)}`, { punch: 'failed' });
       next = this.#backoff();
     } finally {

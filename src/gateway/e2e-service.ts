@@ -18,7 +18,7 @@ import type { GatewayMetrics } from './metrics.ts';
 /** The gateway-wide switch: `auto` end to end with direct paths, `relay` end to end relayed only, `off` through the gateway as before. */
 export type GatewayP2p = 'auto' | 'relay' | 'off';
 
-export const TICKET_TTL_MS = 60_000;
+const TICKET_TTL_MS = 60_000;
 /** Path decisions kept per client for the API. */
 const MAX_CHANGES = 16;
 /** Requests a client may make per minute on its control link (relays and punches each). */
