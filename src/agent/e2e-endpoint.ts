@@ -8,12 +8,11 @@ import { LinkServer } from '../link/server.ts';
 import type { LinkStream } from '../link/stream.ts';
 import { Mux } from '../mux/mux.ts';
 import type { MuxSession } from '../mux/session.ts';
-import { rendezvous } from '../p2p/coord-client.ts';
 import { decodeE2e, e2eLine, GatewayToAgent, TicketLine, type TicketAnswer } from '../p2p/e2e-messages.ts';
-import { E2E_DEAD_MS, E2E_DETACH_MS, E2E_LEASE_MS, E2E_PING_MS, E2E_PUNCH_DEADLINE_MS } from '../p2p/e2e-timing.ts';
-import { punch } from '../p2p/punch.ts';
+import { E2E_DEAD_MS, E2E_DETACH_MS, E2E_LEASE_MS, E2E_PING_MS } from '../p2p/e2e-timing.ts';
+import { punchSession } from '../p2p/punch-session.ts';
 import { failureText } from '../p2p/reason.ts';
-import { COORD_MAGIC, encodeRelayHeader, RelaySide } from '../p2p/relay-header.ts';
+import { encodeRelayHeader, RelaySide } from '../p2p/relay-header.ts';
 import { checkTicketProof, ed25519Public, verifyTicket, type TicketClaims } from '../p2p/ticket.ts';
 import { Feature } from '../protocol/index.ts';
 import { KeyCount } from '../util/key-count.ts';
@@ -75,8 +74,8 @@ export class E2eEndpoint {
   readonly #joins = new Set<Socket>();
   readonly #aborts = new Set<AbortController>();
   readonly #leases: NodeJS.Timeout;
-  /** Tickets refused, relays joined, punches that went direct / failed, keeps of live links (tests and logs). */
-  readonly counts = { refused: 0, relays: 0, direct: 0, failed: 0, kept: 0 };
+  /** Tickets and sessions refused, and keeps of live links (tests). */
+  readonly counts = { refused: 0, kept: 0 };
   lastRefusal: string | null = null;
 
   constructor(init: E2eEndpointInit) {
@@ -159,11 +158,13 @@ export class E2eEndpoint {
     s.once('connect', () => {
       clearTimeout(timer);
       this.#joins.delete(s);
-      this.counts.relays++;
       s.write(encodeRelayHeader(RelaySide.AGENT, token));
       void this.#server.handle(s, Buffer.alloc(0));
     });
-    s.once('close', () => this.#joins.delete(s));
+    s.once('close', () => {
+      clearTimeout(timer);
+      this.#joins.delete(s);
+    });
   }
 
   async #punch(session: string): Promise<void> {
@@ -171,17 +172,11 @@ export class E2eEndpoint {
     const abort = new AbortController();
     this.#aborts.add(abort);
     try {
-      const r = await rendezvous({ host: this.#init.gatewayHost, port: this.#init.gatewayPort, session, prefix: COORD_MAGIC, timeoutMs: 10_000, signal: abort.signal });
-      const result = await punch({
-        localPort: r.localPort, candidates: r.candidates, role: r.go.role, token: r.token, delayMs: r.go.delayMs, deadlineMs: E2E_PUNCH_DEADLINE_MS, signal: abort.signal,
-      });
-      r.socket.destroy();
+      const result = await punchSession({ host: this.#init.gatewayHost, port: this.#init.gatewayPort, session, signal: abort.signal });
       if (!result.ok) {
-        this.counts.failed++;
         this.#init.log.info({ why: failureText(result) }, 'end-to-end punch: no direct path');
         return;
       }
-      this.counts.direct++;
       // The client resumes its link on this connection; the link server checks that resume.
       void this.#server.handle(result.socket, Buffer.alloc(0));
     } finally {

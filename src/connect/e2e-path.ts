@@ -2,13 +2,12 @@ import { connect, type Socket } from 'node:net';
 import type { KeyObject } from 'node:crypto';
 import { connectLink, logResumeFailures, migrateLink } from '../link/client.ts';
 import type { LinkStream } from '../link/stream.ts';
-import { rendezvous } from '../p2p/coord-client.ts';
 import { decodeE2e, e2eLine, GatewayToClient, TicketAnswer, type ClientToGateway, type E2eGrant } from '../p2p/e2e-messages.ts';
-import { E2E_DEAD_MS, E2E_PING_MS, E2E_PUNCH_DEADLINE_MS } from '../p2p/e2e-timing.ts';
+import { E2E_DEAD_MS, E2E_PING_MS } from '../p2p/e2e-timing.ts';
 import { LineDecoder } from '../p2p/lines.ts';
-import { punch } from '../p2p/punch.ts';
+import { punchSession } from '../p2p/punch-session.ts';
 import { failureText, pathLine } from '../p2p/reason.ts';
-import { COORD_MAGIC, encodeRelayHeader, RelaySide } from '../p2p/relay-header.ts';
+import { encodeRelayHeader, RelaySide } from '../p2p/relay-header.ts';
 import { ticketIdOf, ticketProof } from '../p2p/ticket.ts';
 import { connected } from '../util/connect.ts';
 import type { Logger } from '../util/log.ts';
@@ -78,8 +77,6 @@ export class E2ePath {
   #punching = false;
   #closed = false;
   readonly #abort = new AbortController();
-  /** Outcomes: punches that went direct and that failed. */
-  readonly punches = { direct: 0, failed: 0 };
 
   constructor(o: E2ePathInit) {
     this.#o = o;
@@ -245,13 +242,8 @@ export class E2ePath {
     let next: number | null = null;
     try {
       const session = await this.#ask('punch');
-      const r = await rendezvous({ host: this.#o.gatewayHost, port: this.#o.gatewayPort, session, prefix: COORD_MAGIC, timeoutMs: 10_000, signal: this.#abort.signal });
-      const result = await punch({
-        localPort: r.localPort, candidates: r.candidates, role: r.go.role, token: r.token, delayMs: r.go.delayMs, deadlineMs: E2E_PUNCH_DEADLINE_MS, signal: this.#abort.signal,
-      });
-      r.socket.destroy();
+      const result = await punchSession({ host: this.#o.gatewayHost, port: this.#o.gatewayPort, session, signal: this.#abort.signal });
       if (!result.ok) {
-        this.punches.failed++;
         this.#report('relay', `path=relay reason=${JSON.stringify(failureText(result))}`, { punch: 'failed' });
         next = this.#backoff();
         return;
@@ -265,17 +257,14 @@ export class E2ePath {
         await migrateLink(stream, result.socket, { timeoutMs: 5_000 });
       } catch (err) {
         this.#attaching = 'relay';
-        this.punches.failed++;
         this.#report('relay', `path=relay reason=${JSON.stringify(`a direct connection formed (${result.candidate.host}:${result.candidate.port}) but the link could not move onto it: ${(err as Error).message}`)}`, { punch: 'failed' });
         next = this.#backoff();
         return;
       }
-      this.punches.direct++;
       this.#failures = 0;
       this.#report('direct', `${pathLine(result)} after_ms=${Math.round(performance.now() - this.#o.startedAt)}`, { punch: 'direct' });
     } catch (err) {
       if (this.#closed) return;
-      this.punches.failed++;
       this.#report('relay', `path=relay reason=${JSON.stringify(`no direct path: ${(err as Error).message}`)}`, { punch: 'failed' });
       next = this.#backoff();
     } finally {

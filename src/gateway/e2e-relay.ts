@@ -41,9 +41,6 @@ export class E2eRelay {
   readonly #heldPerUser = new KeyCount();
   readonly #pairs = new Set<RelayPipe>();
   readonly #sweep: NodeJS.Timeout;
-  /** Bytes relayed by pairs that have ended, and pairs made. */
-  bytes = 0;
-  paired = 0;
 
   constructor(init: Partial<E2eRelayInit> = {}) {
     this.#init = { ...E2E_RELAY_DEFAULTS, ...init };
@@ -121,21 +118,12 @@ export class E2eRelay {
       onEnd: (reason, s) => {
         this.#pairs.delete(pipe);
         this.#heldPerUser.give(user);
-        this.bytes += s.bytesAtoB + s.bytesBtoA;
         this.#init.onEnd?.(user, reason, s.bytesAtoB + s.bytesBtoA);
       },
     });
     if (!pipe.ended) this.#pairs.add(pipe);
-    this.paired++;
     this.#init.onPaired?.(user);
     return true;
-  }
-
-  /** Bytes relayed so far, by live pairs too. */
-  totalBytes(): number {
-    let n = this.bytes;
-    for (const p of this.#pairs) n += p.stats.bytesAtoB + p.stats.bytesBtoA;
-    return n;
   }
 
   close(): void {

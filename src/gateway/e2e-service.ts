@@ -18,8 +18,8 @@ import type { GatewayMetrics } from './metrics.ts';
 /** The gateway-wide switch: `auto` end to end with direct paths, `relay` end to end relayed only, `off` through the gateway as before. */
 export type GatewayP2p = 'auto' | 'relay' | 'off';
 
-export const TICKET_TTL_MS = 60_000;
-/** Path changes kept per client for the API. */
+const TICKET_TTL_MS = 60_000;
+/** Path decisions kept per client for the API. */
 const MAX_CHANGES = 16;
 /** Requests a client may make per minute on its control link (relays and punches each). */
 const MAX_RELAYS_PER_MIN = 30;
@@ -49,7 +49,10 @@ export interface E2eClient {
   /** `connecting` until the client reports its first path; `gateway` for a client on the gateway's path (not end to end). */
   path: 'connecting' | 'relay' | 'direct' | 'gateway';
   rtt_ms: number | null;
+  /** The last MAX_CHANGES path decisions the client reported, each with its reason: a change of path or not (a failed punch keeps the relay). */
   changes: PathChange[];
+  /** Times the path changed (relay ⇄ direct); the first path is not a change. */
+  path_changes: number;
   relays: number;
   punches: { direct: number; failed: number };
 }
@@ -136,7 +139,7 @@ export class E2eService {
   serve(stream: LinkStream, o: { id: string; user: string; backend: string; target: string; ip: string; ticketId: string; direct: boolean; agent: () => AgentLink | undefined; allowed: () => boolean }): void {
     const { metrics, log } = this.#init;
     const client: E2eClient = {
-      id: o.id, user: o.user, backend: o.backend, target: o.target, client_ip: o.ip, since: Date.now(), path: 'connecting', rtt_ms: null, changes: [], relays: 0, punches: { direct: 0, failed: 0 },
+      id: o.id, user: o.user, backend: o.backend, target: o.target, client_ip: o.ip, since: Date.now(), path: 'connecting', rtt_ms: null, changes: [], path_changes: 0, relays: 0, punches: { direct: 0, failed: 0 },
     };
     this.clients.set(o.id, client);
     const send = (m: GatewayToClient): void => { if (!stream.destroyed) stream.write(e2eLine(m)); };
@@ -161,9 +164,12 @@ export class E2eService {
         }
         if (msg.rtt_ms !== undefined) client.rtt_ms = msg.rtt_ms;
         if (msg.path !== client.path) {
-          if (client.path !== 'connecting') metrics.p2pClients.dec({ path: client.path });
+          if (client.path !== 'connecting') {
+            metrics.p2pClients.dec({ path: client.path });
+            client.path_changes++;
+            metrics.p2pPathChanges.inc({ path: msg.path });
+          }
           metrics.p2pClients.inc({ path: msg.path });
-          metrics.p2pPathChanges.inc({ path: msg.path });
           client.path = msg.path;
         }
         client.changes.push({ at: Date.now(), path: msg.path, reason: msg.reason });

@@ -236,7 +236,7 @@ export class Gateway {
           ...this.e2e.clients.values(),
           // dk connect clients on the gateway's path: the gateway terminates their link, so its RTT is the link's.
           ...[...this.#connect.gatewayClients].map(([stream, c]) => ({
-            ...c, path: 'gateway' as const, rtt_ms: stream.rttMs, changes: [], relays: 0, punches: { direct: 0, failed: 0 },
+            ...c, path: 'gateway' as const, rtt_ms: stream.rttMs, changes: [], path_changes: 0, relays: 0, punches: { direct: 0, failed: 0 },
           })),
         ],
       }),

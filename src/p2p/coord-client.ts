@@ -40,6 +40,7 @@ export interface Rendezvous {
 
 export function rendezvous(init: RendezvousInit): Promise<Rendezvous> {
   return new Promise((resolve, reject) => {
+    if (init.signal?.aborted) return reject(new CoordinatorError('stopped'));
     const socket = connect({ host: init.host, port: init.port, localAddress: '0.0.0.0', localPort: init.localPort ?? 0 });
     const lines = new LineDecoder(MAX_LINE_BYTES);
     let settled = false;
@@ -47,12 +48,15 @@ export function rendezvous(init: RendezvousInit): Promise<Rendezvous> {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      init.signal?.removeEventListener('abort', onAbort);
       socket.destroy();
       reject(err);
     };
     const timeoutMs = init.timeoutMs ?? 20_000;
     const timer = setTimeout(() => fail(new CoordinatorError(`no go from the coordinator within ${timeoutMs} ms`)), timeoutMs);
-    init.signal?.addEventListener('abort', () => fail(new CoordinatorError('stopped')), { once: true });
+    // The caller may pass one signal to many rendezvous (a link's punches): each takes its listener off again.
+    const onAbort = (): void => fail(new CoordinatorError('stopped'));
+    init.signal?.addEventListener('abort', onAbort, { once: true });
     socket.setNoDelay(true);
     socket.on('error', (err) => fail(new CoordinatorError(`coordinator connection: ${err.message}`)));
     socket.on('close', () => fail(new CoordinatorError('the coordinator closed the connection')));
@@ -73,6 +77,7 @@ export function rendezvous(init: RendezvousInit): Promise<Rendezvous> {
           else {
             settled = true;
             clearTimeout(timer);
+            init.signal?.removeEventListener('abort', onAbort);
             socket.removeAllListeners('data');
             socket.removeAllListeners('close');
             socket.removeAllListeners('error');

@@ -81,7 +81,7 @@ export function signTicket(key: KeyObject, claims: TicketClaims): string {
 
 /**
  * The claims of a ticket whose signature verifies under `gatewayKey`; throws TicketError for
- * anything else (the expiry and the rest are the caller's to check: checkTicket).
+ * anything else (the backend, expiry, proof and one use are the agent's to check: E2eEndpoint).
  */
 export function verifyTicket(gatewayKey: KeyObject, text: string): TicketClaims {
   if (text.length > MAX_TICKET_CHARS) throw new TicketError('ticket too long');

@@ -11,9 +11,11 @@ import { connectLink } from '../../src/link/client.ts';
 import type { LinkStream } from '../../src/link/stream.ts';
 import { Purpose, readLine, type ConnectReply } from '../../src/connect/protocol.ts';
 import { e2eLine, type E2eGrant } from '../../src/p2p/e2e-messages.ts';
-import { encodeRelayHeader, RelaySide } from '../../src/p2p/relay-header.ts';
+import { encodeRelayHeader, RELAY_HEADER_BYTES, RelaySide } from '../../src/p2p/relay-header.ts';
 import { generateEd25519, ticketIdOf, ticketProof, type Ed25519Pair } from '../../src/p2p/ticket.ts';
 import { connected } from '../../src/util/connect.ts';
+import type { Gateway } from '../../src/gateway/gateway.ts';
+import { waitFor } from './net.ts';
 
 export interface Asked {
   control: LinkStream;
@@ -82,4 +84,34 @@ export async function tap(targetPort: number): Promise<{ port: number; bytes: ()
     total: () => total,
     close() { server.close(); for (const s of socks) s.destroy(); },
   };
+}
+
+/**
+ * A stand-in for the gateway's serv_port relay joins: a loopback server that collects each
+ * connection's first RELAY_HEADER_BYTES (however they are split) and hands the socket and all it
+ * has read so far to `onHeader`.
+ */
+export async function relayJoinServer(onHeader: (socket: Socket, head: Buffer) => void): Promise<{ port: number; close(): void }> {
+  const server = createServer((s) => {
+    s.on('error', () => undefined);
+    let head = Buffer.alloc(0);
+    const onData = (b: Buffer): void => {
+      head = Buffer.concat([head, b]);
+      if (head.length < RELAY_HEADER_BYTES) return;
+      s.off('data', onData);
+      onHeader(s, head);
+    };
+    s.on('data', onData);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { port: (server.address() as { port: number }).port, close: () => server.close() };
+}
+
+/**
+ * Waits until backend `name`'s agent has told the gateway its end-to-end key. An agent not in the
+ * registry has told nothing: `?.e2eKey` alone would be undefined there, which is not null.
+ */
+export async function agentKeyKnown(gw: { gateway: Gateway }, name = 'home'): Promise<void> {
+  await waitFor(() => (gw.gateway.agents.get(name)?.e2eKey ?? null) !== null, 5000, 'the agent told its end-to-end key');
 }

@@ -7,7 +7,7 @@ import { encodeLine } from '../../src/p2p/coord-messages.ts';
 import { e2eLine } from '../../src/p2p/e2e-messages.ts';
 import { COORD_MAGIC } from '../../src/p2p/relay-header.ts';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
-import { askE2e } from '../helpers/e2e.ts';
+import { agentKeyKnown, askE2e } from '../helpers/e2e.ts';
 import { echoServer, waitFor } from '../helpers/net.ts';
 
 /**
@@ -21,7 +21,7 @@ async function stack(t: TestContext, over: Record<string, unknown> = {}) {
   const gw = await gateway({ link_keepalive: 0.2, ...over });
   const ag = await agent(gw.servPort, { keepalive: 0.2 });
   await online(gw);
-  await waitFor(() => gw.gateway.agents.get('home')?.e2eKey !== null, 5000, 'the agent told its end-to-end key');
+  await agentKeyKnown(gw);
   const echo = await echoServer();
   t.after(async () => { echo.server.close(); await ag.stop(); await gw.cleanup(); });
   return { gw, ag, echo, gatewayKey: gw.gateway.linkKey.publicRaw };

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dk } from '../helpers/cli.ts';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
-import { echoServer, waitFor } from '../helpers/net.ts';
+import { echoServer } from '../helpers/net.ts';
+import { agentKeyKnown } from '../helpers/e2e.ts';
 
 /**
  * `--agent-key` pins the agent's end-to-end key so that the gateway never sees the session's
@@ -14,7 +15,7 @@ test('dk connect --agent-key refuses the gateway\'s path (exit 6) when the gatew
   const gw = await gateway({ link_keepalive: 0.2, p2p: 'off' });
   const ag = await agent(gw.servPort, { keepalive: 0.2 });
   await online(gw);
-  await waitFor(() => gw.gateway.agents.get('home')?.e2eKey !== null, 5000, 'the agent told its end-to-end key');
+  await agentKeyKnown(gw);
   const echo = await echoServer();
   t.after(async () => { echo.server.close(); await ag.stop(); await gw.cleanup(); });
   const gatewayKey = gw.gateway.linkKey.publicRaw.toString('base64url');

@@ -8,7 +8,7 @@ import { encodeRelayHeader, RelaySide } from '../../src/p2p/relay-header.ts';
 import { ticketIdOf, ticketProof } from '../../src/p2p/ticket.ts';
 import { connected } from '../../src/util/connect.ts';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
-import { askE2e, presentTicket } from '../helpers/e2e.ts';
+import { agentKeyKnown, askE2e, presentTicket } from '../helpers/e2e.ts';
 import { echoServer, waitFor } from '../helpers/net.ts';
 
 /**
@@ -21,7 +21,7 @@ async function stack(t: TestContext, agentOver: Record<string, unknown> = {}) {
   const gw = await gateway({ link_keepalive: 0.2 });
   const ag = await agent(gw.servPort, { keepalive: 0.2, ...agentOver });
   await online(gw);
-  await waitFor(() => gw.gateway.agents.get('home')?.e2eKey !== null, 5000, 'the agent told its end-to-end key');
+  await agentKeyKnown(gw);
   const echo = await echoServer();
   t.after(async () => { echo.server.close(); await ag.stop(); await gw.cleanup(); });
   return { gw, ag, echo, gatewayKey: gw.gateway.linkKey.publicRaw };

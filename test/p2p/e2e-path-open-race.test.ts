@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { createServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { test } from 'node:test';
 import { E2ePath } from '../../src/connect/e2e-path.ts';
@@ -12,6 +11,7 @@ import { e2eLine } from '../../src/p2p/e2e-messages.ts';
 import { RELAY_HEADER_BYTES } from '../../src/p2p/relay-header.ts';
 import { generateEd25519 } from '../../src/p2p/ticket.ts';
 import { silentLogger } from '../../src/util/log.ts';
+import { relayJoinServer } from '../helpers/e2e.ts';
 import { waitFor } from '../helpers/net.ts';
 
 /**
@@ -37,19 +37,7 @@ test('a control link that ends while the agent is answering the ticket: open() f
       });
     },
   });
-  const tcp = createServer((s) => {
-    s.on('error', () => undefined);
-    let head = Buffer.alloc(0);
-    const onData = (b: Buffer): void => {
-      head = Buffer.concat([head, b]);
-      if (head.length < RELAY_HEADER_BYTES) return;
-      s.off('data', onData);
-      void server.handle(s, head.subarray(RELAY_HEADER_BYTES));
-    };
-    s.on('data', onData);
-  });
-  tcp.listen(0, '127.0.0.1');
-  await once(tcp, 'listening');
+  const tcp = await relayJoinServer((s, head) => void server.handle(s, head.subarray(RELAY_HEADER_BYTES)));
   t.after(() => { tcp.close(); server.close(); });
   control = new Duplex({
     read() {},
@@ -65,7 +53,7 @@ test('a control link that ends while the agent is answering the ticket: open() f
   const path = new E2ePath({
     control: control as unknown as LinkStream,
     grant: { agent_key: agentKey.publicRaw.toString('base64url'), ticket, direct: false },
-    clientKey: key.privateKey, gatewayHost: '127.0.0.1', gatewayPort: (tcp.address() as { port: number }).port,
+    clientKey: key.privateKey, gatewayHost: '127.0.0.1', gatewayPort: tcp.port,
     resumeForMs: 1000, log: silentLogger, startedAt: performance.now(),
   });
   await assert.rejects(path.open(), /ended|closed/);

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { E2eRelay } from '../../src/gateway/e2e-relay.ts';
-import { encodeRelayHeader, RELAY_HEADER_BYTES, RelaySide } from '../../src/p2p/relay-header.ts';
+import { encodeRelayHeader, RelaySide } from '../../src/p2p/relay-header.ts';
 import { connected } from '../../src/util/connect.ts';
+import { relayJoinServer } from '../helpers/e2e.ts';
 import { waitFor } from '../helpers/net.ts';
 
 /**
@@ -13,26 +13,9 @@ import { waitFor } from '../helpers/net.ts';
  * relay again and again and joining both sides itself, holds pair after pair (each stays while it
  * carries bytes) until the gateway-wide cap refuses every other user's relay.
  */
-async function relayServer(relay: E2eRelay): Promise<{ port: number; close(): void }> {
-  const server = createServer((s) => {
-    s.on('error', () => undefined);
-    let head = Buffer.alloc(0);
-    const onData = (b: Buffer): void => {
-      head = Buffer.concat([head, b]);
-      if (head.length < RELAY_HEADER_BYTES) return;
-      s.off('data', onData);
-      relay.join(s, head);
-    };
-    s.on('data', onData);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return { port: (server.address() as { port: number }).port, close: () => server.close() };
-}
-
 test('a user holds at most maxPairsPerUser relays, waiting or paired; another user still gets one, and an ended pair frees its place', async (t) => {
   const relay = new E2eRelay({ maxPendingPerUser: 2, maxPairsPerUser: 3 });
-  const srv = await relayServer(relay);
+  const srv = await relayJoinServer((s, head) => relay.join(s, head));
   const socks: Socket[] = [];
   t.after(() => { relay.close(); srv.close(); for (const s of socks) s.destroy(); });
   const join = async (side: RelaySide, token: Buffer): Promise<Socket> => {

@@ -4,7 +4,7 @@ import { Forwarder } from '../../src/connect/forwarder.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
 import { dial, echoServer, hashUntilEnd, http, listen, readAll, sendPattern, waitFor } from '../helpers/net.ts';
-import { tap } from '../helpers/e2e.ts';
+import { agentKeyKnown, tap } from '../helpers/e2e.ts';
 import { dk } from '../helpers/cli.ts';
 import { parseProm, sample } from '../helpers/prom.ts';
 
@@ -20,7 +20,7 @@ async function stack(t: TestContext, over: Record<string, unknown> = {}) {
   const gw = await gateway({ link_keepalive: 0.2, ...over });
   const ag = await agent(gw.servPort, { keepalive: 0.2 });
   await online(gw);
-  await waitFor(() => gw.gateway.agents.get('home')?.e2eKey !== null, 5000, 'the agent told its end-to-end key');
+  await agentKeyKnown(gw);
   t.after(async () => { await ag.stop(); await gw.cleanup(); });
   return { gw, ag };
 }
@@ -97,6 +97,7 @@ test('GET /api/v1/links lists the agent and the end-to-end client with its path;
   assert.equal(c.path, 'relay');
   assert.equal(c.punches.failed, 1);
   assert.ok(c.changes.length >= 2 && c.changes.every((ch: { reason: string }) => ch.reason.startsWith('path=relay')), JSON.stringify(c.changes));
+  assert.equal(c.path_changes, 0, 'two decisions, both relay: no path change');
   const text = (await http('GET', `${gw.api}/metrics`, { token: ADMIN })).text;
   assert.equal(metricValue(text, 'dk_p2p_punches_total', { outcome: 'failed' }), 1);
   assert.ok((metricValue(text, 'dk_p2p_relay_pairs_total') ?? 0) >= 1);
@@ -106,7 +107,7 @@ test('GET /api/v1/links lists the agent and the end-to-end client with its path;
   const { code } = await cli.exited;
   assert.equal(code, 0, cli.err());
   assert.match(cli.out(), /^BACKEND\s+REMOTE\s+SINCE\s+RTT\s+RESUMES\s+E2E\nhome\s+127\.0\.0\.1:\d+\s+.*\byes\n\nCLIENT\s+USER\s+BACKEND\s+TARGET\s+PATH\s+RTT\s+SINCE\s+CHANGES\s+WHY\n/);
-  assert.match(cli.out(), new RegExp(`\\badmin\\s+home\\s+127\\.0\\.0\\.1:${echo.port}\\s+relay\\s+.*path=relay reason="no direct path`));
+  assert.match(cli.out(), new RegExp(`\\badmin\\s+home\\s+127\\.0\\.0\\.1:${echo.port}\\s+relay\\s+(?:\\d+ ms|-)\\s+\\S+ ago\\s+0\\s+path=relay reason="no direct path`), 'CHANGES counts path changes (none), not decisions');
   // The audit names the authorization (the gateway sees no session of an end-to-end link).
   assert.ok(gw.gateway.audit.recent(50).some((row) => row.event === 'e2e_link' && row.user === 'admin'));
   fwd.close();

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { readLine } from '../../src/connect/protocol.ts';
 import { e2eLine } from '../../src/p2p/e2e-messages.ts';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
-import { askE2e } from '../helpers/e2e.ts';
+import { agentKeyKnown, askE2e } from '../helpers/e2e.ts';
 import { echoServer, http, waitFor } from '../helpers/net.ts';
 import { parseProm, sample } from '../helpers/prom.ts';
 
@@ -17,7 +17,7 @@ test('punch outcomes count once per punch the gateway coordinated for the client
   const gw = await gateway({ link_keepalive: 0.2 });
   const ag = await agent(gw.servPort, { keepalive: 0.2 });
   await online(gw);
-  await waitFor(() => gw.gateway.agents.get('home')?.e2eKey !== null, 5000, 'the agent told its end-to-end key');
+  await agentKeyKnown(gw);
   const echo = await echoServer();
   t.after(async () => { echo.server.close(); await ag.stop(); await gw.cleanup(); });
   const a = await askE2e(gw.servPort, gw.gateway.linkKey.publicRaw, ADMIN, echo.port, { p2p: 'auto' });
@@ -26,6 +26,8 @@ test('punch outcomes count once per punch the gateway coordinated for the client
   await waitFor(() => [...gw.gateway.e2e.clients.values()][0]?.changes.length === 16, 5000, 'the reports taken in');
   const client = [...gw.gateway.e2e.clients.values()][0]!;
   assert.deepEqual(client.punches, { direct: 0, failed: 0 }, 'no punch was coordinated, so none counts');
+  // 16 decisions are kept, but the path changed never: the first path is not a change, and 49 more "direct" are none.
+  assert.equal(client.path_changes, 0);
   const text = (await http('GET', `${gw.api}/metrics`, { token: ADMIN })).text;
   assert.equal(sample(parseProm(text), 'dk_p2p_punches_total', { outcome: 'direct' }) ?? 0, 0);
   // One punch coordinated: its outcome counts, once.
@@ -34,4 +36,8 @@ test('punch outcomes count once per punch the gateway coordinated for the client
   for (let i = 0; i < 3; i++) a.control.write(e2eLine({ t: 'path', path: 'relay', reason: `path=relay failed ${i}`, punch: 'failed' }));
   await waitFor(() => client.changes.at(-1)?.reason === 'path=relay failed 2', 5000, 'the reports taken in');
   assert.deepEqual(client.punches, { direct: 0, failed: 1 });
+  assert.equal(client.path_changes, 1, 'direct → relay once; the next two relay decisions change nothing');
+  const after = parseProm((await http('GET', `${gw.api}/metrics`, { token: ADMIN })).text);
+  assert.equal(sample(after, 'dk_p2p_path_changes_total', { path: 'relay' }), 1);
+  assert.equal(sample(after, 'dk_p2p_path_changes_total', { path: 'direct' }) ?? 0, 0, 'the first path is not a change');
 });

@@ -4,7 +4,7 @@ import type { LinkStream } from '../../src/link/stream.ts';
 import { Mux } from '../../src/mux/mux.ts';
 import { Feature } from '../../src/protocol/index.ts';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
-import { askE2e, presentTicket } from '../helpers/e2e.ts';
+import { agentKeyKnown, askE2e, presentTicket } from '../helpers/e2e.ts';
 import { echoServer, waitFor } from '../helpers/net.ts';
 import { recorder } from '../mux/helpers.ts';
 
@@ -19,7 +19,7 @@ test('the agent caps end-to-end sessions per user (the gateway\'s max_sessions_p
   const gw = await gateway({ link_keepalive: 0.2, max_sessions_per_user: 3 });
   const ag = await agent(gw.servPort, { keepalive: 0.2, max_sessions: 4 });
   await online(gw);
-  await waitFor(() => gw.gateway.agents.get('home')?.e2eKey !== null, 5000, 'the agent told its end-to-end key');
+  await agentKeyKnown(gw);
   const echo = await echoServer();
   t.after(async () => { echo.server.close(); await ag.stop(); await gw.cleanup(); });
   const carol = gw.gateway.users.create('carol', { permissions: { backends: ['home'], hosts: ['*'], ports: '1-65535' } });

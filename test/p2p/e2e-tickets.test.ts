@@ -14,7 +14,7 @@ import { Feature } from '../../src/protocol/index.ts';
 import { silentLogger } from '../../src/util/log.ts';
 import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
 import { dk } from '../helpers/cli.ts';
-import { askE2e, presentTicket } from '../helpers/e2e.ts';
+import { agentKeyKnown, askE2e, presentTicket } from '../helpers/e2e.ts';
 import { echoServer, listen, readAll, waitFor } from '../helpers/net.ts';
 import { recorder } from '../mux/helpers.ts';
 
@@ -28,7 +28,7 @@ async function stack(t: TestContext) {
   const gw = await gateway({ link_keepalive: 0.2 });
   const ag = await agent(gw.servPort, { keepalive: 0.2 });
   await online(gw);
-  await waitFor(() => gw.gateway.agents.get('home')?.e2eKey !== null, 5000, 'the agent told its end-to-end key');
+  await agentKeyKnown(gw);
   const echo = await echoServer();
   t.after(async () => { echo.server.close(); await ag.stop(); await gw.cleanup(); });
   const gatewayKey = gw.gateway.linkKey.publicRaw;

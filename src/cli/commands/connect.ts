@@ -26,7 +26,7 @@ export function connectCommand(program: Command): void {
     .addOption(new Option('--token <token>', 'API token (or DK_TOKEN, or --token-file)').env('DK_TOKEN'))
     .option('--token-file <file>', 'read the API token from FILE')
     .addOption(new Option('--p2p <mode>', 'auto: end to end with the agent, direct through NATs when possible, else relayed; off: end to end, relayed only').choices(['auto', 'off']).default('auto'))
-    .addOption(new Option('--agent-key <key>', "pin the agent's end-to-end link key (printed by the agent at start)").env('DK_AGENT_KEY'))
+    .addOption(new Option('--agent-key <key>', "pin the agent's end-to-end link key (dk pubkey --agent --data-dir DIR on the agent host prints it; the agent logs it as agent_key)").env('DK_AGENT_KEY'))
     .addHelpText('after', `
 Examples:
   dk connect home 22 -L 2222 --gateway gw.example.net:35357 --gateway-key KEY --token-file ~/dk-token
@@ -38,7 +38,7 @@ otherwise or ended without a clean close, 5 the gateway unreachable or the link 
 6 the gateway does not hold the --gateway-key given (or the agent not the --agent-key, or the
 gateway offers no end-to-end link for the --agent-key: it would carry the session itself).
 
-Each path decision is one line on stderr: path=relay reason="…", path=direct via="…" ms=… after_ms=…,
+Each path decision is one line on stderr (with --stdio only at DK_LOG_LEVEL=info): path=relay reason="…", path=direct via="…" ms=… after_ms=…,
 or path=gateway reason="…" when the gateway or agent cannot run the link end to end (docs/p2p.md).`)
     .addOption(logFormatOption())
     .action(async (backend: string, port: string, host: string | undefined, o: { listen?: string; stdio?: boolean; gateway: string; gatewayKey: string; token?: string; tokenFile?: string; logFormat?: string; p2p: 'auto' | 'off'; agentKey?: string }, cmd: Command) => {

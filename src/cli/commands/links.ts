@@ -10,7 +10,8 @@ export function linksCommand(program: Command): void {
     .addHelpText('after', `
 PATH is relay (through the gateway's relay, end to end encrypted), direct (peer to peer through
 the NATs), connecting, or gateway (not end to end: the gateway's p2p is off or the agent is older).
-WHY is the reason of the last path decision (docs/p2p.md §9.5).
+CHANGES counts path changes (relay ⇄ direct); WHY is the reason of the last path decision
+(docs/p2p.md §9.5).
 Agent links are shown to admins only.
 
 Examples:
@@ -35,7 +36,7 @@ Examples:
       process.stdout.write(table(['CLIENT', 'USER', 'BACKEND', 'TARGET', 'PATH', 'RTT', 'SINCE', 'CHANGES', 'WHY'], clients.map((c) => {
         const changes = (c.changes ?? []) as { reason?: string }[];
         const why = changes.at(-1)?.reason ?? '';
-        return [cell(c.id), cell(c.user), cell(c.backend), cell(c.target), cell(c.path), ms(c.rtt_ms), relative(c.since, now), String(changes.length), why.length > 100 ? `${why.slice(0, 99)}…` : why];
+        return [cell(c.id), cell(c.user), cell(c.backend), cell(c.target), cell(c.path), ms(c.rtt_ms), relative(c.since, now), cell(c.path_changes), why.length > 100 ? `${why.slice(0, 99)}…` : why];
       })));
     });
 }

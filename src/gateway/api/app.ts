@@ -229,7 +229,7 @@ export function buildApi(gw: ApiDeps, log: Logger): Hono<Env> {
       agents: u.admin ? l.agents.map((a) => ({ backend: a.backend, remote: a.remote, since: iso(a.since), encrypted: a.encrypted, rtt_ms: a.rttMs, resumes: a.resumes, e2e: a.e2e })) : [],
       clients: l.clients.filter((x) => u.admin || x.user === u.name).map((x) => ({
         id: x.id, kind: 'dk connect', user: x.user, backend: x.backend, target: x.target, client_ip: x.client_ip, since: iso(x.since), path: x.path, rtt_ms: x.rtt_ms,
-        relays: x.relays, punches: x.punches, changes: x.changes.map((ch) => ({ at: iso(ch.at), path: ch.path, reason: ch.reason })),
+        relays: x.relays, punches: x.punches, path_changes: x.path_changes, changes: x.changes.map((ch) => ({ at: iso(ch.at), path: ch.path, reason: ch.reason })),
       })),
     });
   });
