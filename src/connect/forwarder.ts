@@ -60,8 +60,6 @@ export class Forwarder {
   readonly streams = new Set<LinkStream>();
   /** End-to-end paths in use (one while connected end to end). */
   readonly paths = new Set<E2ePath>();
-  /** When the first local connection asked for a link (the time to the direct path counts from it). */
-  #firstAsk: number | null = null;
   readonly #locals = new Set<Duplex>();
   #server: Server | null = null;
   #mux: Promise<Mux> | null = null;
@@ -84,7 +82,6 @@ export class Forwarder {
 
   /** The shared link's mux: the one in use, or a new link session authorized by the gateway. */
   open(): Promise<Mux> {
-    this.#firstAsk ??= performance.now();
     if (!this.#mux) {
       const p = this.#connect();
       this.#mux = p;
@@ -94,6 +91,9 @@ export class Forwarder {
   }
 
   async #connect(): Promise<Mux> {
+    // after_ms on the path=direct line counts from here: when this link was asked for (at start
+    // with -L, at the first local connection with --stdio, at the next connection after a lost link).
+    const startedAt = performance.now();
     const stream = await connectLink({
       host: this.o.gatewayHost, port: this.o.gatewayPort, serverKey: this.o.gatewayKey, purpose: Purpose.CLIENT,
       resumeForMs: this.o.resumeForMs ?? 60_000,
@@ -101,7 +101,6 @@ export class Forwarder {
     });
     stream.on('error', () => undefined); // the mux reports it
     logResumeFailures(stream, this.o.log, 'dk connect link');
-    const startedAt = this.#firstAsk ?? performance.now();
     const clientKey = generateEd25519();
     const req: ConnectRequest = {
       token: this.o.token, backend: this.o.backend, port: this.o.port, ...(this.o.host ? { host: this.o.host } : {}), mux: true,

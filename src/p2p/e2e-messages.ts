@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { P2pProtocolError } from './errors.ts';
-import { MAX_TICKET_CHARS } from './ticket.ts';
+import { b64url32, MAX_TICKET_CHARS } from './ticket.ts';
 import { decodeJson } from './json-message.ts';
 
 /**
@@ -14,7 +14,7 @@ import { decodeJson } from './json-message.ts';
 export const MAX_E2E_LINE = 8192;
 
 const hex16 = z.string().regex(/^[0-9a-f]{32}$/, 'must be 16 bytes in hex');
-const key32 = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a 32-byte key in base64url');
+const key32 = b64url32;
 
 /** `p2p` as the client asks: `auto` tries a direct path, `off` stays on the relay. */
 export const P2pMode = z.enum(['auto', 'off']);

@@ -24,7 +24,8 @@ export class TicketError extends P2pError {
   }
 }
 
-const b64url32 = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a 32-byte key in base64url');
+/** A 32-byte key in base64url (tickets and the end-to-end messages). */
+export const b64url32 = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a 32-byte key in base64url');
 export const TicketClaimsSchema = z.strictObject({
   v: z.literal(1),
   /** 16 random bytes, hex: what the agent remembers to take each ticket once. */
