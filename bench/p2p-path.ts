@@ -39,6 +39,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BIN } from '../test/helpers/cli.ts';
 import { createLab, labUnavailable, LAB_ADDR, type Lab, type LabProcess } from '../test/helpers/natlab.ts';
+import { bytesBetweenNats, countBetweenNats } from '../test/helpers/nat-counters.ts';
 import { tree } from './lib/proc.ts';
 
 const ENDS = fileURLToPath(new URL('./lib/lab-ends.ts', import.meta.url));
@@ -150,9 +151,7 @@ async function buildStack(): Promise<Stack> {
   const lab = await createLab({ natA: 'cone', natB: 'cone' });
   try {
     // Counters (no verdict) for what the public segment forwards between the two NATs: the direct path.
-    for (const [s, d] of [[LAB_ADDR.wanA, LAB_ADDR.wanB], [LAB_ADDR.wanB, LAB_ADDR.wanA]] as const) {
-      await lab.exec('pub', 'iptables', ['-A', 'FORWARD', '-s', s, '-d', d, '-p', 'tcp']);
-    }
+    await countBetweenNats(lab);
     // The baseline's way to the target: NAT B's public port forwarded to it (cone routers forward everything).
     await lab.exec('rb', 'iptables', ['-t', 'nat', '-A', 'PREROUTING', '-i', 'wan', '-p', 'tcp', '--dport', String(FORWARD_PORT), '-j', 'DNAT', '--to-destination', `${LAB_ADDR.target}:${TARGET_PORT}`]);
     const keys = {} as Record<'auto' | 'off', string>;
@@ -210,17 +209,6 @@ async function waitLine(p: LabProcess, re: RegExp, ms: number): Promise<string> 
   return line;
 }
 
-async function directBytes(lab: Lab): Promise<number> {
-  const text = await lab.exec('pub', 'iptables', ['-L', 'FORWARD', '-v', '-x', '-n']);
-  let n = 0;
-  for (const line of text.split('\n')) {
-    const f = line.trim().split(/\s+/);
-    // pkts bytes target prot opt in out source destination: the counting rules have no target.
-    if (f.length >= 8 && (f[2] === 'tcp' || f[2] === '6') && (f[6] === LAB_ADDR.wanA || f[6] === LAB_ADDR.wanB)) n += Number(f[1]);
-  }
-  return n;
-}
-
 /** Runs the client program in LAN A to a host:port; returns its result line. */
 async function client(lab: Lab, mode: 'up' | 'down' | 'ping', host: string, port: number, o: { bytes?: number; rounds?: number }): Promise<Record<string, unknown>> {
   const p = lab.run('a', ENDS, [mode, '--host', host, '--port', String(port), '--bytes', String(o.bytes ?? 0), '--rounds', String(o.rounds ?? 0)]);
@@ -239,10 +227,10 @@ async function measure(s: Stack, host: string, port: number, bytes: number, ping
   const cpu = (): Record<'client' | 'gateway' | 'agent', { user: number; sys: number }> =>
     ({ client: cpuSplit(tree(pids.client)), gateway: cpuSplit(tree(pids.gateway)), agent: cpuSplit(tree(pids.agent)) });
   const c0 = cpu();
-  const d0 = await directBytes(s.lab);
+  const d0 = await bytesBetweenNats(s.lab);
   const up = await client(s.lab, 'up', host, port, { bytes });
   const down = await client(s.lab, 'down', host, port, { bytes });
-  const d1 = await directBytes(s.lab);
+  const d1 = await bytesBetweenNats(s.lab);
   const c1 = cpu();
   const gib = (2 * bytes) / (1024 * MiB);
   const used = (k: 'client' | 'gateway' | 'agent'): { user: number; sys: number } => ({ user: c1[k].user - c0[k].user, sys: c1[k].sys - c0[k].sys });

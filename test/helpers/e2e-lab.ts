@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { BIN } from './cli.ts';
 import { createLab, labUnavailable, LAB_ADDR, type Lab, type LabProcess, type NatMode } from './natlab.ts';
 import { ADMIN, KEY, tempDir } from './stack.ts';
+import { blackholeBetweenNats, bytesBetweenNats, countBetweenNats } from './nat-counters.ts';
 
 const STREAM_END = fileURLToPath(new URL('../p2p/fixtures/stream-end.ts', import.meta.url));
 export const SERV_PORT = 35357;
@@ -54,10 +55,7 @@ export async function dkLab(t: TestContext, natA: NatMode, natB: NatMode, o: { t
   const gatewayKey = execFileSync(process.execPath, [BIN, 'pubkey', '--data-dir', join(dir, 'gw')], { encoding: 'utf8' }).trim().split('\n').at(-1)!.trim();
   const lab = await createLab({ natA, natB });
   t.after(() => lab.close());
-  // Counters (no verdict) for what the public segment forwards between the two NATs.
-  for (const [s, d] of [[LAB_ADDR.wanA, LAB_ADDR.wanB], [LAB_ADDR.wanB, LAB_ADDR.wanA]]) {
-    await lab.exec('pub', 'iptables', ['-A', 'FORWARD', '-s', s!, '-d', d!, '-p', 'tcp']);
-  }
+  await countBetweenNats(lab);
   const gateway = lab.run('pub', BIN, [
     'gateway', '--bind', LAB_ADDR.rendezvous, '--serv-port', String(SERV_PORT), '--mgmt-port', '3535', '--data-dir', join(dir, 'gw'),
     '--admin-token-file', tokenFile, '--backend', `home=${KEY}`, '--log-format', 'json',
@@ -85,21 +83,8 @@ export async function dkLab(t: TestContext, natA: NatMode, natB: NatMode, o: { t
     dial(bytes, rate = 0) {
       return lab.run('a', STREAM_END, ['dial', '--host', '127.0.0.1', '--port', String(LOCAL_PORT), '--bytes', String(bytes), '--session', o.session, '--rate', String(rate)]);
     },
-    async blackhole(on) {
-      for (const [s, d] of [[LAB_ADDR.wanA, LAB_ADDR.wanB], [LAB_ADDR.wanB, LAB_ADDR.wanA]]) {
-        await lab.exec('pub', 'iptables', [on ? '-I' : '-D', 'FORWARD', '-s', s!, '-d', d!, '-j', 'DROP']);
-      }
-    },
-    async directBytes() {
-      const text = await lab.exec('pub', 'iptables', ['-L', 'FORWARD', '-v', '-x', '-n']);
-      let n = 0;
-      for (const line of text.split('\n')) {
-        const f = line.trim().split(/\s+/);
-        // pkts bytes target prot opt in out source destination: the counting rules have no target.
-        if (f.length >= 8 && (f[2] === 'tcp' || f[2] === '6') && (f[6] === LAB_ADDR.wanA || f[6] === LAB_ADDR.wanB)) n += Number(f[1]);
-      }
-      return n;
-    },
+    blackhole: (on) => blackholeBetweenNats(lab, on),
+    directBytes: () => bytesBetweenNats(lab),
   };
 }
 

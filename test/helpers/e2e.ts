@@ -15,7 +15,8 @@ import { encodeRelayHeader, RELAY_HEADER_BYTES, RelaySide } from '../../src/p2p/
 import { generateEd25519, ticketIdOf, ticketProof, type Ed25519Pair } from '../../src/p2p/ticket.ts';
 import { connected } from '../../src/util/connect.ts';
 import type { Gateway } from '../../src/gateway/gateway.ts';
-import { waitFor } from './net.ts';
+import { echoServer, waitFor } from './net.ts';
+import { agent, gateway, online } from './stack.ts';
 
 export interface Asked {
   control: LinkStream;
@@ -114,4 +115,18 @@ export async function relayJoinServer(onHeader: (socket: Socket, head: Buffer) =
  */
 export async function agentKeyKnown(gw: { gateway: Gateway }, name = 'home'): Promise<void> {
   await waitFor(() => (gw.gateway.agents.get(name)?.e2eKey ?? null) !== null, 5000, 'the agent told its end-to-end key');
+}
+
+/**
+ * A gateway and an agent on loopback whose end-to-end key the gateway knows, and an echo target:
+ * what most end-to-end tests start from. `gatewayOver`/`agentOver` change their configs.
+ */
+export async function e2eStack(t: { after(f: () => unknown): void }, o: { gatewayOver?: Record<string, unknown>; agentOver?: Record<string, unknown> } = {}) {
+  const gw = await gateway({ link_keepalive: 0.2, ...o.gatewayOver });
+  const ag = await agent(gw.servPort, { keepalive: 0.2, ...o.agentOver });
+  await online(gw);
+  await agentKeyKnown(gw);
+  const echo = await echoServer();
+  t.after(async () => { echo.server.close(); await ag.stop(); await gw.cleanup(); });
+  return { gw, ag, echo, gatewayKey: gw.gateway.linkKey.publicRaw };
 }

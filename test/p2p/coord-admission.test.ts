@@ -6,9 +6,9 @@ import { rendezvous } from '../../src/p2p/coord-client.ts';
 import { encodeLine } from '../../src/p2p/coord-messages.ts';
 import { e2eLine } from '../../src/p2p/e2e-messages.ts';
 import { COORD_MAGIC } from '../../src/p2p/relay-header.ts';
-import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
-import { agentKeyKnown, askE2e } from '../helpers/e2e.ts';
-import { echoServer, waitFor } from '../helpers/net.ts';
+import { ADMIN } from '../helpers/stack.ts';
+import { e2eStack, askE2e } from '../helpers/e2e.ts';
+import { waitFor } from '../helpers/net.ts';
 
 /**
  * Who gets into the punch coordinator on serv_port (docs/p2p.md §9): a connection that says "DKC1"
@@ -17,15 +17,7 @@ import { echoServer, waitFor } from '../helpers/net.ts';
  * admits its two sides, not more — otherwise one address, or one authorized client, could fill
  * the coordinator's connections and no one's punch would get in.
  */
-async function stack(t: TestContext, over: Record<string, unknown> = {}) {
-  const gw = await gateway({ link_keepalive: 0.2, ...over });
-  const ag = await agent(gw.servPort, { keepalive: 0.2 });
-  await online(gw);
-  await agentKeyKnown(gw);
-  const echo = await echoServer();
-  t.after(async () => { echo.server.close(); await ag.stop(); await gw.cleanup(); });
-  return { gw, ag, echo, gatewayKey: gw.gateway.linkKey.publicRaw };
-}
+const stack = (t: TestContext, over: Record<string, unknown> = {}) => e2eStack(t, { gatewayOver: over });
 
 test('"DKC1" connections that have not named an admitted session count against the pre-auth share of their address', async (t) => {
   const { gw } = await stack(t, { max_pending_per_ip: 3 });

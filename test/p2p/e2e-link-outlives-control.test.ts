@@ -7,9 +7,9 @@ import { e2eLine } from '../../src/p2p/e2e-messages.ts';
 import { encodeRelayHeader, RelaySide } from '../../src/p2p/relay-header.ts';
 import { ticketIdOf, ticketProof } from '../../src/p2p/ticket.ts';
 import { connected } from '../../src/util/connect.ts';
-import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
-import { agentKeyKnown, askE2e, presentTicket } from '../helpers/e2e.ts';
-import { echoServer, waitFor } from '../helpers/net.ts';
+import { ADMIN } from '../helpers/stack.ts';
+import { e2eStack, askE2e, presentTicket } from '../helpers/e2e.ts';
+import { waitFor } from '../helpers/net.ts';
 
 /**
  * An end-to-end link must not outlive the client's control link to the gateway: that link is where
@@ -17,15 +17,7 @@ import { echoServer, waitFor } from '../helpers/net.ts';
  * or a removed user ends it, and with it the end-to-end link). A hostile client that lets its
  * control link go while keeping the end-to-end link would otherwise keep its access for good.
  */
-async function stack(t: TestContext, agentOver: Record<string, unknown> = {}) {
-  const gw = await gateway({ link_keepalive: 0.2 });
-  const ag = await agent(gw.servPort, { keepalive: 0.2, ...agentOver });
-  await online(gw);
-  await agentKeyKnown(gw);
-  const echo = await echoServer();
-  t.after(async () => { echo.server.close(); await ag.stop(); await gw.cleanup(); });
-  return { gw, ag, echo, gatewayKey: gw.gateway.linkKey.publicRaw };
-}
+const stack = (t: TestContext, agentOver: Record<string, unknown> = {}) => e2eStack(t, { agentOver });
 
 test('a ticket presented after its control link ended is refused: the relay token was taken first, then the control link closed', async (t) => {
   const { gw, ag, echo, gatewayKey } = await stack(t);

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { Forwarder } from '../../src/connect/forwarder.ts';
 import { silentLogger } from '../../src/util/log.ts';
-import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
+import { ADMIN, gateway } from '../helpers/stack.ts';
 import { dial, echoServer, hashUntilEnd, http, listen, readAll, sendPattern, waitFor } from '../helpers/net.ts';
-import { agentKeyKnown, tap } from '../helpers/e2e.ts';
+import { e2eStack, tap } from '../helpers/e2e.ts';
 import { dk } from '../helpers/cli.ts';
 import { parseProm, sample } from '../helpers/prom.ts';
 
@@ -16,14 +16,7 @@ const metricValue = (text: string, name: string, labels: Record<string, string> 
  * are never dialled as candidates), so these tests hold the relayed path and what the gateway
  * sees of it; test/p2p/e2e-lab-*.test.ts take the direct path through real NATs.
  */
-async function stack(t: TestContext, over: Record<string, unknown> = {}) {
-  const gw = await gateway({ link_keepalive: 0.2, ...over });
-  const ag = await agent(gw.servPort, { keepalive: 0.2 });
-  await online(gw);
-  await agentKeyKnown(gw);
-  t.after(async () => { await ag.stop(); await gw.cleanup(); });
-  return { gw, ag };
-}
+const stack = (t: TestContext, over: Record<string, unknown> = {}) => e2eStack(t, { gatewayOver: over });
 
 function forwarder(gatewayPort: number, gw: Awaited<ReturnType<typeof gateway>>, port: number, paths: string[], over: Partial<ConstructorParameters<typeof Forwarder>[0]> = {}): Forwarder {
   return new Forwarder({

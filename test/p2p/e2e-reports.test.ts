@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readLine } from '../../src/connect/protocol.ts';
 import { e2eLine } from '../../src/p2p/e2e-messages.ts';
-import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
-import { agentKeyKnown, askE2e } from '../helpers/e2e.ts';
-import { echoServer, http, waitFor } from '../helpers/net.ts';
+import { ADMIN } from '../helpers/stack.ts';
+import { e2eStack, askE2e } from '../helpers/e2e.ts';
+import { http, waitFor } from '../helpers/net.ts';
 import { parseProm, sample } from '../helpers/prom.ts';
 
 /**
@@ -14,12 +14,7 @@ import { parseProm, sample } from '../helpers/prom.ts';
  * cares to claim.
  */
 test('punch outcomes count once per punch the gateway coordinated for the client; claims beyond them are not counted', async (t) => {
-  const gw = await gateway({ link_keepalive: 0.2 });
-  const ag = await agent(gw.servPort, { keepalive: 0.2 });
-  await online(gw);
-  await agentKeyKnown(gw);
-  const echo = await echoServer();
-  t.after(async () => { echo.server.close(); await ag.stop(); await gw.cleanup(); });
+  const { gw, echo } = await e2eStack(t);
   const a = await askE2e(gw.servPort, gw.gateway.linkKey.publicRaw, ADMIN, echo.port, { p2p: 'auto' });
   t.after(() => a.control.destroy());
   for (let i = 0; i < 50; i++) a.control.write(e2eLine({ t: 'path', path: 'direct', reason: 'path=direct (claimed)', punch: 'direct' }));

@@ -12,10 +12,10 @@ import { encodeRelayHeader, RelaySide } from '../../src/p2p/relay-header.ts';
 import { ed25519FromPem, generateEd25519, signTicket, type TicketClaims } from '../../src/p2p/ticket.ts';
 import { Feature } from '../../src/protocol/index.ts';
 import { silentLogger } from '../../src/util/log.ts';
-import { ADMIN, agent, gateway, online } from '../helpers/stack.ts';
+import { ADMIN } from '../helpers/stack.ts';
 import { dk } from '../helpers/cli.ts';
-import { agentKeyKnown, askE2e, presentTicket } from '../helpers/e2e.ts';
-import { echoServer, listen, readAll, waitFor } from '../helpers/net.ts';
+import { e2eStack, askE2e, presentTicket } from '../helpers/e2e.ts';
+import { listen, readAll, waitFor } from '../helpers/net.ts';
 import { recorder } from '../mux/helpers.ts';
 
 /**
@@ -24,16 +24,7 @@ import { recorder } from '../mux/helpers.ts';
  * by the client it names; then only the ticket's targets. Each test plays a hostile client by
  * hand over the real protocol against a real gateway and agent on loopback.
  */
-async function stack(t: TestContext) {
-  const gw = await gateway({ link_keepalive: 0.2 });
-  const ag = await agent(gw.servPort, { keepalive: 0.2 });
-  await online(gw);
-  await agentKeyKnown(gw);
-  const echo = await echoServer();
-  t.after(async () => { echo.server.close(); await ag.stop(); await gw.cleanup(); });
-  const gatewayKey = gw.gateway.linkKey.publicRaw;
-  return { gw, ag, echo, gatewayKey };
-}
+const stack = (t: TestContext) => e2eStack(t);
 
 test('a ticket presented by another client (who does not hold the key it names) is refused; so is a second use by its own client', async (t) => {
   const { gw, ag, echo, gatewayKey } = await stack(t);
