@@ -5,6 +5,7 @@ import type { LinkStream } from '../link/stream.ts';
 import { decodeE2e, e2eLine, GatewayToClient, TicketAnswer, type ClientToGateway, type E2eGrant } from '../p2p/e2e-messages.ts';
 import { E2E_DEAD_MS, E2E_PING_MS } from '../p2p/e2e-timing.ts';
 import { LineDecoder } from '../p2p/lines.ts';
+import { AnswerQueue } from '../p2p/answer-queue.ts';
 import { punchSession } from '../p2p/punch-session.ts';
 import { failureText, pathLine } from '../p2p/reason.ts';
 import { encodeRelayHeader, RelaySide } from '../p2p/relay-header.ts';
@@ -60,12 +61,8 @@ export interface E2ePathInit {
  */
 export class E2ePath {
   readonly #o: E2ePathInit;
-  /**
-   * Requests in the order sent; the gateway answers each, in order, over a link that loses nothing.
-   * One given up on (no answer in time) stays until its late answer arrives, which is then dropped:
-   * taking it out would hand that answer to the next request.
-   */
-  readonly #waiters: { t: 'relay' | 'punch'; resolve: (v: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout; gaveUp: boolean }[] = [];
+  /** Relay and punch requests waiting for the gateway's answers (answer-queue.ts). */
+  readonly #answers = new AnswerQueue<'relay' | 'punch', string>(MAX_WAITING);
   #stream: LinkStream | null = null;
   #path: PathName = 'relay';
   /** What the next attached transport is: set by whoever attaches it. */
@@ -90,10 +87,7 @@ export class E2ePath {
       }
     });
     o.control.once('close', () => {
-      for (const w of this.#waiters.splice(0)) {
-        clearTimeout(w.timer);
-        w.reject(new Error('the link to the gateway ended'));
-      }
+      this.#answers.failAll(new Error('the link to the gateway ended'));
       // The gateway ends the agent's side too: the end-to-end link goes with the control link.
       this.close();
     });
@@ -184,28 +178,30 @@ export class E2ePath {
   }
 
   #onControl(m: GatewayToClient): void {
-    const w = this.#waiters.shift();
-    if (!w || w.gaveUp) return;
-    clearTimeout(w.timer);
-    if (m.t === 'error') w.reject(new Error(`the gateway: ${m.message}`));
-    else if (m.t !== w.t) w.reject(new Error(`the gateway answered ${m.t} to ${w.t}`));
-    else w.resolve(m.t === 'relay' ? m.token : m.session);
+    if (m.t === 'error') this.#answers.answer({ error: new Error(`the gateway: ${m.message}`) });
+    else this.#answers.answer({ kind: m.t, value: m.t === 'relay' ? m.token : m.session });
   }
 
   #ask(t: 'relay' | 'punch'): Promise<string> {
     return new Promise((resolve, reject) => {
       if (this.#o.control.destroyed) return reject(new Error('the link to the gateway ended'));
-      if (this.#waiters.length >= MAX_WAITING) {
+      let queued: ReturnType<AnswerQueue<'relay' | 'punch', string>['push']> = null;
+      const timer = setTimeout(() => queued?.giveUp(new Error(`no ${t} answer from the gateway within ${ANSWER_MS} ms`)), ANSWER_MS);
+      timer.unref();
+      queued = this.#answers.push({
+        kind: t,
+        settle: (r) => {
+          clearTimeout(timer);
+          if (r.ok) resolve(r.value);
+          else reject(r.error);
+        },
+      });
+      if (!queued) {
+        clearTimeout(timer);
         // A gateway that has stopped answering: start over with a new link to it.
         this.#o.control.destroy();
         return reject(new Error(`the gateway left ${MAX_WAITING} requests unanswered`));
       }
-      const w = { t, resolve, reject, gaveUp: false, timer: setTimeout(() => {
-        w.gaveUp = true;
-        reject(new Error(`no ${t} answer from the gateway within ${ANSWER_MS} ms`));
-      }, ANSWER_MS) };
-      w.timer.unref();
-      this.#waiters.push(w);
       this.#send({ t });
     });
   }
