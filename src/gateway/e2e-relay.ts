@@ -61,6 +61,13 @@ export class E2eRelay {
     return this.#pairs.size;
   }
 
+  /** Bytes the relay holds for its live pairs (both ends' write queues): bounded by backpressure. */
+  queued(): number {
+    let n = 0;
+    for (const p of this.#pairs) n += p.queued();
+    return n;
+  }
+
   /** A token for one new pair of `user`'s, or null when a cap is reached. */
   expect(user: string): Buffer | null {
     if (this.#pending.size >= this.#init.maxPending || this.#pairs.size >= this.#init.maxPairs) return null;

@@ -25,6 +25,8 @@ const MAX_CHANGES = 16;
 const MAX_RELAYS_PER_MIN = 30;
 const MAX_PUNCHES_PER_MIN = 12;
 const MAX_LINES_PER_MIN = 600;
+/** Answers queued on a control link whose client does not read them, at most. */
+const MAX_CONTROL_QUEUE = 32 * 1024;
 const PUNCH_SESSION_TTL_MS = 20_000;
 const MAX_PUNCH_SESSIONS = 1024;
 /** How often a client's permission is checked again while its end-to-end link lives (and the agent told to keep it). */
@@ -142,7 +144,16 @@ export class E2eService {
       id: o.id, user: o.user, backend: o.backend, target: o.target, client_ip: o.ip, since: Date.now(), path: 'connecting', rtt_ms: null, changes: [], path_changes: 0, relays: 0, punches: { direct: 0, failed: 0 },
     };
     this.clients.set(o.id, client);
-    const send = (m: GatewayToClient): void => { if (!stream.destroyed) stream.write(e2eLine(m)); };
+    const send = (m: GatewayToClient): void => {
+      if (stream.destroyed) return;
+      // A client that stops reading its answers has its control link (and so its end-to-end link) closed, not its answers queued without end.
+      if (stream.writableLength > MAX_CONTROL_QUEUE) {
+        log.info({ client: o.ip, queued: stream.writableLength }, 'dk connect control link: the client does not read its answers; closed');
+        stream.destroy();
+        return;
+      }
+      stream.write(e2eLine(m));
+    };
     const lines = new LineDecoder(8192);
     const window = { start: Date.now(), relays: 0, punches: 0, lines: 0 };
     /** Punches coordinated for this client whose outcome it has not reported: the outcomes it may report. */
