@@ -78,7 +78,7 @@ class DeafClient extends Duplex {
 }
 
 test('a control link whose client does not read its answers is closed once 32 KiB of answers wait, not queued without end', async () => {
-  const svc = new E2eService({ p2p: 'auto', ticketKey: generateEd25519(), metrics: new GatewayMetrics(), log: silentLogger });
+  const svc = new E2eService({ p2p: 'auto', maxSessionsPerUser: 1024, ticketKey: generateEd25519(), metrics: new GatewayMetrics(), log: silentLogger });
   const stream = new DeafClient({ writableHighWaterMark: 1024 });
   let closed = false;
   stream.on('close', () => { closed = true; });
