@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import type { LinkStream } from '../../src/link/index.ts';
 import { Pattern } from '../helpers/fault-proxy.ts';
 import { rig } from './helpers.ts';
+import { receivePattern } from './migrate-helpers.ts';
 
 const MIB = Number(process.env.DK_SOAK_MIB ?? 512);
 const SIZE = MIB * 2 ** 20;
@@ -30,21 +31,6 @@ async function send(s: LinkStream, p: Pattern, disconnects: () => number): Promi
   }
   s.end();
   return h.digest('hex');
-}
-
-function receive(s: LinkStream, p: Pattern): Promise<{ hash: string; bytes: number; bad: number }> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    let n = 0;
-    let bad = -1;
-    s.on('data', (c: Buffer) => {
-      if (bad < 0) bad = p.check(n, c);
-      h.update(c);
-      n += c.length;
-    });
-    s.once('end', () => resolve({ hash: h.digest('hex'), bytes: n, bad }));
-    s.once('error', reject);
-  });
 }
 
 test(`fault soak: ${MIB} MiB each way at once across ≥ ${MIN_DISCONNECTS} forced disconnects, bytes exact`, async (t) => {
@@ -77,7 +63,7 @@ test(`fault soak: ${MIB} MiB each way at once across ≥ ${MIN_DISCONNECTS} forc
   let results;
   try {
     const disconnects = (): number => client.stats.attaches - 1;
-    results = await Promise.all([send(client, up, disconnects), send(server, down, disconnects), receive(server, up), receive(client, down)]);
+    results = await Promise.all([send(client, up, disconnects), send(server, down, disconnects), receivePattern(server, up), receivePattern(client, down)]);
   } finally {
     finished = true;
   }

@@ -5,22 +5,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { Rec, type Record } from '../../src/link/record.ts';
-import { ACK_EVERY, LinkSession, type RecordSink } from '../../src/link/session.ts';
+import { Rec } from '../../src/link/record.ts';
+import { ACK_EVERY, LinkSession } from '../../src/link/session.ts';
 import { FakeClock } from './fake-clock.ts';
-
-class QueueSink implements RecordSink {
-  blocked = false;
-  readonly records: Record[] = [];
-  data(offset: number, pieces: Buffer[]): void {
-    this.records.push({ type: Rec.DATA, offset, data: [Buffer.concat(pieces)] });
-  }
-  control(type: typeof Rec.ACK | typeof Rec.FIN | typeof Rec.PING | typeof Rec.PONG, value: number): void {
-    if (type === Rec.PING || type === Rec.PONG) this.records.push({ type, stamp: value });
-    else if (type === Rec.ACK) this.records.push({ type, recv: value });
-    else this.records.push({ type, offset: value });
-  }
-}
+import { QueueSink } from './queue-sink.ts';
 
 function session(clock: FakeClock, events: string[]): LinkSession {
   return new LinkSession({
