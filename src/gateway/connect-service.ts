@@ -48,7 +48,7 @@ export class ConnectService {
   readonly gatewayClients = new Map<LinkStream, { id: string; user: string; backend: string; target: string; client_ip: string; since: number }>();
   readonly #links = new KeyCount();
   readonly #init: ConnectServiceInit;
-  #e2eIds = 0;
+  #clientIds = 0;
 
   constructor(init: ConnectServiceInit) {
     this.#init = init;
@@ -91,12 +91,13 @@ export class ConnectService {
     if (!this.#init.backends.has(req.backend)) return refuse('not_found', `backend "${req.backend}" not found`);
     const target = this.#target(user, req.backend, host, req.port);
     if ('code' in target) return refuse(target.code, target.message);
+    let why: string | undefined;
     if (req.mux && req.e2e) {
       const offer = await this.#init.e2e.offer({ user: user.name, backend: req.backend, host, port: req.port, req: req.e2e, link: target.link });
       if ('grant' in offer) {
         const ok: ConnectReply = { ok: true, e2e: offer.grant };
         stream.write(JSON.stringify(ok) + '\n');
-        const id = (++this.#e2eIds).toString(36);
+        const id = (++this.#clientIds).toString(36);
         log.info({ client: ip, user: user.name, backend: req.backend, target: `${host}:${req.port}`, direct: offer.grant.direct }, 'dk connect: end-to-end link authorized');
         // The gateway sees no session of an end-to-end link (the agent logs each): it audits the authorization.
         this.#init.audit({ event: 'e2e_link', user: user.name, clientIp: ip, backend: req.backend, target: `${host}:${req.port}`, detail: `ticket ${offer.ticketId}${offer.grant.direct ? '' : ' relay only'}` });
@@ -111,13 +112,11 @@ export class ConnectService {
         });
         return;
       }
-      const ok: ConnectReply = { ok: true, why: offer.why };
-      stream.write(JSON.stringify(ok) + '\n');
-      this.#serveMux(stream, ip, req, user.name);
-      return;
+      why = offer.why;
     }
     if (req.mux) {
-      const ok: ConnectReply = { ok: true };
+      // The gateway's path; a client that asked for the end-to-end one is told why not.
+      const ok: ConnectReply = { ok: true, ...(why ? { why } : {}) };
       stream.write(JSON.stringify(ok) + '\n');
       this.#serveMux(stream, ip, req, user.name);
       return;
@@ -154,7 +153,7 @@ export class ConnectService {
    */
   #serveMux(stream: LinkStream, ip: string, req: ConnectRequest, userName: string): void {
     const { config, metrics, log, refusals } = this.#init;
-    this.gatewayClients.set(stream, { id: `g${(++this.#e2eIds).toString(36)}`, user: userName, backend: req.backend, target: `${req.host ?? '127.0.0.1'}:${req.port}`, client_ip: ip, since: Date.now() });
+    this.gatewayClients.set(stream, { id: `g${(++this.#clientIds).toString(36)}`, user: userName, backend: req.backend, target: `${req.host ?? '127.0.0.1'}:${req.port}`, client_ip: ip, since: Date.now() });
     const mux: Mux = new Mux(stream, {
       role: 'agent',
       maxSessions: config.max_sessions_per_link,
