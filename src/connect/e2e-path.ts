@@ -67,6 +67,8 @@ export class E2ePath {
   #path: PathName = 'relay';
   /** What the next attached transport is: set by whoever attaches it. */
   #attaching: PathName = 'relay';
+  /** Why the direct transport went, while the link resumes onto a relay (for the report). */
+  #lostDirect: string | null = null;
   #changes = 0;
   #failures = 0;
   #retry: NodeJS.Timeout | null = null;
@@ -150,8 +152,6 @@ export class E2ePath {
     this.#abort.abort();
     this.#stream?.destroy();
   }
-
-  #lostDirect: string | null = null;
 
   #onAttached(): void {
     const kind = this.#attaching;
